@@ -1,0 +1,417 @@
+//===- Interpreter.cpp - the reference interpreter for kiln IR ------------===//
+#include "kiln/Interpreter/Interpreter.h"
+
+#include "kiln/Frontend/Checkpoint.h"
+#include "kiln/IR/KilnOps.h"
+#include "kiln/Support/Error.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+#include <limits>
+#include <thread>
+
+using namespace mlir;
+
+namespace kiln {
+
+Tensor::Tensor(std::vector<int64_t> s, double fill) : shape(std::move(s)), data(count(shape), fill) {}
+
+size_t Tensor::count(const std::vector<int64_t> &shape) {
+  size_t n = 1;
+  for (int64_t d : shape)
+    n *= size_t(d);
+  return n;
+}
+
+namespace {
+
+using TensorPtr = std::shared_ptr<const Tensor>;
+
+std::vector<int64_t> shapeOf(Type t) {
+  auto s = cast<RankedTensorType>(t).getShape();
+  return {s.begin(), s.end()};
+}
+
+std::string shapeStr(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+/// Splits [0, n) into contiguous chunks run on up to `threads` threads.
+template <typename Fn> void parallelFor(size_t n, unsigned threads, size_t work, Fn fn) {
+  if (threads <= 1 || work < (size_t(1) << 18) || n < 2) {
+    fn(size_t(0), n);
+    return;
+  }
+  size_t chunks = std::min<size_t>(threads, n);
+  std::vector<std::thread> pool;
+  size_t step = (n + chunks - 1) / chunks;
+  for (size_t begin = step; begin < n; begin += step)
+    pool.emplace_back(fn, begin, std::min(n, begin + step));
+  fn(size_t(0), std::min(n, step));
+  for (auto &t : pool)
+    t.join();
+}
+
+/// out[m, n] = sum_k a[m, k] * b[k, n] (+ bias[n]); k ascending for every output.
+void contract(const double *a, const double *b, const double *bias, double *out, size_t M, size_t K, size_t N,
+              unsigned threads) {
+  parallelFor(N, threads, M * K * N, [&](size_t n0, size_t n1) {
+    for (size_t m = 0; m < M; ++m) {
+      double *o = out + m * N;
+      for (size_t n = n0; n < n1; ++n)
+        o[n] = 0.0;
+      for (size_t k = 0; k < K; ++k) {
+        const double x = a[m * K + k];
+        const double *row = b + k * N;
+        for (size_t n = n0; n < n1; ++n)
+          o[n] += x * row[n];
+      }
+      if (bias)
+        for (size_t n = n0; n < n1; ++n)
+          o[n] += bias[n];
+    }
+  });
+}
+
+int64_t idAt(const Tensor &t, size_t i) { return int64_t(t.data[i]); }
+
+} // namespace
+
+struct Interpreter::State {
+  llvm::DenseMap<Value, TensorPtr> values;
+  const Tensor &get(Value v) { return *values.at(v); }
+  void set(Value v, Tensor t) { values[v] = std::make_shared<const Tensor>(std::move(t)); }
+};
+
+Interpreter::Interpreter(ModuleOp module) : module_(module) {
+  threads_ = std::max(1u, std::thread::hardware_concurrency());
+}
+
+Interpreter::~Interpreter() = default;
+
+const Tensor &Interpreter::global(Operation *op) {
+  auto it = globals_.find(op);
+  if (it != globals_.end())
+    return it->second;
+  auto g = cast<GlobalOp>(op);
+  auto type = cast<RankedTensorType>(g.getType());
+  Tensor t(shapeOf(type));
+  std::string name = g.getSymName().str();
+  if (auto value = g.getValueAttr()) {
+    auto dense = dyn_cast<DenseElementsAttr>(value);
+    if (!dense)
+      throw Error("weight @" + name + ": only dense inline values are interpreted");
+    size_t i = 0;
+    for (APFloat v : dense.getValues<APFloat>())
+      t.data[i++] = v.convertToDouble();
+  } else {
+    if (!checkpoint_) {
+      auto dir = module_->getAttrOfType<StringAttr>(kCheckpointAttr);
+      if (!dir)
+        throw Error("module has no '" + kCheckpointAttr.str() + "' attribute to read weight @" + name + " from");
+      checkpoint_ = Checkpoint::open(dir.str());
+    }
+    const TensorView &view = checkpoint_->tensor(name);
+    if (view.shape != t.shape)
+      throw Error("weight @" + name + " is " + shapeStr(t.shape) + " in the IR but " + shapeStr(view.shape) +
+                  " in " + view.file);
+    for (size_t i = 0; i < t.size(); ++i)
+      t.data[i] = view.at(i);
+  }
+  return globals_.emplace(op, std::move(t)).first->second;
+}
+
+const Tensor &Interpreter::transposedGlobal(Operation *op) {
+  auto it = transposed_.find(op);
+  if (it != transposed_.end())
+    return it->second;
+  const Tensor &src = global(op);
+  size_t R = size_t(src.shape[0]), Cn = size_t(src.shape[1]);
+  Tensor t({src.shape[1], src.shape[0]});
+  for (size_t r = 0; r < R; ++r)
+    for (size_t c = 0; c < Cn; ++c)
+      t.data[c * R + r] = src.data[r * Cn + c];
+  return transposed_.emplace(op, std::move(t)).first->second;
+}
+
+std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector<Tensor> &args) {
+  auto func = module_.lookupSymbol<func::FuncOp>(name);
+  if (!func)
+    throw Error("module has no function @" + name);
+  auto argTypes = func.getArgumentTypes();
+  if (args.size() != argTypes.size())
+    throw Error("@" + name + " takes " + std::to_string(argTypes.size()) + " arguments, got " +
+                std::to_string(args.size()));
+  State st;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].shape != shapeOf(argTypes[i]) || args[i].size() != Tensor::count(args[i].shape))
+      throw Error("@" + name + " argument " + std::to_string(i) + " must be " + shapeStr(shapeOf(argTypes[i])) +
+                  ", got " + shapeStr(args[i].shape));
+    st.set(func.getArgument(unsigned(i)), args[i]);
+  }
+  SymbolTableCollection symbols;
+  std::vector<Tensor> results;
+  const double inf = std::numeric_limits<double>::infinity();
+
+  for (Operation &op : func.getBody().front()) {
+    auto out = [&](unsigned i = 0) { return Tensor(shapeOf(op.getResult(i).getType())); };
+    llvm::TypeSwitch<Operation *>(&op)
+        .Case<WeightOp>([&](WeightOp w) {
+          Operation *g = symbols.lookupNearestSymbolFrom(w, w.getGlobalAttr());
+          // Alias the cached global: weights are never copied per call.
+          st.values[w.getResult()] = TensorPtr(&global(g), [](const Tensor *) {});
+        })
+        .Case<EmbeddingOp>([&](EmbeddingOp e) {
+          const Tensor &table = st.get(e.getTable()), &ids = st.get(e.getIds());
+          Tensor r = out();
+          size_t rows = size_t(table.shape[0]), dim = size_t(table.shape[1]);
+          for (size_t i = 0; i < ids.size(); ++i) {
+            int64_t id = idAt(ids, i);
+            if (id < 0)
+              continue; // padding slot: zero row
+            if (size_t(id) >= rows)
+              throw Error("id " + std::to_string(id) + " is outside the embedding table of " + std::to_string(rows) +
+                          " rows");
+            std::copy_n(&table.data[size_t(id) * dim], dim, &r.data[i * dim]);
+          }
+          st.set(e.getResult(), std::move(r));
+        })
+        .Case<LayerNormOp>([&](LayerNormOp ln) {
+          const Tensor &x = st.get(ln.getInput()), &g = st.get(ln.getGamma()), &b = st.get(ln.getBeta());
+          double eps = ln.getEpsilon().convertToDouble();
+          size_t dim = size_t(x.shape.back());
+          Tensor r = out();
+          for (size_t row = 0; row < x.size() / dim; ++row) {
+            const double *xr = &x.data[row * dim];
+            double mean = 0, var = 0;
+            for (size_t i = 0; i < dim; ++i)
+              mean += xr[i];
+            mean /= double(dim);
+            for (size_t i = 0; i < dim; ++i)
+              var += (xr[i] - mean) * (xr[i] - mean);
+            double inv = 1.0 / std::sqrt(var / double(dim) + eps);
+            for (size_t i = 0; i < dim; ++i)
+              r.data[row * dim + i] = (xr[i] - mean) * inv * g.data[i] + b.data[i];
+          }
+          st.set(ln.getResult(), std::move(r));
+        })
+        .Case<LinearOp>([&](LinearOp l) {
+          const Tensor &x = st.get(l.getInput()), &w = st.get(l.getWeight());
+          const Tensor *bias = l.getBias() ? &st.get(l.getBias()) : nullptr;
+          size_t K = size_t(w.shape[0]), N = size_t(w.shape[1]);
+          Tensor r = out();
+          contract(x.data.data(), w.data.data(), bias ? bias->data.data() : nullptr, r.data.data(), x.size() / K, K,
+                   N, threads_);
+          st.set(l.getResult(), std::move(r));
+        })
+        .Case<LMHeadOp>([&](LMHeadOp h) {
+          const Tensor &x = st.get(h.getInput());
+          // Contract against E^T so each logit sums over k in order, vectorised over the vocab.
+          Tensor transposedLocal;
+          const Tensor *et;
+          if (auto w = h.getEmbedding().getDefiningOp<WeightOp>()) {
+            et = &transposedGlobal(symbols.lookupNearestSymbolFrom(w, w.getGlobalAttr()));
+          } else {
+            const Tensor &e = st.get(h.getEmbedding());
+            transposedLocal = Tensor({e.shape[1], e.shape[0]});
+            for (int64_t v = 0; v < e.shape[0]; ++v)
+              for (int64_t k = 0; k < e.shape[1]; ++k)
+                transposedLocal.data[size_t(k * e.shape[0] + v)] = e.data[size_t(v * e.shape[1] + k)];
+            et = &transposedLocal;
+          }
+          size_t K = size_t(et->shape[0]), V = size_t(et->shape[1]);
+          Tensor r = out();
+          contract(x.data.data(), et->data.data(), nullptr, r.data.data(), x.size() / K, K, V, threads_);
+          st.set(h.getResult(), std::move(r));
+        })
+        .Case<GeluOp>([&](GeluOp g) {
+          Tensor r = st.get(g.getInput());
+          const double c = std::sqrt(2.0 / M_PI);
+          bool tanhForm = g.getApproximation() == GeluApproximation::tanh;
+          for (double &v : r.data)
+            v = tanhForm ? 0.5 * v * (1.0 + std::tanh(c * (v + 0.044715 * v * v * v)))
+                         : 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+          st.set(g.getResult(), std::move(r));
+        })
+        .Case<AddOp>([&](AddOp a) {
+          Tensor r = st.get(a.getLhs());
+          const Tensor &rhs = st.get(a.getRhs());
+          for (size_t i = 0; i < r.size(); ++i)
+            r.data[i] += rhs.data[i];
+          st.set(a.getResult(), std::move(r));
+        })
+        .Case<ScaleOp>([&](ScaleOp s) {
+          Tensor r = st.get(s.getInput());
+          double f = s.getFactor().convertToDouble();
+          for (double &v : r.data)
+            v *= f;
+          st.set(s.getResult(), std::move(r));
+        })
+        .Case<SplitOp>([&](SplitOp s) {
+          const Tensor &x = st.get(s.getInput());
+          size_t parts = s.getNumResults(), dim = size_t(x.shape.back()), part = dim / parts;
+          for (size_t p = 0; p < parts; ++p) {
+            Tensor r = out(unsigned(p));
+            for (size_t row = 0; row < x.size() / dim; ++row)
+              std::copy_n(&x.data[row * dim + p * part], part, &r.data[row * part]);
+            st.set(s.getResult(unsigned(p)), std::move(r));
+          }
+        })
+        .Case<SplitHeadsOp>([&](SplitHeadsOp s) {
+          const Tensor &x = st.get(s.getInput());
+          Tensor r = out();
+          size_t B = size_t(r.shape[0]), H = size_t(r.shape[1]), S = size_t(r.shape[2]), D = size_t(r.shape[3]);
+          for (size_t b = 0; b < B; ++b)
+            for (size_t h = 0; h < H; ++h)
+              for (size_t s2 = 0; s2 < S; ++s2)
+                std::copy_n(&x.data[(b * S + s2) * H * D + h * D], D, &r.data[((b * H + h) * S + s2) * D]);
+          st.set(s.getResult(), std::move(r));
+        })
+        .Case<MergeHeadsOp>([&](MergeHeadsOp m) {
+          const Tensor &x = st.get(m.getInput());
+          Tensor r = out();
+          size_t B = size_t(x.shape[0]), H = size_t(x.shape[1]), S = size_t(x.shape[2]), D = size_t(x.shape[3]);
+          for (size_t b = 0; b < B; ++b)
+            for (size_t h = 0; h < H; ++h)
+              for (size_t s2 = 0; s2 < S; ++s2)
+                std::copy_n(&x.data[((b * H + h) * S + s2) * D], D, &r.data[(b * S + s2) * H * D + h * D]);
+          st.set(m.getResult(), std::move(r));
+        })
+        .Case<CacheUpdateOp>([&](CacheUpdateOp c) {
+          Tensor r = st.get(c.getCache());
+          const Tensor &u = st.get(c.getUpdate()), &pos = st.get(c.getPositionIds());
+          size_t B = size_t(u.shape[0]), H = size_t(u.shape[1]), S = size_t(u.shape[2]), D = size_t(u.shape[3]),
+                 C = size_t(r.shape[2]);
+          for (size_t b = 0; b < B; ++b)
+            for (size_t s2 = 0; s2 < S; ++s2) {
+              int64_t p = idAt(pos, b * S + s2);
+              if (p < 0)
+                continue;
+              if (size_t(p) >= C)
+                throw Error("position id " + std::to_string(p) + " is outside the KV cache of " + std::to_string(C) +
+                            " positions");
+              for (size_t h = 0; h < H; ++h)
+                std::copy_n(&u.data[((b * H + h) * S + s2) * D], D, &r.data[((b * H + h) * C + size_t(p)) * D]);
+            }
+          st.set(c.getResult(), std::move(r));
+        })
+        .Case<MatMulOp>([&](MatMulOp mm) {
+          const Tensor &a = st.get(mm.getLhs()), &b = st.get(mm.getRhs());
+          Tensor r = out();
+          size_t n = a.shape.size(), M = size_t(a.shape[n - 2]), K = size_t(a.shape[n - 1]),
+                 N = size_t(r.shape[n - 1]);
+          size_t batches = a.size() / (M * K);
+          bool tr = mm.getTransposeRhs();
+          for (size_t bt = 0; bt < batches; ++bt) {
+            const double *ap = &a.data[bt * M * K], *bp = &b.data[bt * K * N];
+            double *rp = &r.data[bt * M * N];
+            for (size_t i = 0; i < M; ++i)
+              for (size_t j = 0; j < N; ++j) {
+                double acc = 0;
+                for (size_t k = 0; k < K; ++k)
+                  acc += ap[i * K + k] * (tr ? bp[j * K + k] : bp[k * N + j]);
+                rp[i * N + j] = acc;
+              }
+          }
+          st.set(mm.getResult(), std::move(r));
+        })
+        .Case<CausalMaskOp>([&](CausalMaskOp cm) {
+          Tensor r = st.get(cm.getScores());
+          const Tensor &pos = st.get(cm.getPositionIds());
+          size_t B = size_t(r.shape[0]), H = size_t(r.shape[1]), S = size_t(r.shape[2]), C = size_t(r.shape[3]);
+          for (size_t b = 0; b < B; ++b)
+            for (size_t h = 0; h < H; ++h)
+              for (size_t s2 = 0; s2 < S; ++s2) {
+                int64_t p = idAt(pos, b * S + s2);
+                double *row = &r.data[((b * H + h) * S + s2) * C];
+                for (size_t c = 0; c < C; ++c)
+                  if (p < 0 || int64_t(c) > p)
+                    row[c] = -inf;
+              }
+          st.set(cm.getResult(), std::move(r));
+        })
+        .Case<SoftmaxOp>([&](SoftmaxOp sm) {
+          Tensor r = st.get(sm.getInput());
+          size_t dim = size_t(r.shape.back());
+          for (size_t row = 0; row < r.size() / dim; ++row) {
+            double *x = &r.data[row * dim];
+            double mx = -inf, sum = 0;
+            for (size_t i = 0; i < dim; ++i)
+              mx = std::max(mx, x[i]);
+            if (mx == -inf) { // nothing visible (a padding slot): zeros, not NaN
+              std::fill_n(x, dim, 0.0);
+              continue;
+            }
+            for (size_t i = 0; i < dim; ++i)
+              sum += x[i] = std::exp(x[i] - mx);
+            for (size_t i = 0; i < dim; ++i)
+              x[i] /= sum;
+          }
+          st.set(sm.getResult(), std::move(r));
+        })
+        .Case<AttentionOp>([&](AttentionOp at) {
+          const Tensor &q = st.get(at.getQuery()), &kc = st.get(at.getKeyCache()), &vc = st.get(at.getValueCache()),
+                       &pos = st.get(at.getPositionIds());
+          double scale = at.getScale().convertToDouble();
+          Tensor r = out();
+          size_t B = size_t(q.shape[0]), H = size_t(q.shape[1]), S = size_t(q.shape[2]), D = size_t(q.shape[3]),
+                 C = size_t(kc.shape[2]);
+          std::vector<double> p(C);
+          for (size_t b = 0; b < B; ++b)
+            for (size_t h = 0; h < H; ++h)
+              for (size_t s2 = 0; s2 < S; ++s2) {
+                int64_t limit = idAt(pos, b * S + s2);
+                if (limit < 0)
+                  continue; // padding slot: zero output, as softmax of an all -inf row
+                const double *qr = &q.data[((b * H + h) * S + s2) * D];
+                size_t visible = std::min<size_t>(C, size_t(limit) + 1);
+                double mx = -inf, sum = 0;
+                for (size_t c = 0; c < visible; ++c) {
+                  double acc = 0;
+                  for (size_t d = 0; d < D; ++d)
+                    acc += qr[d] * kc.data[((b * H + h) * C + c) * D + d];
+                  p[c] = acc * scale;
+                  mx = std::max(mx, p[c]);
+                }
+                for (size_t c = 0; c < visible; ++c)
+                  sum += p[c] = std::exp(p[c] - mx);
+                double *o = &r.data[((b * H + h) * S + s2) * D];
+                for (size_t c = 0; c < visible; ++c)
+                  for (size_t d = 0; d < D; ++d)
+                    o[d] += p[c] / sum * vc.data[((b * H + h) * C + c) * D + d];
+              }
+          st.set(at.getResult(), std::move(r));
+        })
+        .Case<SelectLastOp>([&](SelectLastOp sl) {
+          const Tensor &x = st.get(sl.getInput()), &pos = st.get(sl.getPositionIds());
+          Tensor r = out();
+          size_t B = size_t(x.shape[0]), S = size_t(x.shape[1]), E = size_t(x.shape[2]);
+          for (size_t b = 0; b < B; ++b) {
+            size_t best = 0;
+            for (size_t s2 = 1; s2 < S; ++s2)
+              if (idAt(pos, b * S + s2) > idAt(pos, b * S + best))
+                best = s2;
+            if (idAt(pos, b * S + best) < 0)
+              throw Error("select_last: batch row " + std::to_string(b) + " has no real token");
+            std::copy_n(&x.data[(b * S + best) * E], E, &r.data[b * E]);
+          }
+          st.set(sl.getResult(), std::move(r));
+        })
+        .Case<func::ReturnOp>([&](func::ReturnOp ret) {
+          for (Value v : ret.getOperands())
+            results.push_back(st.get(v));
+        })
+        .Default([&](Operation *other) {
+          throw Error("the reference interpreter cannot execute '" + other->getName().getStringRef().str() + "'");
+        });
+  }
+  return results;
+}
+
+} // namespace kiln

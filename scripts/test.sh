@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: GoogleTest units, lit/FileCheck, end-to-end goldens,
+# and the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/setup.sh"
+"$root/scripts/build.sh"
+ctest --test-dir "$root/build" --output-on-failure -j "$(nproc)"
+# Sanitized build of the MLIR-free libraries and their unit tests.
+KILN_BUILD_DIR="$root/build-asan" "$root/scripts/build.sh" -DKILN_SANITIZE=ON
+ctest --test-dir "$root/build-asan" --output-on-failure -j "$(nproc)"

@@ -1,0 +1,33 @@
+//===- Commands.h - kiln driver subcommands -------------------------------===//
+#ifndef KILN_TOOLS_COMMANDS_H
+#define KILN_TOOLS_COMMANDS_H
+
+#include "kiln/Frontend/Importer.h"
+
+#include "mlir/IR/MLIRContext.h"
+
+#include <memory>
+#include <string>
+
+namespace kiln {
+
+int importCommand(int argc, char **argv);
+int runCommand(int argc, char **argv);
+int evalCommand(int argc, char **argv);
+int makeCheckpointCommand(int argc, char **argv);
+
+/// A kiln module from a Hugging Face folder (imported with `options`) or from
+/// a .mlir file (parsed and verified; `options` then do not apply).
+struct LoadedModel {
+  std::unique_ptr<mlir::MLIRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  std::string checkpointDir; ///< Where the weights and tokenizer files are.
+};
+LoadedModel loadModel(const std::string &path, const ImportOptions &options);
+
+/// Registers the dialects kiln modules use.
+void registerKilnDialects(mlir::MLIRContext &context);
+
+} // namespace kiln
+
+#endif
