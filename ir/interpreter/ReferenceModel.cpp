@@ -54,6 +54,10 @@ std::vector<Tensor> ReferenceModel::run(const std::string &fn, const std::vector
 std::vector<float> ReferenceModel::prefill(const std::vector<int32_t> &ids) {
   if (ids.empty())
     throw Error("prefill needs at least one token");
+  // Check before the first chunk so a failed prefill leaves the cache as it was.
+  if (position_ + int64_t(ids.size()) > ctxLen_)
+    throw Error("sequence of " + std::to_string(position_ + int64_t(ids.size())) +
+                " tokens does not fit the context of " + std::to_string(ctxLen_));
   std::vector<Tensor> out;
   for (size_t begin = 0; begin < ids.size(); begin += size_t(promptLen_)) {
     size_t end = std::min(ids.size(), begin + size_t(promptLen_));

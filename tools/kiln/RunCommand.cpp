@@ -7,6 +7,9 @@
 #include "kiln/Runtime/Tokenizer.h"
 #include "kiln/Support/Error.h"
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <cstdio>
@@ -21,7 +24,24 @@ const char *kRunHelp =
     "                [--prompt-len N] [--ctx-len N] [--threads N]\n"
     "Generates text. --reference runs the reference interpreter (f64, exact, slow).\n"
     "Greedy by default; --temperature > 0 samples. --print-ids prints the generated ids\n"
-    "as one line instead of text. --stats prints time to first token and tokens/s to stderr.\n";
+    "as one line instead of text. --json prints one object {prompt_ids, ids, top_logits} instead,\n"
+    "where --top-logits K adds the K largest [id, logit] pairs of every step.\n"
+    "--stats prints time to first token and tokens/s to stderr.\n";
+
+/// The k largest [id, logit] pairs, descending (ties: lower id first).
+nlohmann::json topK(const std::vector<float> &logits, size_t k) {
+  std::vector<int32_t> order(logits.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    order[i] = int32_t(i);
+  k = std::min(k, order.size());
+  std::partial_sort(order.begin(), order.begin() + long(k), order.end(), [&](int32_t a, int32_t b) {
+    return logits[size_t(a)] > logits[size_t(b)] || (logits[size_t(a)] == logits[size_t(b)] && a < b);
+  });
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t i = 0; i < k; ++i)
+    out.push_back({order[i], logits[size_t(order[i])]});
+  return out;
+}
 
 double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -31,8 +51,8 @@ double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 int runCommand(int argc, char **argv) {
   Args args("run",
             {"--reference", "--prompt", "--prompt-ids", "-n", "--temperature", "--top-k", "--top-p", "--seed",
-             "--prompt-len", "--ctx-len", "--threads"},
-            {"--print-ids", "--stats", "--help"});
+             "--prompt-len", "--ctx-len", "--threads", "--top-logits"},
+            {"--print-ids", "--json", "--stats", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << kRunHelp;
@@ -56,7 +76,11 @@ int runCommand(int argc, char **argv) {
   sampling.topP = args.getDouble("--top-p", 1.0);
   sampling.seed = uint64_t(args.getInt("--seed", 0));
   Sampler sampler(sampling);
-  bool printIds = args.has("--print-ids");
+  bool json = args.has("--json");
+  bool printIds = args.has("--print-ids") || json;
+  int64_t topLogits = args.getInt("--top-logits", 0);
+  if (topLogits < 0)
+    args.error("--top-logits must be >= 0");
 
   std::string path = args.get("--reference");
   // The tokenizer comes from the model folder (or, for a .mlir file, the
@@ -118,7 +142,10 @@ int runCommand(int argc, char **argv) {
   std::vector<float> logits = ref.prefill(prompt);
   auto tFirst = std::chrono::steady_clock::now();
   std::vector<int32_t> generated;
+  nlohmann::json topPerStep = nlohmann::json::array();
   for (int64_t i = 0; i < newTokens; ++i) {
+    if (topLogits > 0)
+      topPerStep.push_back(topK(logits, size_t(topLogits)));
     int32_t next = sampler.sample(logits.data(), logits.size());
     generated.push_back(next);
     if (streamer)
@@ -135,7 +162,14 @@ int runCommand(int argc, char **argv) {
   auto tEnd = std::chrono::steady_clock::now();
   if (streamer)
     std::cout << streamer->flush() << "\n";
-  if (printIds) {
+  if (json) {
+    nlohmann::json out;
+    out["prompt_ids"] = prompt;
+    out["ids"] = generated;
+    if (topLogits > 0)
+      out["top_logits"] = topPerStep;
+    std::cout << out.dump() << "\n";
+  } else if (printIds) {
     for (size_t i = 0; i < generated.size(); ++i)
       std::cout << (i ? " " : "") << generated[i];
     std::cout << "\n";

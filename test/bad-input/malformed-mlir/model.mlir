@@ -1,0 +1,1 @@
+module { kiln.global @w : tensor<4xf32 }

@@ -1,0 +1,43 @@
+"""Helpers for the end-to-end tests: argument parsing and running kiln."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODEL = os.path.join(ROOT, "models", "kjv-gpt2-tiny")
+
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    p.add_argument("--kiln", required=True)
+    p.add_argument("--work", required=True)
+    args = p.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    return args
+
+
+def kiln(args, *argv):
+    p = subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        sys.exit(f"kiln {' '.join(map(str, argv))} failed ({p.returncode}):\n{p.stderr}")
+    return p.stdout
+
+
+def kiln_json(args, *argv):
+    return json.loads(kiln(args, *argv).strip().splitlines()[-1])
+
+
+class Checks:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, ok, what):
+        print(("ok   " if ok else "FAIL ") + what, flush=True)
+        self.passed += bool(ok)
+        self.failed += not ok
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed or not self.passed else 0)

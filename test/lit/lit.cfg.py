@@ -1,0 +1,16 @@
+# lit configuration for Kiln's IR-in, FileCheck-out tests.
+import os
+import lit.formats
+
+config.name = "Kiln"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.kiln_binary_dir, "test", "lit")
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+
+# Kiln's tools first, then LLVM's (FileCheck, not, count).
+config.environment["PATH"] = os.pathsep.join(
+    [config.kiln_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", os.environ["PATH"])])
+config.substitutions.append(("%models", config.kiln_models_dir))
+config.substitutions.append(("%python", config.python_executable))
