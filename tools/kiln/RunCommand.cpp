@@ -161,7 +161,7 @@ int runCommand(int argc, char **argv) {
   }
   auto tEnd = std::chrono::steady_clock::now();
   if (streamer)
-    std::cout << streamer->flush() << "\n";
+    std::cout << streamer->flush() << std::endl;
   if (json) {
     nlohmann::json out;
     out["prompt_ids"] = prompt;
