@@ -95,35 +95,43 @@ Interpreter::Interpreter(ModuleOp module) : module_(module) {
 
 Interpreter::~Interpreter() = default;
 
-const Tensor &Interpreter::global(Operation *op) {
-  auto it = globals_.find(op);
-  if (it != globals_.end())
-    return it->second;
+std::vector<double> readGlobalValues(Operation *op, std::unique_ptr<Checkpoint> &checkpoint) {
   auto g = cast<GlobalOp>(op);
-  auto type = cast<RankedTensorType>(g.getType());
-  Tensor t(shapeOf(type));
+  auto shape = shapeOf(g.getType());
+  std::vector<double> values(Tensor::count(shape));
   std::string name = g.getSymName().str();
   if (auto value = g.getValueAttr()) {
     auto dense = dyn_cast<DenseElementsAttr>(value);
     if (!dense)
-      throw Error("weight @" + name + ": only dense inline values are interpreted");
+      throw Error("weight @" + name + ": only dense inline values are supported");
     size_t i = 0;
     for (APFloat v : dense.getValues<APFloat>())
-      t.data[i++] = v.convertToDouble();
-  } else {
-    if (!checkpoint_) {
-      auto dir = module_->getAttrOfType<StringAttr>(kCheckpointAttr);
-      if (!dir)
-        throw Error("module has no '" + kCheckpointAttr.str() + "' attribute to read weight @" + name + " from");
-      checkpoint_ = Checkpoint::open(dir.str());
-    }
-    const TensorView &view = checkpoint_->tensor(name);
-    if (view.shape != t.shape)
-      throw Error("weight @" + name + " is " + shapeStr(t.shape) + " in the IR but " + shapeStr(view.shape) +
-                  " in " + view.file);
-    for (size_t i = 0; i < t.size(); ++i)
-      t.data[i] = view.at(i);
+      values[i++] = v.convertToDouble();
+    return values;
   }
+  if (!checkpoint) {
+    auto module = op->getParentOfType<ModuleOp>();
+    auto dir = module ? module->getAttrOfType<StringAttr>(kCheckpointAttr) : StringAttr();
+    if (!dir)
+      throw Error("module has no '" + kCheckpointAttr.str() + "' attribute to read weight @" + name + " from");
+    checkpoint = Checkpoint::open(dir.str());
+  }
+  const TensorView &view = checkpoint->tensor(name);
+  if (view.shape != shape)
+    throw Error("weight @" + name + " is " + shapeStr(shape) + " in the IR but " + shapeStr(view.shape) + " in " +
+                view.file);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = view.at(i);
+  return values;
+}
+
+const Tensor &Interpreter::global(Operation *op) {
+  auto it = globals_.find(op);
+  if (it != globals_.end())
+    return it->second;
+  Tensor t;
+  t.shape = shapeOf(cast<GlobalOp>(op).getType());
+  t.data = readGlobalValues(op, checkpoint_);
   return globals_.emplace(op, std::move(t)).first->second;
 }
 

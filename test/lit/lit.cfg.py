@@ -5,8 +5,10 @@ import lit.formats
 config.name = "Kiln"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir", ".test"]
-config.test_source_root = os.path.dirname(__file__)
-config.test_exec_root = os.path.join(config.kiln_binary_dir, "test", "lit")
+# One config serves two suites: test/lit and the pass tests beside each pass
+# family (passes/*/test); each site config names its own source root.
+config.test_source_root = getattr(config, "kiln_test_source_root", os.path.dirname(__file__))
+config.test_exec_root = config.kiln_test_exec_root
 config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 
 # Kiln's tools first, then LLVM's (FileCheck, not, count).

@@ -1,5 +1,6 @@
 //===- kiln-opt.cpp - MLIR's opt driver with kiln registered --------------===//
 #include "kiln/IR/KilnDialect.h"
+#include "kiln/Passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -11,5 +12,6 @@ int main(int argc, char **argv) {
   registry.insert<kiln::KilnDialect, mlir::func::FuncDialect>();
   // Generic cleanup passes (canonicalize, cse, ...) work on kiln IR as on any IR.
   mlir::registerTransformsPasses();
+  kiln::registerKilnPasses();
   return mlir::asMainReturnCode(mlir::MlirOptMain(argc, argv, "kiln optimizer driver\n", registry));
 }

@@ -3,6 +3,7 @@
 #include "Commands.h"
 
 #include "kiln/Interpreter/Interpreter.h"
+#include "kiln/Runtime/Runtime.h"
 #include "kiln/Runtime/Sampler.h"
 #include "kiln/Runtime/Tokenizer.h"
 #include "kiln/Support/Error.h"
@@ -11,22 +12,26 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
+#include <functional>
 #include <iostream>
 
 namespace kiln {
 
 namespace {
 const char *kRunHelp =
-    "usage: kiln run --reference MODEL_DIR|FILE.mlir (--prompt TEXT | --prompt-ids 1,2,3) [-n N]\n"
-    "                [--temperature T] [--top-k K] [--top-p P] [--seed S] [--print-ids] [--stats]\n"
-    "                [--prompt-len N] [--ctx-len N] [--threads N]\n"
-    "Generates text. --reference runs the reference interpreter (f64, exact, slow).\n"
-    "Greedy by default; --temperature > 0 samples. --print-ids prints the generated ids\n"
-    "as one line instead of text. --json prints one object {prompt_ids, ids, top_logits} instead,\n"
-    "where --top-logits K adds the K largest [id, logit] pairs of every step.\n"
-    "--stats prints time to first token and tokens/s to stderr.\n";
+    "usage: kiln run ARTIFACT_DIR (--prompt TEXT | --prompt-ids 1,2,3) [-n N] [--kernels NAME]\n"
+    "       kiln run --reference MODEL_DIR|FILE.mlir (--prompt TEXT | --prompt-ids 1,2,3) [-n N]\n"
+    "                [--prompt-len N] [--ctx-len N]\n"
+    "  common: [--temperature T] [--top-k K] [--top-p P] [--seed S] [--print-ids]\n"
+    "          [--json [--top-logits K]] [--stats] [--threads N]\n"
+    "Generates text with a compiled artifact, or with --reference the reference interpreter\n"
+    "(f64, exact, slow). Greedy by default; --temperature > 0 samples. --print-ids prints the\n"
+    "generated ids as one line instead of text; --json prints {prompt_ids, ids, top_logits},\n"
+    "where --top-logits K adds the K largest [id, logit] pairs of every step. --stats prints\n"
+    "time to first token and tokens/s to stderr. --kernels forces a kernel variant\n"
+    "(generic, avx2, avx512).\n";
 
 /// The k largest [id, logit] pairs, descending (ties: lower id first).
 nlohmann::json topK(const std::vector<float> &logits, size_t k) {
@@ -46,25 +51,26 @@ nlohmann::json topK(const std::vector<float> &logits, size_t k) {
 double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
+
+/// What the generation loop needs from an engine (artifact or reference).
+struct Engine {
+  std::function<std::vector<float>(const std::vector<int32_t> &)> prefill;
+  std::function<std::vector<float>(int32_t)> decode;
+  std::function<int64_t()> position;
+  int64_t contextLen = 0, vocabSize = 0;
+};
 } // namespace
 
 int runCommand(int argc, char **argv) {
   Args args("run",
             {"--reference", "--prompt", "--prompt-ids", "-n", "--temperature", "--top-k", "--top-p", "--seed",
-             "--prompt-len", "--ctx-len", "--threads", "--top-logits"},
+             "--prompt-len", "--ctx-len", "--threads", "--top-logits", "--kernels"},
             {"--print-ids", "--json", "--stats", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << kRunHelp;
     return 0;
   }
-  if (!args.has("--reference"))
-    args.error(args.positional().empty()
-                   ? "missing --reference MODEL_DIR (compiled artifacts arrive with the cpu backend)"
-                   : "running compiled artifacts needs the cpu backend, which this build does not have yet; "
-                     "use --reference MODEL_DIR");
-  if (!args.positional().empty())
-    args.error("unexpected argument '" + args.positional()[0] + "'");
   if (args.has("--prompt") == args.has("--prompt-ids"))
     args.error("give exactly one of --prompt TEXT and --prompt-ids IDS");
   int64_t newTokens = args.getInt("-n", 32);
@@ -81,65 +87,98 @@ int runCommand(int argc, char **argv) {
   int64_t topLogits = args.getInt("--top-logits", 0);
   if (topLogits < 0)
     args.error("--top-logits must be >= 0");
+  int64_t threads = args.getInt("--threads", 0);
+  if (threads < 0)
+    args.error("--threads must be >= 0");
 
-  std::string path = args.get("--reference");
-  // The tokenizer comes from the model folder (or, for a .mlir file, the
-  // checkpoint folder it references). Only needed for text in or out.
+  Engine engine;
   std::unique_ptr<Tokenizer> tokenizer;
-  auto needTokenizer = [&](const std::string &dir) {
-    if (!tokenizer)
-      tokenizer = Tokenizer::fromDir(dir);
-    return tokenizer.get();
-  };
-
-  ImportOptions options;
-  options.ctxLen = args.getInt("--ctx-len", 0);
-  options.promptLen = args.getInt("--prompt-len", 0);
   std::vector<int32_t> prompt;
-  LoadedModel model;
-  if (args.has("--prompt-ids")) {
+  if (args.has("--prompt-ids"))
     prompt = parseIdList(args.get("--prompt-ids"));
-    if (options.promptLen == 0)
-      options.promptLen = -int64_t(prompt.size()); // resolved below, once ctx is known
-  }
-  if (args.has("--prompt")) {
-    // Tokenize before importing so the prefill can be sized to the prompt.
-    std::string dir = path;
-    if (!std::filesystem::is_directory(path)) {
+  LoadedModel model;
+  std::unique_ptr<ReferenceModel> ref;
+  std::unique_ptr<rt::Artifact> artifact;
+  std::unique_ptr<rt::Session> session;
+
+  if (!args.has("--reference")) {
+    if (args.positional().empty())
+      args.error("missing ARTIFACT_DIR (or --reference MODEL_DIR)");
+    for (const char *opt : {"--prompt-len", "--ctx-len"})
+      if (args.has(opt))
+        args.error(std::string(opt) + " is fixed when the artifact is compiled (see kiln compile)");
+    rt::Artifact::Options open;
+    open.kernels = args.get("--kernels", "auto");
+    artifact = rt::Artifact::open(args.onePositional("ARTIFACT_DIR"), open);
+    session = std::make_unique<rt::Session>(*artifact, int(threads));
+    if (args.has("--prompt") || !printIds)
+      tokenizer = Tokenizer::fromDir(artifact->dir());
+    if (args.has("--prompt"))
+      prompt = tokenizer->encode(args.get("--prompt"));
+    engine.contextLen = artifact->contextLength();
+    engine.vocabSize = artifact->vocabSize();
+    int64_t vocab = engine.vocabSize;
+    engine.prefill = [&session, vocab](const std::vector<int32_t> &ids) {
+      const float *l = session->prefill(ids.data(), ids.size());
+      return std::vector<float>(l, l + vocab);
+    };
+    engine.decode = [&session, vocab](int32_t id) {
+      const float *l = session->decode(id);
+      return std::vector<float>(l, l + vocab);
+    };
+    engine.position = [&session] { return session->position(); };
+  } else {
+    if (!args.positional().empty())
+      args.error("unexpected argument '" + args.positional()[0] + "' (--reference names the model)");
+    if (args.has("--kernels"))
+      args.error("--kernels applies to compiled artifacts, not to --reference");
+    std::string path = args.get("--reference");
+    ImportOptions options;
+    options.ctxLen = args.getInt("--ctx-len", 0);
+    options.promptLen = args.getInt("--prompt-len", 0);
+    bool isDir = std::filesystem::is_directory(path);
+    if (!isDir)
+      model = loadModel(path, options); // a .mlir file: its shapes are fixed
+    std::string dir = isDir ? path : model.checkpointDir;
+    if (args.has("--prompt") || !printIds)
+      tokenizer = Tokenizer::fromDir(dir);
+    if (args.has("--prompt"))
+      prompt = tokenizer->encode(args.get("--prompt"));
+    if (!model.module) {
+      // The reference prefill defaults to exactly the prompt's length: no padding work.
+      if (options.promptLen <= 0) {
+        auto ckpt = Checkpoint::open(path);
+        int64_t ctx = options.ctxLen ? options.ctxLen : ckpt->config().nPositions;
+        options.promptLen = std::max<int64_t>(1, std::min<int64_t>(int64_t(prompt.size()), ctx));
+      }
       model = loadModel(path, options);
-      dir = model.checkpointDir;
     }
-    prompt = needTokenizer(dir)->encode(args.get("--prompt"));
+    ref = std::make_unique<ReferenceModel>(*model.module);
+    if (threads > 0)
+      ref->interpreter().setThreads(unsigned(threads));
+    engine.contextLen = ref->contextLen();
+    engine.vocabSize = ref->vocabSize();
+    engine.prefill = [&ref](const std::vector<int32_t> &ids) { return ref->prefill(ids); };
+    engine.decode = [&ref](int32_t id) { return ref->decode(id); };
+    engine.position = [&ref] { return ref->position(); };
   }
   if (prompt.empty())
     args.error("the prompt is empty");
-  if (!model.module) {
-    // The reference prefill defaults to exactly the prompt's length: no padding work.
-    if (options.promptLen <= 0 && std::filesystem::is_directory(path)) {
-      auto ckpt = Checkpoint::open(path);
-      int64_t ctx = options.ctxLen ? options.ctxLen : ckpt->config().nPositions;
-      options.promptLen = std::max<int64_t>(1, std::min<int64_t>(int64_t(prompt.size()), ctx));
-    }
-    model = loadModel(path, options);
-  }
-  ReferenceModel ref(*model.module);
-  if (args.has("--threads"))
-    ref.interpreter().setThreads(unsigned(std::max<int64_t>(1, args.getInt("--threads", 1))));
-  if (int64_t(prompt.size()) > ref.contextLen())
+  if (int64_t(prompt.size()) > engine.contextLen)
     args.error("the prompt has " + std::to_string(prompt.size()) + " tokens but the context holds " +
-               std::to_string(ref.contextLen()));
+               std::to_string(engine.contextLen));
   for (int32_t id : prompt)
-    if (id >= ref.vocabSize())
+    if (id >= engine.vocabSize)
       args.error("prompt token id " + std::to_string(id) + " is outside the model's vocabulary of " +
-                 std::to_string(ref.vocabSize()));
+                 std::to_string(engine.vocabSize));
 
   std::unique_ptr<TextStreamer> streamer;
   if (!printIds) {
-    streamer = std::make_unique<TextStreamer>(*needTokenizer(model.checkpointDir));
+    streamer = std::make_unique<TextStreamer>(*tokenizer);
     std::cout << tokenizer->decode(prompt) << std::flush;
   }
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<float> logits = ref.prefill(prompt);
+  std::vector<float> logits = engine.prefill(prompt);
   auto tFirst = std::chrono::steady_clock::now();
   std::vector<int32_t> generated;
   nlohmann::json topPerStep = nlohmann::json::array();
@@ -152,12 +191,12 @@ int runCommand(int argc, char **argv) {
       std::cout << streamer->push(next) << std::flush;
     if (i + 1 == newTokens)
       break;
-    if (ref.position() >= ref.contextLen()) {
+    if (engine.position() >= engine.contextLen) {
       std::cerr << "\nkiln run: stopped after " << generated.size() << " tokens: the context of "
-                << ref.contextLen() << " is full\n";
+                << engine.contextLen << " is full\n";
       break;
     }
-    logits = ref.decode(next);
+    logits = engine.decode(next);
   }
   auto tEnd = std::chrono::steady_clock::now();
   if (streamer)
@@ -175,11 +214,12 @@ int runCommand(int argc, char **argv) {
     std::cout << "\n";
   }
   if (args.has("--stats")) {
-    double ttft = seconds(t0, tFirst), decode = seconds(tFirst, tEnd);
+    double ttft = seconds(t0, tFirst), decodeTime = seconds(tFirst, tEnd);
     size_t decoded = generated.size() > 1 ? generated.size() - 1 : 0;
     std::fprintf(stderr, "time to first token: %.3f s\nprefill: %zu tokens, %.1f tokens/s\n", ttft, prompt.size(),
                  double(prompt.size()) / ttft);
-    std::fprintf(stderr, "decode: %zu tokens, %.1f tokens/s\n", decoded, decoded ? double(decoded) / decode : 0.0);
+    std::fprintf(stderr, "decode: %zu tokens, %.1f tokens/s\n", decoded,
+                 decoded ? double(decoded) / decodeTime : 0.0);
   }
   return 0;
 }

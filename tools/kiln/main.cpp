@@ -11,6 +11,7 @@ namespace {
 const char *kUsage = "usage: kiln <command> [options]   (kiln <command> --help for its options)\n"
                      "commands:\n"
                      "  import            Hugging Face GPT-2 folder -> kiln IR\n"
+                     "  compile           compile a model ahead of time into an artifact\n"
                      "  run               generate text (--reference: the reference interpreter)\n"
                      "  eval              perplexity, KL divergence and top-1 agreement on a text file\n"
                      "  make-checkpoint   write a random-weight GPT-2 checkpoint\n"
@@ -26,6 +27,8 @@ int main(int argc, char **argv) {
   try {
     if (command == "import")
       return kiln::importCommand(argc, argv);
+    if (command == "compile")
+      return kiln::compileCommand(argc, argv);
     if (command == "run")
       return kiln::runCommand(argc, argv);
     if (command == "eval")

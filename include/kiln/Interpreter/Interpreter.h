@@ -91,3 +91,10 @@ private:
 } // namespace kiln
 
 #endif
+
+namespace kiln {
+/// The values of a kiln.global as doubles, row-major in its logical shape:
+/// its inline `value`, or the checkpoint tensor of the same name (opened
+/// once into `checkpoint` from the module's kiln.checkpoint attribute).
+std::vector<double> readGlobalValues(mlir::Operation *globalOp, std::unique_ptr<Checkpoint> &checkpoint);
+} // namespace kiln

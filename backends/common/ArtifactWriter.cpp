@@ -1,0 +1,102 @@
+//===- ArtifactWriter.cpp - writing artifact directories ------------------===//
+#include "kiln/Backend/Artifact.h"
+
+#include "kiln/Support/Checksum.h"
+#include "kiln/Support/Error.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace kiln {
+
+uint64_t ArtifactWriter::addWeight(WeightEntry entry, const void *data) {
+  weightBytes_.append((64 - weightBytes_.size() % 64) % 64, '\0');
+  entry.offset = weightBytes_.size();
+  weightBytes_.append(static_cast<const char *>(data), entry.bytes);
+  weights_.push_back(std::move(entry));
+  return weights_.back().offset;
+}
+
+namespace {
+void writeAtomically(const fs::path &path, const std::string &bytes) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out)
+      fail(tmp.string(), "cannot open for writing");
+    out.write(bytes.data(), std::streamsize(bytes.size()));
+    if (!out)
+      fail(tmp.string(), "write failed (disk full?)");
+  }
+  fs::rename(tmp, path);
+}
+
+std::string readAll(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail(path, "cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+} // namespace
+
+void ArtifactWriter::finish() {
+  fs::path dir(dir_);
+  if (fs::exists(dir) && !fs::is_directory(dir))
+    fail(dir_, "exists and is not a directory");
+  if (fs::is_directory(dir) && !fs::is_empty(dir) && !fs::exists(dir / "manifest.yaml"))
+    fail(dir_, "exists, is not empty and is not an artifact; refusing to overwrite it");
+  fs::create_directories(dir);
+  // The old manifest goes first: a crash mid-way leaves no valid-looking artifact.
+  fs::remove(dir / "manifest.yaml");
+
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "format" << YAML::Value << "kiln-artifact";
+  out << YAML::Key << "format_version" << YAML::Value << kArtifactFormatVersion;
+  for (const auto &[key, yaml] : sections_)
+    out << YAML::Key << key << YAML::Value << YAML::Load(yaml);
+  out << YAML::Key << "specializations" << YAML::Value << YAML::BeginSeq;
+  for (const auto &s : specs_)
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << s.name << YAML::Key << "symbol"
+        << YAML::Value << s.symbol << YAML::Key << "tokens" << YAML::Value << s.tokens << YAML::Key
+        << "arena_bytes" << YAML::Value << s.arenaBytes << YAML::EndMap;
+  out << YAML::EndSeq;
+
+  out << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
+  auto fileEntry = [&](const std::string &name, const std::string &bytes) {
+    out << YAML::Key << name << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "bytes" << YAML::Value
+        << uint64_t(bytes.size()) << YAML::Key << "checksum" << YAML::Value << checksumHex(checksum64(bytes.data(), bytes.size()))
+        << YAML::EndMap;
+  };
+  for (const auto &[name, bytes] : files_) {
+    writeAtomically(dir / name, bytes);
+    fileEntry(name, bytes);
+  }
+  for (const auto &[name, from] : copies_) {
+    std::string bytes = readAll(from);
+    writeAtomically(dir / name, bytes);
+    fileEntry(name, bytes);
+  }
+  writeAtomically(dir / "weights.bin", weightBytes_);
+  fileEntry("weights.bin", weightBytes_);
+  out << YAML::EndMap;
+
+  out << YAML::Key << "weights" << YAML::Value << YAML::BeginSeq;
+  for (const auto &w : weights_)
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << w.name << YAML::Key << "layout"
+        << YAML::Value << w.layout << YAML::Key << "dtype" << YAML::Value << w.dtype << YAML::Key << "shape"
+        << YAML::Value << YAML::Flow << w.shape << YAML::Key << "offset" << YAML::Value << w.offset << YAML::Key
+        << "bytes" << YAML::Value << w.bytes << YAML::EndMap;
+  out << YAML::EndSeq << YAML::EndMap;
+  writeAtomically(dir / "manifest.yaml", std::string(out.c_str()) + "\n");
+}
+
+} // namespace kiln

@@ -1,0 +1,176 @@
+//===- CPUBackend.cpp - the cpu backend plugin ----------------------------===//
+//
+// kiln IR -> (kiln-fuse-attention) -> LLVM-dialect graph functions with a
+// static memory plan -> LLVM IR + the micro-kernel bitcode -> O3 -> object
+// -> model.so (ld.lld), with weights repacked into weights.bin.
+//
+//===----------------------------------------------------------------------===//
+#include "CPUBackend.h"
+
+#include "kiln/Backend/Backend.h"
+#include "kiln/IR/KilnOps.h"
+#include "kiln/Passes/Passes.h"
+#include "kiln/Support/Error.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <dlfcn.h>
+#include <filesystem>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using namespace mlir;
+
+namespace kiln::cpu {
+namespace {
+
+/// Features the runtime checks before running an artifact built for a CPU.
+const char *const kCheckedFeatures[] = {"sse4.2",   "avx",      "avx2",       "fma",        "f16c",
+                                        "bmi2",     "avx512f",  "avx512bw",   "avx512vl",   "avx512dq",
+                                        "avx512cd", "avx512vnni", "avx512bf16", "avx512fp16", "avxvnni"};
+
+std::string pluginDir() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&kilnGetBackendPluginInfo), &info) && info.dli_fname)
+    return fs::path(info.dli_fname).parent_path().string();
+  return ".";
+}
+
+class CPUBackend : public TargetBackend {
+public:
+  std::string name() const override { return "cpu"; }
+  std::string description() const override {
+    return "native code for x86-64 (generic, AVX2, AVX-512 kernels chosen at load) and AArch64 (NEON)";
+  }
+  std::vector<BackendOption> options() const override {
+    return {{"cpu", "CPU the generated code may assume: generic, native, or an LLVM CPU name (e.g. skylake-avx512)",
+             "generic"},
+            {"target-triple", "target triple: x86_64-linux-gnu or aarch64-linux-gnu", "host"}};
+  }
+
+  void buildLoweringPipeline(OpPassManager &pm, const BackendOptions &) override {
+    pm.addNestedPass<func::FuncOp>(createFuseAttention());
+  }
+
+  void emit(ModuleOp module, ArtifactWriter &writer, const BackendOptions &options, const std::string &stage,
+            std::string &stageOut) override {
+    CodeGenOptions cg = resolveTarget(options);
+    MLIRContext *ctx = module.getContext();
+    ctx->loadDialect<LLVM::LLVMDialect, arith::ArithDialect, scf::SCFDialect, math::MathDialect>();
+    OwningOpRef<ModuleOp> lowered = ModuleOp::create(module.getLoc());
+    WeightPacker packer(writer);
+    std::vector<GraphInfo> graphs = lowerGraphs(module, *lowered, packer);
+    if (stage == "lowered") {
+      llvm::raw_string_ostream os(stageOut);
+      lowered->print(os);
+      return;
+    }
+    std::string code = generateCode(*lowered, cg, stage == "artifact" ? "so" : stage);
+    if (stage != "artifact") {
+      stageOut = std::move(code);
+      return;
+    }
+    writer.addFile("model.so", std::move(code));
+    for (const auto &g : graphs)
+      writer.addSpecialization({g.name, g.symbol, g.tokens, g.arenaBytes});
+    writer.setSection("target", targetYaml(cg));
+    writer.setSection("model", modelYaml(module));
+  }
+
+private:
+  CodeGenOptions resolveTarget(const BackendOptions &options) {
+    for (const auto &[key, value] : options)
+      if (key != "cpu" && key != "target-triple")
+        throw Error("cpu backend: unknown option '--" + key + "' (options: --cpu, --target-triple)");
+    CodeGenOptions cg;
+    auto get = [&](const char *k, const char *d) {
+      auto it = options.find(k);
+      return it == options.end() ? std::string(d) : it->second;
+    };
+    cg.triple = get("target-triple", "host");
+    if (cg.triple == "host")
+      cg.triple = llvm::sys::getDefaultTargetTriple();
+    std::string cpu = get("cpu", "generic");
+    bool x86 = cg.triple.rfind("x86_64", 0) == 0;
+    if (cpu == "native") {
+      if (cg.triple != llvm::sys::getDefaultTargetTriple() && llvm::Triple(cg.triple).getArch() != llvm::Triple(llvm::sys::getDefaultTargetTriple()).getArch())
+        throw Error("cpu backend: --cpu=native needs the host's target triple");
+      cg.cpu = llvm::sys::getHostCPUName().str();
+      std::string features;
+      for (const auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
+        features += std::string(features.empty() ? "" : ",") + (enabled ? "+" : "-") + name.str();
+      cg.features = features;
+    } else if (cpu == "generic") {
+      cg.cpu = x86 ? "x86-64" : "generic";
+    } else {
+      cg.cpu = cpu;
+    }
+    llvm::InitializeAllTargetInfos();
+    llvm::InitializeAllTargets();
+    llvm::InitializeAllTargetMCs();
+    std::string error;
+    const llvm::Target *target = llvm::TargetRegistry::lookupTarget(cg.triple, error);
+    if (!target)
+      throw Error("cpu backend: unknown target triple '" + cg.triple + "'");
+    std::unique_ptr<llvm::MCSubtargetInfo> sti(target->createMCSubtargetInfo(cg.triple, cg.cpu, cg.features));
+    if (!sti || !sti->isCPUStringValid(cg.cpu))
+      throw Error("cpu backend: unknown CPU '" + cpu + "' for " + cg.triple);
+    cg.kernelBitcodeDir = (fs::path(pluginDir()).parent_path()).string();
+    if (x86)
+      for (const char *f : kCheckedFeatures)
+        if (sti->checkFeatures(std::string("+") + f))
+          required_.push_back(f);
+    return cg;
+  }
+
+  std::string targetYaml(const CodeGenOptions &cg) {
+    std::ostringstream os;
+    os << "{name: cpu, triple: " << cg.triple << ", cpu: " << cg.cpu << ", required_features: [";
+    for (size_t i = 0; i < required_.size(); ++i)
+      os << (i ? ", " : "") << required_[i];
+    os << "], kernel_abi: 1}";
+    return os.str();
+  }
+
+  static std::string modelYaml(ModuleOp module) {
+    auto config = module->getAttrOfType<DictionaryAttr>(kConfigAttr);
+    if (!config)
+      throw Error("cpu backend: module has no kiln.config attribute");
+    std::ostringstream os;
+    os << "{";
+    bool first = true;
+    for (NamedAttribute a : config) {
+      os << (first ? "" : ", ") << a.getName().str() << ": ";
+      first = false;
+      if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
+        os << (i.getType().isInteger(1) ? (i.getValue().getBoolValue() ? "true" : "false")
+                                        : std::to_string(i.getInt()));
+      else if (auto f = dyn_cast<FloatAttr>(a.getValue()))
+        os << std::to_string(f.getValueAsDouble());
+      else if (auto b = dyn_cast<BoolAttr>(a.getValue()))
+        os << (b.getValue() ? "true" : "false");
+      else if (auto s = dyn_cast<StringAttr>(a.getValue()))
+        os << s.str();
+    }
+    os << "}";
+    return os.str();
+  }
+
+  std::vector<std::string> required_;
+};
+
+} // namespace
+} // namespace kiln::cpu
+
+extern "C" kiln::BackendPluginInfo kilnGetBackendPluginInfo() {
+  return {kiln::kBackendPluginABIVersion, "cpu", []() -> kiln::TargetBackend * { return new kiln::cpu::CPUBackend(); }};
+}

@@ -1,0 +1,64 @@
+//===- CPUBackend.h - internals of the cpu backend ------------------------===//
+#ifndef KILN_BACKENDS_CPU_CPUBACKEND_H
+#define KILN_BACKENDS_CPU_CPUBACKEND_H
+
+#include "kiln/Backend/Artifact.h"
+#include "kiln/Frontend/Checkpoint.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln {
+class Checkpoint;
+
+namespace cpu {
+
+/// Packs weights on first request and returns their element offset in
+/// weights.bin. Layouts: "rowmajor" (as stored), "panel16" (a [K, N]
+/// matrix for x @ W; see kernels/KernelABI.h) and "panel16t" (a [N, K]
+/// matrix used as its transpose: the LM head reads the [V, E] embedding).
+class WeightPacker {
+public:
+  explicit WeightPacker(ArtifactWriter &writer) : writer_(writer) {}
+  ~WeightPacker();
+  uint64_t offset(mlir::Operation *global, const std::string &layout);
+
+private:
+  ArtifactWriter &writer_;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  std::map<std::pair<mlir::Operation *, std::string>, uint64_t> offsets_;
+};
+
+/// One lowered graph function.
+struct GraphInfo {
+  std::string name, symbol;
+  int64_t tokens = 0;
+  uint64_t arenaBytes = 0;
+};
+
+/// Lowers every func.func of the kiln module (after kiln-fuse-attention)
+/// into an LLVM-dialect function `kiln_graph_<name>(ptr buffers, ptr rt)` in
+/// `out`, planning the arena and packing weights through `packer`. Throws
+/// kiln::Error on IR the backend cannot lower.
+std::vector<GraphInfo> lowerGraphs(mlir::ModuleOp kilnModule, mlir::ModuleOp out, WeightPacker &packer);
+
+struct CodeGenOptions {
+  std::string triple;   ///< e.g. x86_64-linux-gnu, aarch64-linux-gnu
+  std::string cpu;      ///< LLVM CPU name ("x86-64", "generic", a named CPU, or resolved "native")
+  std::string features; ///< LLVM feature string for that CPU
+  std::string kernelBitcodeDir;
+};
+
+/// Converts the LLVM-dialect module to LLVM IR, links the kernel bitcode,
+/// optimises (O3) and returns the requested stage: "llvm" (IR text), "obj"
+/// (object bytes) or "so" (a shared object linked with ld.lld).
+std::string generateCode(mlir::ModuleOp llvmDialectModule, const CodeGenOptions &options, const std::string &stage);
+
+} // namespace cpu
+} // namespace kiln
+
+#endif

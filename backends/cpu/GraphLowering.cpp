@@ -1,0 +1,422 @@
+//===- GraphLowering.cpp - kiln IR -> LLVM-dialect graph functions --------===//
+//
+// Each kiln function becomes `void kiln_graph_<name>(void **buffers,
+// const KilnRuntimeContext *rt)`. Values live in one of the buffers the
+// runtime passes (weights, arena, ids, positions, logits, KV caches) at an
+// offset fixed here, so the generated code allocates nothing:
+//
+//  - views cost nothing: split, split_heads and merge_heads alias their
+//    input (with a row stride), and cache_update updates the cache in place;
+//  - every other result gets arena space, reused once its value (and every
+//    view of it) is dead: a first-fit plan over live intervals;
+//  - matrix work calls the kernels (kiln_uk_linear, kiln_uk_attention);
+//    element-wise work becomes loops (scf + arith + math), which LLVM
+//    vectorises for the target CPU.
+//
+//===----------------------------------------------------------------------===//
+#include "CPUBackend.h"
+
+#include "kiln/IR/KilnOps.h"
+#include "kiln/Support/Error.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+namespace kiln::cpu {
+
+namespace {
+
+enum Buffer : int { kWeights = 0, kArena = 1, kInputIds = 2, kPositions = 3, kLogits = 4, kFirstCache = 5 };
+
+/// Where a value lives: buffer, element offset, and (for [rows, cols]
+/// activations) the distance between rows in elements.
+struct Place {
+  int buffer = kArena;
+  int64_t offset = 0;
+  int64_t rowStride = 0;
+  Value root; ///< The allocation this place belongs to (itself if not a view).
+};
+
+int64_t numElements(Type t) { return cast<RankedTensorType>(t).getNumElements(); }
+ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
+int64_t lastDim(Value v) { return shapeOf(v).back(); }
+
+[[noreturn]] void unsupported(Operation *op, const std::string &why) {
+  throw Error("cpu backend: cannot lower '" + op->getName().getStringRef().str() + "': " + why);
+}
+
+class GraphBuilder {
+public:
+  GraphBuilder(func::FuncOp func, ModuleOp out, WeightPacker &packer)
+      : func_(func), out_(out), packer_(packer), b_(func.getContext()), loc_(func.getLoc()) {}
+
+  GraphInfo lower() {
+    plan();
+    GraphInfo info;
+    info.name = func_.getSymName().str();
+    info.symbol = "kiln_graph_" + info.name;
+    info.tokens = shapeOf(func_.getArgument(0))[1];
+    info.arenaBytes = arenaBytes_;
+    emit(info.symbol);
+    return info;
+  }
+
+private:
+  //===--------------------------------------------------------------------===//
+  // Memory plan
+  //===--------------------------------------------------------------------===//
+
+  void plan() {
+    Block &body = func_.getBody().front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    if (shapeOf(func_.getArgument(0))[0] != 1)
+      unsupported(func_, "only batch 1 is supported");
+    for (BlockArgument arg : func_.getArguments()) {
+      int buffer = arg.getArgNumber() == 0 ? kInputIds : arg.getArgNumber() == 1 ? kPositions
+                                                                                  : kFirstCache + int(arg.getArgNumber()) - 2;
+      places_[arg] = {buffer, 0, lastDim(arg), arg};
+    }
+    // Results: logits into the logits buffer, caches updated in place.
+    Value logits = ret.getOperand(0);
+    for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
+      auto update = ret.getOperand(i).getDefiningOp<CacheUpdateOp>();
+      auto arg = update ? dyn_cast<BlockArgument>(update.getCache()) : BlockArgument();
+      if (!arg || arg.getArgNumber() != i + 1)
+        unsupported(ret, "result " + std::to_string(i) + " must be the in-place update of cache argument " +
+                             std::to_string(i + 1));
+    }
+
+    // Views and allocations, with each root's last use.
+    DenseMap<Operation *, int64_t> index;
+    int64_t i = 0;
+    for (Operation &op : body)
+      index[&op] = i++;
+    std::vector<Value> roots;
+    for (Operation &op : body) {
+      for (Value r : op.getResults()) {
+        llvm::TypeSwitch<Operation *>(&op)
+            .Case<WeightOp>([&](auto) { places_[r] = {kWeights, 0, 0, r}; })
+            .Case<SplitOp>([&](SplitOp s) {
+              Place in = places_.at(s.getInput());
+              int64_t part = lastDim(r);
+              places_[r] = {in.buffer, in.offset + part * int64_t(cast<OpResult>(r).getResultNumber()), in.rowStride,
+                            in.root};
+            })
+            .Case<SplitHeadsOp, MergeHeadsOp>([&](auto v) { places_[r] = places_.at(v->getOperand(0)); })
+            .Case<CacheUpdateOp>([&](CacheUpdateOp c) { places_[r] = places_.at(c.getCache()); })
+            .Default([&](Operation *) {
+              int64_t cols = isa<AttentionOp>(op) ? shapeOf(r)[1] * shapeOf(r)[3] : lastDim(r);
+              places_[r] = {r == logits ? kLogits : kArena, 0, cols, r};
+              if (r != logits)
+                roots.push_back(r);
+            });
+      }
+      for (Value operand : op.getOperands()) {
+        Value root = places_.at(operand).root;
+        lastUse_[root] = std::max(lastUse_[root], index[&op]);
+      }
+    }
+    // First fit by decreasing size over live intervals [def, last use].
+    std::sort(roots.begin(), roots.end(), [](Value a, Value b) { return numElements(a.getType()) > numElements(b.getType()); });
+    struct Block_ {
+      int64_t begin, end, start, stop; // bytes, live interval
+    };
+    std::vector<Block_> placed;
+    for (Value r : roots) {
+      int64_t bytes = (numElements(r.getType()) * 4 + 63) / 64 * 64;
+      int64_t start = index[r.getDefiningOp()], stop = std::max(start, lastUse_[r]);
+      std::vector<std::pair<int64_t, int64_t>> busy;
+      for (const auto &p : placed)
+        if (!(p.stop < start || stop < p.start))
+          busy.push_back({p.begin, p.end});
+      std::sort(busy.begin(), busy.end());
+      int64_t at = 0;
+      for (auto [b0, b1] : busy) {
+        if (at + bytes <= b0)
+          break;
+        at = std::max(at, b1);
+      }
+      placed.push_back({at, at + bytes, start, stop});
+      places_[r].offset = at / 4;
+      arenaBytes_ = std::max<uint64_t>(arenaBytes_, uint64_t(at + bytes));
+    }
+    // Views inherit their root's final offset.
+    for (auto &[v, p] : places_)
+      if (p.root != v && p.buffer == kArena)
+        p.offset += places_.at(p.root).offset;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Code emission
+  //===--------------------------------------------------------------------===//
+
+  Type ptrTy() { return LLVM::LLVMPointerType::get(b_.getContext()); }
+  Value i64(int64_t v) { return b_.create<arith::ConstantIntOp>(loc_, v, 64); }
+  Value f32(double v) { return b_.create<arith::ConstantFloatOp>(loc_, APFloat(float(v)), b_.getF32Type()); }
+
+  Value elementPtr(Value base, Value index, Type elem) {
+    return b_.create<LLVM::GEPOp>(loc_, ptrTy(), elem, base, ValueRange{index});
+  }
+  Value load(Value base, Value index, Type elem = Type()) {
+    elem = elem ? elem : b_.getF32Type();
+    return b_.create<LLVM::LoadOp>(loc_, elem, elementPtr(base, index, elem));
+  }
+  void store(Value value, Value base, Value index) {
+    b_.create<LLVM::StoreOp>(loc_, value, elementPtr(base, index, value.getType()));
+  }
+  Value add(Value a, Value b) { return b_.create<arith::AddIOp>(loc_, a, b); }
+  Value mul(Value a, Value b) { return b_.create<arith::MulIOp>(loc_, a, b); }
+
+  /// for (iv = 0; iv < n; ++iv) body(iv as i64).
+  void loop(int64_t n, function_ref<void(Value)> body) {
+    // i64 induction variables: no index type survives into the LLVM dialect.
+    b_.create<scf::ForOp>(loc_, i64(0), i64(n), i64(1), ValueRange{}, [&](OpBuilder &nested, Location, Value iv, ValueRange) {
+      OpBuilder::InsertionGuard guard(b_);
+      b_.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+      body(iv);
+      b_.create<scf::YieldOp>(loc_);
+    });
+  }
+  /// A reduction loop: acc = init; for iv < n: acc = body(iv, acc).
+  Value reduce(int64_t n, Value init, function_ref<Value(Value, Value)> body) {
+    auto forOp = b_.create<scf::ForOp>(loc_, i64(0), i64(n), i64(1), ValueRange{init},
+                                       [&](OpBuilder &nested, Location, Value iv, ValueRange acc) {
+                                         OpBuilder::InsertionGuard guard(b_);
+                                         b_.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+                                         Value next = body(iv, acc[0]);
+                                         b_.create<scf::YieldOp>(loc_, next);
+                                       });
+    return forOp.getResult(0);
+  }
+
+  /// Base pointer of a value (weights need the layout their consumer reads).
+  Value ptr(Value v, const std::string &weightLayout = "rowmajor") {
+    const Place &p = places_.at(v);
+    if (p.buffer == kWeights) {
+      auto w = v.getDefiningOp<WeightOp>();
+      Operation *global = SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr());
+      return elementPtr(bases_[kWeights], i64(int64_t(packer_.offset(global, weightLayout))), b_.getF32Type());
+    }
+    return elementPtr(bases_[size_t(p.buffer)], i64(p.offset), b_.getF32Type());
+  }
+  int64_t stride(Value v) { return places_.at(v).rowStride; }
+  int64_t rows(Value v) { return numElements(v.getType()) / lastDim(v); }
+  void requireDense(Operation *op, Value v) {
+    if (stride(v) != lastDim(v))
+      unsupported(op, "the kernels need a dense input");
+  }
+
+  void declareKernels() {
+    OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToEnd(out_.getBody());
+    auto i64t = b_.getI64Type();
+    auto voidTy = LLVM::LLVMVoidType::get(b_.getContext());
+    if (!out_.lookupSymbol("kiln_uk_linear"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t}));
+    if (!out_.lookupSymbol("kiln_uk_attention"))
+      b_.create<LLVM::LLVMFuncOp>(
+          loc_, "kiln_uk_attention",
+          LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, ptrTy(), ptrTy(), ptrTy(), ptrTy(), i64t, i64t,
+                                               i64t, i64t, b_.getF32Type()}));
+  }
+
+  void callKernel(StringRef name, ValueRange args) {
+    auto fn = out_.lookupSymbol<LLVM::LLVMFuncOp>(name);
+    b_.create<LLVM::CallOp>(loc_, fn, args);
+  }
+
+  void emit(const std::string &symbol) {
+    declareKernels();
+    b_.setInsertionPointToEnd(out_.getBody());
+    auto voidTy = LLVM::LLVMVoidType::get(b_.getContext());
+    auto fn = b_.create<LLVM::LLVMFuncOp>(loc_, symbol, LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy()}));
+    Block *entry = fn.addEntryBlock(b_);
+    b_.setInsertionPointToStart(entry);
+    Value buffers = entry->getArgument(0);
+    rt_ = entry->getArgument(1);
+    int numBuffers = kFirstCache + int(func_.getNumArguments()) - 2;
+    for (int i = 0; i < numBuffers; ++i)
+      bases_.push_back(b_.create<LLVM::LoadOp>(loc_, ptrTy(), elementPtr(buffers, i64(i), ptrTy())));
+
+    for (Operation &op : func_.getBody().front()) {
+      loc_ = op.getLoc();
+      llvm::TypeSwitch<Operation *>(&op)
+          .Case<WeightOp, SplitOp, SplitHeadsOp, MergeHeadsOp, func::ReturnOp>([](auto) {})
+          .Case<EmbeddingOp>([&](EmbeddingOp e) { emitEmbedding(e); })
+          .Case<AddOp>([&](AddOp a) { emitAdd(a); })
+          .Case<LayerNormOp>([&](LayerNormOp ln) { emitLayerNorm(ln); })
+          .Case<LinearOp>([&](LinearOp l) {
+            requireDense(l, l.getInput());
+            Value bias = l.getBias() ? ptr(l.getBias()) : b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult();
+            callKernel("kiln_uk_linear", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16"), bias, ptr(l.getResult()),
+                                          i64(rows(l.getInput())), i64(lastDim(l.getInput())), i64(lastDim(l.getResult()))});
+          })
+          .Case<LMHeadOp>([&](LMHeadOp h) {
+            requireDense(h, h.getInput());
+            callKernel("kiln_uk_linear",
+                       {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "panel16t"),
+                        b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(), ptr(h.getResult()), i64(rows(h.getInput())),
+                        i64(lastDim(h.getInput())), i64(lastDim(h.getResult()))});
+          })
+          .Case<GeluOp>([&](GeluOp g) { emitGelu(g); })
+          .Case<CacheUpdateOp>([&](CacheUpdateOp c) { emitCacheUpdate(c); })
+          .Case<AttentionOp>([&](AttentionOp a) {
+            auto q = shapeOf(a.getQuery()), kc = shapeOf(a.getKeyCache());
+            callKernel("kiln_uk_attention",
+                       {rt_, ptr(a.getQuery()), i64(stride(a.getQuery())), ptr(a.getKeyCache()), ptr(a.getValueCache()),
+                        elementPtr(bases_[kPositions], i64(0), b_.getI32Type()), ptr(a.getResult()), i64(q[2]), i64(q[1]),
+                        i64(kc[2]), i64(q[3]), f32(a.getScale().convertToDouble())});
+          })
+          .Case<SelectLastOp>([&](SelectLastOp s) { emitSelectLast(s); })
+          .Default([&](Operation *other) {
+            unsupported(other, isa<MatMulOp, SoftmaxOp, CausalMaskOp, ScaleOp>(other)
+                                   ? "unfused attention (the cpu pipeline runs kiln-fuse-attention; this block did not match)"
+                                   : "no lowering");
+          });
+    }
+    b_.create<LLVM::ReturnOp>(loc_, ValueRange{});
+  }
+
+  void emitEmbedding(EmbeddingOp e) {
+    int64_t dim = lastDim(e.getResult()), tableRows = shapeOf(e.getTable())[0];
+    Value table = ptr(e.getTable()), out = ptr(e.getResult());
+    Value ids = elementPtr(bases_[size_t(places_.at(e.getIds()).buffer)], i64(0), b_.getI32Type());
+    loop(rows(e.getResult()), [&](Value s) {
+      Value id = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(ids, s, b_.getI32Type()));
+      // A padding slot (negative id) reads row 0 and stores zeros; the
+      // runtime has already checked ids against the table size.
+      Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, id, i64(0));
+      Value row = b_.create<arith::SelectOp>(loc_, valid, id, i64(0));
+      row = b_.create<arith::MinSIOp>(loc_, row, i64(tableRows - 1));
+      loop(dim, [&](Value d) {
+        Value v = load(table, add(mul(row, i64(dim)), d));
+        store(b_.create<arith::SelectOp>(loc_, valid, v, f32(0)), out, add(mul(s, i64(dim)), d));
+      });
+    });
+  }
+
+  void emitAdd(AddOp a) {
+    int64_t cols = lastDim(a.getResult());
+    Value l = ptr(a.getLhs()), r = ptr(a.getRhs()), o = ptr(a.getResult());
+    int64_t ls = stride(a.getLhs()), rs = stride(a.getRhs()), os = stride(a.getResult());
+    loop(rows(a.getResult()), [&](Value row) {
+      loop(cols, [&](Value c) {
+        Value sum = b_.create<arith::AddFOp>(loc_, load(l, add(mul(row, i64(ls)), c)), load(r, add(mul(row, i64(rs)), c)));
+        store(sum, o, add(mul(row, i64(os)), c));
+      });
+    });
+  }
+
+  void emitLayerNorm(LayerNormOp ln) {
+    int64_t cols = lastDim(ln.getInput()), xs = stride(ln.getInput()), os = stride(ln.getResult());
+    Value x = ptr(ln.getInput()), g = ptr(ln.getGamma()), bt = ptr(ln.getBeta()), o = ptr(ln.getResult());
+    Value n = f32(double(cols)), eps = f32(ln.getEpsilon().convertToDouble());
+    loop(rows(ln.getInput()), [&](Value row) {
+      Value base = mul(row, i64(xs));
+      Value sum = reduce(cols, f32(0), [&](Value c, Value acc) {
+        return b_.create<arith::AddFOp>(loc_, acc, load(x, add(base, c)));
+      });
+      Value mean = b_.create<arith::DivFOp>(loc_, sum, n);
+      Value sq = reduce(cols, f32(0), [&](Value c, Value acc) {
+        Value d = b_.create<arith::SubFOp>(loc_, load(x, add(base, c)), mean);
+        return b_.create<arith::AddFOp>(loc_, acc, b_.create<arith::MulFOp>(loc_, d, d));
+      });
+      Value var = b_.create<arith::DivFOp>(loc_, sq, n);
+      Value inv = b_.create<arith::DivFOp>(loc_, f32(1),
+                                           b_.create<math::SqrtOp>(loc_, b_.create<arith::AddFOp>(loc_, var, eps)));
+      loop(cols, [&](Value c) {
+        Value d = b_.create<arith::SubFOp>(loc_, load(x, add(base, c)), mean);
+        Value y = b_.create<arith::MulFOp>(loc_, b_.create<arith::MulFOp>(loc_, d, inv), load(g, c));
+        store(b_.create<arith::AddFOp>(loc_, y, load(bt, c)), o, add(mul(row, i64(os)), c));
+      });
+    });
+  }
+
+  void emitGelu(GeluOp g) {
+    requireDense(g, g.getInput());
+    Value x = ptr(g.getInput()), o = ptr(g.getResult());
+    bool tanhForm = g.getApproximation() == GeluApproximation::tanh;
+    loop(numElements(g.getType()), [&](Value i) {
+      Value v = load(x, i);
+      Value inner;
+      if (tanhForm) {
+        Value cube = b_.create<arith::MulFOp>(loc_, b_.create<arith::MulFOp>(loc_, v, v), v);
+        Value t = b_.create<arith::AddFOp>(loc_, v, b_.create<arith::MulFOp>(loc_, f32(0.044715), cube));
+        inner = b_.create<math::TanhOp>(loc_, b_.create<arith::MulFOp>(loc_, f32(0.7978845608028654), t));
+      } else {
+        inner = b_.create<math::ErfOp>(loc_, b_.create<arith::MulFOp>(loc_, v, f32(0.7071067811865476)));
+      }
+      Value half = b_.create<arith::MulFOp>(loc_, f32(0.5), v);
+      store(b_.create<arith::MulFOp>(loc_, half, b_.create<arith::AddFOp>(loc_, f32(1), inner)), o, i);
+    });
+  }
+
+  void emitCacheUpdate(CacheUpdateOp c) {
+    auto cache = shapeOf(c.getCache()), upd = shapeOf(c.getUpdate());
+    int64_t H = cache[1], C = cache[2], D = cache[3], us = stride(c.getUpdate());
+    Value dst = ptr(c.getCache()), src = ptr(c.getUpdate());
+    Value pos = elementPtr(bases_[size_t(places_.at(c.getPositionIds()).buffer)], i64(0), b_.getI32Type());
+    loop(upd[2], [&](Value s) {
+      Value p = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(pos, s, b_.getI32Type()));
+      Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, p, i64(0));
+      auto ifOp = b_.create<scf::IfOp>(loc_, valid, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b_);
+      b_.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      loop(H, [&](Value h) {
+        Value dstRow = mul(add(mul(h, i64(C)), p), i64(D));
+        Value srcRow = add(mul(s, i64(us)), mul(h, i64(D)));
+        loop(D, [&](Value d) { store(load(src, add(srcRow, d)), dst, add(dstRow, d)); });
+      });
+    });
+  }
+
+  void emitSelectLast(SelectLastOp s) {
+    int64_t S = shapeOf(s.getInput())[1], E = lastDim(s.getInput()), xs = stride(s.getInput());
+    Value pos = elementPtr(bases_[size_t(places_.at(s.getPositionIds()).buffer)], i64(0), b_.getI32Type());
+    // best = the first slot with the largest position id.
+    Value firstPos = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(pos, i64(0), b_.getI32Type()));
+    auto forOp = b_.create<scf::ForOp>(
+        loc_, i64(0), i64(S), i64(1), ValueRange{i64(0), firstPos}, [&](OpBuilder &nested, Location, Value iv, ValueRange acc) {
+          OpBuilder::InsertionGuard guard(b_);
+          b_.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+          Value s64 = iv;
+          Value p = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(pos, s64, b_.getI32Type()));
+          Value better = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sgt, p, acc[1]);
+          b_.create<scf::YieldOp>(loc_, ValueRange{b_.create<arith::SelectOp>(loc_, better, s64, acc[0]),
+                                                   b_.create<arith::SelectOp>(loc_, better, p, acc[1])});
+        });
+    Value best = forOp.getResult(0);
+    Value x = ptr(s.getInput()), o = ptr(s.getResult());
+    loop(E, [&](Value e) { store(load(x, add(mul(best, i64(xs)), e)), o, e); });
+  }
+
+  func::FuncOp func_;
+  ModuleOp out_;
+  WeightPacker &packer_;
+  OpBuilder b_;
+  Location loc_;
+  Value rt_;
+  std::vector<Value> bases_;
+  DenseMap<Value, Place> places_;
+  DenseMap<Value, int64_t> lastUse_;
+  uint64_t arenaBytes_ = 0;
+};
+
+} // namespace
+
+std::vector<GraphInfo> lowerGraphs(ModuleOp kilnModule, ModuleOp out, WeightPacker &packer) {
+  std::vector<GraphInfo> graphs;
+  for (auto func : kilnModule.getOps<func::FuncOp>())
+    graphs.push_back(GraphBuilder(func, out, packer).lower());
+  return graphs;
+}
+
+} // namespace kiln::cpu

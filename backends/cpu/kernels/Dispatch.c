@@ -1,0 +1,66 @@
+/*===- Dispatch.c - kernel tables and model.so entry points ---------------===*
+ * Compiled for the artifact's baseline ISA. The tables list the variants of
+ * this architecture from oldest to shiniest; kiln_model_init picks the best
+ * the CPU supports (or the one forced) once, at artifact load.
+ *===----------------------------------------------------------------------===*/
+#include "KernelABI.h"
+
+#define DECLARE_VARIANT(v)                                                                                        \
+  void kiln_linear_##v(const KilnRuntimeContext *, const float *, const float *, const float *, float *, int64_t, \
+                       int64_t, int64_t);                                                                         \
+  void kiln_attention_##v(const KilnRuntimeContext *, const float *, int64_t, const float *, const float *,       \
+                          const int32_t *, float *, int64_t, int64_t, int64_t, int64_t, float);
+
+DECLARE_VARIANT(generic)
+#if defined(__x86_64__)
+DECLARE_VARIANT(avx2)
+DECLARE_VARIANT(avx512)
+#elif defined(__aarch64__)
+DECLARE_VARIANT(neon)
+#endif
+
+typedef struct Variant {
+  int32_t id;
+  uint64_t requires;
+  KilnKernelTable table;
+} Variant;
+
+static const Variant kVariants[] = {
+    {KILN_KERNELS_GENERIC, 0, {"generic", kiln_linear_generic, kiln_attention_generic}},
+#if defined(__x86_64__)
+    {KILN_KERNELS_AVX2, KILN_CPU_AVX2, {"avx2", kiln_linear_avx2, kiln_attention_avx2}},
+    {KILN_KERNELS_AVX512, KILN_CPU_AVX2 | KILN_CPU_AVX512, {"avx512", kiln_linear_avx512, kiln_attention_avx512}},
+#elif defined(__aarch64__)
+    {KILN_KERNELS_NEON, KILN_CPU_NEON, {"neon", kiln_linear_neon, kiln_attention_neon}},
+#endif
+};
+
+static const KilnKernelTable *selected = &kVariants[0].table;
+
+uint32_t kiln_model_abi_version(void) { return KILN_MODEL_ABI_VERSION; }
+
+const char *kiln_model_init(uint64_t cpu_features, int32_t forced_variant) {
+  const Variant *best = 0;
+  for (unsigned i = 0; i < sizeof(kVariants) / sizeof(kVariants[0]); ++i) {
+    const Variant *v = &kVariants[i];
+    if ((v->requires & cpu_features) != v->requires)
+      continue;
+    if (forced_variant >= 0 ? v->id == forced_variant : 1)
+      best = v;
+  }
+  if (!best)
+    return 0;
+  selected = &best->table;
+  return best->table.name;
+}
+
+void kiln_uk_linear(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias, float *y,
+                    int64_t M, int64_t K, int64_t N) {
+  selected->linear(rt, x, w, bias, y, M, K, N);
+}
+
+void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
+                       const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
+                       int64_t D, float scale) {
+  selected->attention(rt, q, q_stride, k_cache, v_cache, positions, out, S, H, C, D, scale);
+}

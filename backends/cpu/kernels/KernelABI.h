@@ -1,0 +1,81 @@
+/*===- KernelABI.h - the contract between generated code, kernels, runtime ===*
+ *
+ * Plain C, freestanding: compiled to LLVM bitcode for every target ISA and
+ * linked into each artifact's model.so. The runtime includes it too (it
+ * provides the KilnRuntimeContext and calls kiln_model_* entry points).
+ *
+ * Weight layout "panel16": a [K, N] matrix (x @ W) is stored as ceil(N/16)
+ * panels, each [K][16] floats (columns n0..n0+15 of row k contiguous), the
+ * last panel zero padded. One layout serves GEMV (decode) and GEMM (prefill).
+ *===----------------------------------------------------------------------===*/
+#ifndef KILN_KERNEL_ABI_H
+#define KILN_KERNEL_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KILN_MODEL_ABI_VERSION 1
+#define KILN_PANEL 16
+
+/* Work-splitting callback the runtime provides: runs fn(arg, begin, end)
+ * over [0, n) split across its thread pool, and returns when all are done. */
+typedef void (*KilnTaskFn)(void *arg, int64_t begin, int64_t end);
+typedef struct KilnRuntimeContext {
+  void (*parallel_for)(void *pool, int64_t n, KilnTaskFn fn, void *arg);
+  void *pool;
+  int32_t threads;
+  int32_t reserved;
+} KilnRuntimeContext;
+
+/* CPU feature bits the runtime reports to kiln_model_init. */
+enum {
+  KILN_CPU_AVX2 = 1 << 0,    /* AVX2 + FMA */
+  KILN_CPU_AVX512 = 1 << 1,  /* AVX-512 F, BW, VL, DQ */
+  KILN_CPU_NEON = 1 << 2,
+};
+
+/* Kernel variants, oldest to shiniest; kiln_model_init picks the best one
+ * the CPU supports, or the one forced. */
+enum { KILN_KERNELS_AUTO = -1, KILN_KERNELS_GENERIC = 0, KILN_KERNELS_AVX2 = 1, KILN_KERNELS_AVX512 = 2,
+       KILN_KERNELS_NEON = 3 };
+
+/* y[M, N] = x[M, K] @ W + bias (bias may be null); W in panel16 layout. */
+typedef void (*KilnLinearFn)(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias,
+                             float *y, int64_t M, int64_t K, int64_t N);
+/* Causal attention over a KV cache. q: [S, H*D] rows (row stride q_stride
+ * floats), caches [H, C, D], positions [S] (negative: padding, output 0),
+ * out: [S, H*D]. */
+typedef void (*KilnAttentionFn)(const KilnRuntimeContext *rt, const float *q, int64_t q_stride,
+                                const float *k_cache, const float *v_cache, const int32_t *positions, float *out,
+                                int64_t S, int64_t H, int64_t C, int64_t D, float scale);
+
+typedef struct KilnKernelTable {
+  const char *name;
+  KilnLinearFn linear;
+  KilnAttentionFn attention;
+} KilnKernelTable;
+
+/* Entry points every model.so exports. */
+uint32_t kiln_model_abi_version(void);
+/* Picks the kernel variant (forced >= 0, or KILN_KERNELS_AUTO) for the CPU
+ * features given; returns its name, or null if the CPU cannot run it. */
+const char *kiln_model_init(uint64_t cpu_features, int32_t forced_variant);
+/* A graph function: buffers[0] weights, [1] arena, [2] input_ids (i32),
+ * [3] position_ids (i32), [4] logits, [5 + i] KV cache i (updated in place). */
+typedef void (*KilnGraphFn)(void **buffers, const KilnRuntimeContext *rt);
+
+/* Called by generated code; dispatch through the selected table. */
+void kiln_uk_linear(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias, float *y,
+                    int64_t M, int64_t K, int64_t N);
+void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
+                       const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
+                       int64_t D, float scale);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,52 @@
+/*===- KernelCommon.h - helpers shared by every kernel variant -------------===*/
+#ifndef KILN_KERNEL_COMMON_H
+#define KILN_KERNEL_COMMON_H
+
+#include "KernelABI.h"
+
+#include <stddef.h>
+
+#define KILN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define KILN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Arguments of one linear call, handed to the per-thread tasks. */
+typedef struct LinearArgs {
+  const float *x, *w, *bias;
+  float *y;
+  int64_t M, K, N;
+} LinearArgs;
+
+/* Runs fn over [0, n) on the runtime's pool (or inline without one). */
+static inline void kiln_parallel(const KilnRuntimeContext *rt, int64_t n, KilnTaskFn fn, void *arg) {
+  if (rt && rt->parallel_for && rt->threads > 1 && n > 1)
+    rt->parallel_for(rt->pool, n, fn, arg);
+  else
+    fn(arg, 0, n);
+}
+
+/* exp for x <= 0 (softmax after max subtraction): Cody-Waite range reduction
+ * and a degree-6 polynomial, about 1 ulp, written so loops over it vectorise. */
+static inline float kiln_exp_nonpositive(float x) {
+  if (x < -87.0f)
+    return 0.0f;
+  const float log2e = 1.44269504088896341f, ln2hi = 0.693359375f, ln2lo = -2.12194440e-4f;
+  /* Round to nearest without a libm call: adding 1.5 * 2^23 leaves the
+   * integer part in the mantissa (|x * log2e| < 2^22 here). */
+  float n = (x * log2e + 12582912.0f) - 12582912.0f;
+  float r = x - n * ln2hi - n * ln2lo;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  union {
+    float f;
+    int32_t i;
+  } scale;
+  scale.i = ((int32_t)n + 127) << 23;
+  return p * scale.f;
+}
+
+#endif

@@ -1,0 +1,70 @@
+//===- Artifact.h - writing artifact directories --------------------------===//
+//
+// An artifact is a directory: manifest.yaml, the target's code (model.so),
+// weights.bin (64-byte aligned, packed for the target's kernels) and the
+// tokenizer files. See docs/artifact.md. Backends fill an ArtifactWriter;
+// `finish` writes everything through temporary names, so a failed compile
+// never leaves a half-written artifact that looks valid.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_BACKEND_ARTIFACT_H
+#define KILN_BACKEND_ARTIFACT_H
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+/// The artifact format this build writes (and the newest its runtime reads).
+inline constexpr int kArtifactFormatVersion = 1;
+
+struct WeightEntry {
+  std::string name;   ///< e.g. "h.0.attn.c_attn.weight"
+  std::string layout; ///< "panel16" or "rowmajor"
+  std::string dtype;  ///< "f32"
+  std::vector<int64_t> shape; ///< Logical shape.
+  uint64_t offset = 0, bytes = 0;
+};
+
+struct Specialization {
+  std::string name;     ///< "prefill" or "decode"
+  std::string symbol;   ///< Graph function in model.so.
+  int64_t tokens = 0;   ///< Slots per call.
+  uint64_t arenaBytes = 0;
+};
+
+class ArtifactWriter {
+public:
+  explicit ArtifactWriter(std::string dir) : dir_(std::move(dir)) {}
+  const std::string &dir() const { return dir_; }
+
+  /// Appends a weight (64-byte aligned) and returns its offset in weights.bin.
+  uint64_t addWeight(WeightEntry entry, const void *data);
+  const std::vector<WeightEntry> &weights() const { return weights_; }
+
+  /// A file of the artifact (model.so, ...), written by finish().
+  void addFile(const std::string &name, std::string bytes) { files_[name] = std::move(bytes); }
+  /// A file copied from disk by finish() (tokenizer files).
+  void copyFile(const std::string &name, const std::string &from) { copies_[name] = from; }
+
+  void addSpecialization(Specialization s) { specs_.push_back(std::move(s)); }
+
+  /// Free-form manifest sections (model config, target, pipeline), as YAML text.
+  void setSection(const std::string &key, std::string yaml) { sections_[key] = std::move(yaml); }
+
+  /// Writes the directory; throws kiln::Error naming the path on failure.
+  void finish();
+
+private:
+  std::string dir_;
+  std::string weightBytes_;
+  std::vector<WeightEntry> weights_;
+  std::map<std::string, std::string> files_, copies_, sections_;
+  std::vector<Specialization> specs_;
+};
+
+} // namespace kiln
+
+#endif

@@ -1,0 +1,102 @@
+//===- Runtime.h - artifacts and sessions (C++; MLIR-free) ----------------===//
+//
+// The implementation behind kiln/runtime.h. Throws kiln::Error with a
+// message naming the file or the problem; the C API turns it into a status.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_RUNTIME_RUNTIME_H
+#define KILN_RUNTIME_RUNTIME_H
+
+#include "kiln/Runtime/Sampler.h"
+#include "kiln/Runtime/Tokenizer.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::rt {
+
+/// The artifact format versions this runtime reads.
+inline constexpr int kNewestFormatVersion = 1;
+
+/// Bits of KilnKernelTable-relevant CPU features (KernelABI.h's KILN_CPU_*).
+uint64_t hostCpuFeatures();
+/// Whether the host has the named x86 feature ("avx2", "avx512f", ...);
+/// unknown names return false.
+bool hostHasFeature(const std::string &name);
+
+class ThreadPool;
+
+class Artifact {
+public:
+  struct Options {
+    std::string kernels = "auto";
+    bool skipWeightChecksum = false;
+  };
+  static std::unique_ptr<Artifact> open(const std::string &dir, const Options &options);
+  ~Artifact();
+
+  const std::string &dir() const { return dir_; }
+  int64_t vocabSize() const { return vocab_; }
+  int64_t contextLength() const { return ctxLen_; }
+  int64_t promptLength() const { return promptLen_; }
+  int64_t layers() const { return layers_; }
+  int64_t heads() const { return heads_; }
+  int64_t headDim() const { return headDim_; }
+  uint64_t weightBytes() const { return weightBytes_; }
+  const std::string &kernels() const { return kernels_; }
+  const Tokenizer &tokenizer(); ///< Loaded on first use.
+
+private:
+  friend class Session;
+  Artifact() = default;
+  struct Graph {
+    void (*fn)(void **, const void *) = nullptr;
+    int64_t tokens = 0;
+    uint64_t arenaBytes = 0;
+  };
+  std::string dir_;
+  void *library_ = nullptr;
+  const uint8_t *weights_ = nullptr;
+  uint64_t weightBytes_ = 0;
+  Graph prefill_, decode_;
+  int64_t vocab_ = 0, ctxLen_ = 0, promptLen_ = 0, layers_ = 0, heads_ = 0, headDim_ = 0;
+  std::string kernels_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+class Session {
+public:
+  Session(Artifact &artifact, int threads);
+  ~Session();
+  const float *prefill(const int32_t *ids, size_t count);
+  const float *decode(int32_t id);
+  void reset();
+  int64_t position() const { return position_; }
+  const float *logits() const { return logits_.data(); }
+  int32_t sample(const SamplingOptions &options);
+  int threads() const;
+
+private:
+  void run(const Artifact::Graph &graph, const int32_t *ids, size_t count);
+  void checkIds(const int32_t *ids, size_t count);
+
+  Artifact &artifact_;
+  std::unique_ptr<ThreadPool> pool_;
+  struct Aligned {
+    void operator()(void *p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Aligned> arena_;
+  std::vector<std::unique_ptr<float, Aligned>> caches_;
+  std::vector<float> logits_;
+  std::vector<int32_t> ids_, positions_;
+  int64_t position_ = 0;
+  bool haveLogits_ = false;
+  std::unique_ptr<Sampler> sampler_;
+  SamplingOptions samplerOptions_;
+};
+
+} // namespace kiln::rt
+
+#endif

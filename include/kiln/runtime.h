@@ -1,0 +1,91 @@
+/*===- kiln/runtime.h - the Kiln runtime C API (version 1) -----------------===*
+ *
+ * Runs compiled artifacts. Links no MLIR or LLVM. Every call that can fail
+ * returns a kiln_status: NULL means success; otherwise it carries a message
+ * (kiln_status_message) and must be freed with kiln_status_free.
+ *
+ *   kiln_artifact *a;  kiln_session *s;  const float *logits;
+ *   kiln_status st = kiln_artifact_open("out/gpt2", NULL, &a);
+ *   st = kiln_session_create(a, NULL, &s);
+ *   st = kiln_session_prefill(s, ids, n, &logits);   // logits of the last token
+ *   st = kiln_session_sample(s, &sampling, &next);   // or argmax yourself
+ *   st = kiln_session_decode(s, next, &logits);
+ *   kiln_session_destroy(s);  kiln_artifact_close(a);
+ *
+ * A session is used by one thread at a time; sessions of one artifact are
+ * independent (each owns its KV cache). Logits pointers stay valid until the
+ * next call on the session.
+ *===----------------------------------------------------------------------===*/
+#ifndef KILN_RUNTIME_H
+#define KILN_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KILN_RUNTIME_API_VERSION 1
+
+typedef struct kiln_status_t *kiln_status;
+typedef struct kiln_artifact kiln_artifact;
+typedef struct kiln_session kiln_session;
+
+const char *kiln_status_message(kiln_status status);
+void kiln_status_free(kiln_status status);
+
+typedef struct kiln_open_options {
+  /* Kernel variant to force: NULL or "auto" picks the best the CPU has;
+   * "generic", "avx2", "avx512", "neon" force one (an error if unsupported). */
+  const char *kernels;
+  /* Skip the weights.bin checksum (checked by default). */
+  int skip_weight_checksum;
+} kiln_open_options;
+
+kiln_status kiln_artifact_open(const char *dir, const kiln_open_options *options, kiln_artifact **out);
+void kiln_artifact_close(kiln_artifact *artifact);
+
+/* Facts about an open artifact. */
+int64_t kiln_artifact_vocab_size(const kiln_artifact *artifact);
+int64_t kiln_artifact_context_length(const kiln_artifact *artifact);
+int64_t kiln_artifact_prompt_length(const kiln_artifact *artifact);
+uint64_t kiln_artifact_weight_bytes(const kiln_artifact *artifact);
+/* The kernel variant chosen at open ("avx512", ...). */
+const char *kiln_artifact_kernels(const kiln_artifact *artifact);
+
+typedef struct kiln_session_options {
+  int32_t threads; /* 0: all cores */
+} kiln_session_options;
+
+kiln_status kiln_session_create(kiln_artifact *artifact, const kiln_session_options *options, kiln_session **out);
+void kiln_session_destroy(kiln_session *session);
+/* Appends tokens (prefilled in chunks of the artifact's prompt length) and
+ * returns the vocab_size logits after the last one. */
+kiln_status kiln_session_prefill(kiln_session *session, const int32_t *ids, size_t count, const float **logits);
+/* Appends one token and returns the logits after it. */
+kiln_status kiln_session_decode(kiln_session *session, int32_t id, const float **logits);
+/* Forgets the sequence (position 0, cache cleared). */
+kiln_status kiln_session_reset(kiln_session *session);
+int64_t kiln_session_position(const kiln_session *session);
+
+typedef struct kiln_sampling {
+  float temperature; /* 0: greedy */
+  int32_t top_k;     /* 0: off */
+  float top_p;       /* 1: off */
+  uint64_t seed;
+} kiln_sampling;
+/* Picks the next token from the session's latest logits. */
+kiln_status kiln_session_sample(kiln_session *session, const kiln_sampling *sampling, int32_t *out_id);
+
+/* Tokenizer of the artifact (its vocab.json / merges.txt). */
+kiln_status kiln_tokenize(kiln_artifact *artifact, const char *text, size_t length, int32_t **ids, size_t *count);
+kiln_status kiln_detokenize(kiln_artifact *artifact, const int32_t *ids, size_t count, char **text, size_t *length);
+/* Frees arrays returned by kiln_tokenize / kiln_detokenize. */
+void kiln_free(void *pointer);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,302 @@
+//===- Artifact.cpp - opening artifacts, running sessions -----------------===//
+#include "kiln/Runtime/Runtime.h"
+
+#include "ThreadPool.h"
+#include "kiln/Support/Checksum.h"
+#include "kiln/Support/Error.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cerrno>
+#include <cstring>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace kiln::rt {
+
+namespace {
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail(path, "missing from the artifact");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+template <typename T> T field(const YAML::Node &node, const char *key, const std::string &where) {
+  if (!node || !node[key])
+    fail(where, std::string("manifest lacks '") + key + "'");
+  try {
+    return node[key].as<T>();
+  } catch (const YAML::Exception &) {
+    fail(where, std::string("manifest field '") + key + "' has the wrong type");
+  }
+}
+
+std::string hostArch() {
+#if defined(__x86_64__)
+  return "x86_64";
+#elif defined(__aarch64__)
+  return "aarch64";
+#else
+  return "unknown";
+#endif
+}
+
+int kernelVariant(const std::string &name, const std::string &where) {
+  if (name == "auto" || name.empty())
+    return KILN_KERNELS_AUTO;
+  if (name == "generic")
+    return KILN_KERNELS_GENERIC;
+  if (name == "avx2")
+    return KILN_KERNELS_AVX2;
+  if (name == "avx512")
+    return KILN_KERNELS_AVX512;
+  if (name == "neon")
+    return KILN_KERNELS_NEON;
+  fail(where, "unknown kernel variant '" + name + "' (auto, generic, avx2, avx512, neon)");
+}
+
+} // namespace
+
+std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &options) {
+  std::unique_ptr<Artifact> a(new Artifact());
+  a->dir_ = dir;
+  std::string manifestPath = (fs::path(dir) / "manifest.yaml").string();
+  if (!fs::is_directory(dir))
+    fail(dir, "not an artifact directory");
+  if (!fs::exists(manifestPath))
+    fail(manifestPath, "missing: not a Kiln artifact (compile one with `kiln compile`)");
+  YAML::Node m;
+  try {
+    m = YAML::LoadFile(manifestPath);
+  } catch (const YAML::Exception &e) {
+    fail(manifestPath, std::string("manifest is not valid YAML: ") + e.what());
+  }
+  if (!m.IsMap() || !m["format"] || m["format"].as<std::string>("") != "kiln-artifact")
+    fail(manifestPath, "not a Kiln artifact manifest");
+  int version = field<int>(m, "format_version", manifestPath);
+  if (version > kNewestFormatVersion)
+    fail(manifestPath, "artifact format " + std::to_string(version) + " is newer than this runtime reads (" +
+                           std::to_string(kNewestFormatVersion) + "); upgrade kiln or recompile the model");
+  if (version < 1)
+    fail(manifestPath, "artifact format " + std::to_string(version) + " is not supported");
+
+  const YAML::Node target = m["target"];
+  std::string targetName = field<std::string>(target, "name", manifestPath);
+  if (targetName != "cpu")
+    fail(manifestPath, "artifact is for target '" + targetName + "'; this runtime runs cpu artifacts");
+  std::string triple = field<std::string>(target, "triple", manifestPath);
+  if (triple.rfind(hostArch(), 0) != 0)
+    fail(manifestPath, "artifact was compiled for " + triple + " and cannot run on this " + hostArch() + " machine");
+  for (const auto &f : target["required_features"])
+    if (!hostHasFeature(f.as<std::string>()))
+      fail(manifestPath, "artifact was compiled for CPU '" + field<std::string>(target, "cpu", manifestPath) +
+                             "', which has " + f.as<std::string>() + "; this CPU lacks it (recompile with --cpu=generic)");
+
+  const YAML::Node model = m["model"];
+  a->vocab_ = field<int64_t>(model, "vocab_size", manifestPath);
+  a->ctxLen_ = field<int64_t>(model, "ctx_len", manifestPath);
+  a->promptLen_ = field<int64_t>(model, "prompt_len", manifestPath);
+  a->layers_ = field<int64_t>(model, "n_layer", manifestPath);
+  a->heads_ = field<int64_t>(model, "n_head", manifestPath);
+  a->headDim_ = field<int64_t>(model, "n_embd", manifestPath) / a->heads_;
+  if (field<int64_t>(model, "batch", manifestPath) != 1)
+    fail(manifestPath, "only batch 1 artifacts are supported");
+
+  // Files: present, of the recorded size, and (model.so always, weights.bin
+  // unless skipped) with the recorded checksum.
+  const YAML::Node files = m["files"];
+  auto checkFile = [&](const std::string &name, const std::string &bytes) {
+    const YAML::Node entry = files[name];
+    if (!entry)
+      fail(manifestPath, "manifest does not list " + name);
+    std::string path = (fs::path(dir) / name).string();
+    if (uint64_t(bytes.size()) != field<uint64_t>(entry, "bytes", manifestPath))
+      fail(path, "is " + std::to_string(bytes.size()) + " bytes but the manifest says " +
+                     std::to_string(field<uint64_t>(entry, "bytes", manifestPath)) + " (truncated or replaced?)");
+    if (checksumHex(checksum64(bytes.data(), bytes.size())) != field<std::string>(entry, "checksum", manifestPath))
+      fail(path, "checksum mismatch: the file does not belong to this manifest (corrupted or replaced)");
+  };
+  std::string soPath = (fs::path(dir) / "model.so").string();
+  checkFile("model.so", readFile(soPath));
+
+  std::string weightsPath = (fs::path(dir) / "weights.bin").string();
+  int fd = ::open(weightsPath.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    fail(weightsPath, "missing from the artifact");
+  struct stat st;
+  fstat(fd, &st);
+  a->weightBytes_ = uint64_t(st.st_size);
+  uint64_t expected = field<uint64_t>(files["weights.bin"], "bytes", manifestPath);
+  if (a->weightBytes_ != expected) {
+    ::close(fd);
+    fail(weightsPath, "is " + std::to_string(a->weightBytes_) + " bytes but the manifest says " +
+                          std::to_string(expected) + " (truncated or replaced?)");
+  }
+  if (a->weightBytes_) {
+    void *p = mmap(nullptr, a->weightBytes_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      ::close(fd);
+      fail(weightsPath, std::string("cannot mmap: ") + std::strerror(errno));
+    }
+    a->weights_ = static_cast<const uint8_t *>(p);
+  }
+  ::close(fd);
+  if (!options.skipWeightChecksum &&
+      checksumHex(checksum64(a->weights_, a->weightBytes_)) != field<std::string>(files["weights.bin"], "checksum", manifestPath))
+    fail(weightsPath, "checksum mismatch: the weights do not belong to this manifest (corrupted or replaced)");
+
+  a->library_ = dlopen(fs::absolute(soPath).c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!a->library_)
+    fail(soPath, std::string("cannot load: ") + dlerror());
+  auto abi = reinterpret_cast<uint32_t (*)()>(dlsym(a->library_, "kiln_model_abi_version"));
+  auto init = reinterpret_cast<const char *(*)(uint64_t, int32_t)>(dlsym(a->library_, "kiln_model_init"));
+  if (!abi || !init)
+    fail(soPath, "is not a Kiln model library (no kiln_model_abi_version / kiln_model_init)");
+  if (abi() != KILN_MODEL_ABI_VERSION)
+    fail(soPath, "model ABI " + std::to_string(abi()) + " differs from this runtime's " +
+                     std::to_string(KILN_MODEL_ABI_VERSION) + "; recompile the model");
+  std::string forced = options.kernels;
+  if (const char *env = std::getenv("KILN_KERNELS"); env && forced == "auto")
+    forced = env;
+  const char *chosen = init(hostCpuFeatures(), kernelVariant(forced, "kernels"));
+  if (!chosen)
+    fail(dir, "kernel variant '" + forced + "' cannot run on this CPU");
+  a->kernels_ = chosen;
+
+  for (const auto &spec : m["specializations"]) {
+    Graph g;
+    std::string symbol = field<std::string>(spec, "symbol", manifestPath);
+    g.fn = reinterpret_cast<void (*)(void **, const void *)>(dlsym(a->library_, symbol.c_str()));
+    if (!g.fn)
+      fail(soPath, "lacks the graph function " + symbol);
+    g.tokens = field<int64_t>(spec, "tokens", manifestPath);
+    g.arenaBytes = field<uint64_t>(spec, "arena_bytes", manifestPath);
+    std::string name = field<std::string>(spec, "name", manifestPath);
+    (name == "prefill" ? a->prefill_ : a->decode_) = g;
+  }
+  if (!a->prefill_.fn || !a->decode_.fn)
+    fail(manifestPath, "manifest lacks the prefill or decode specialization");
+  return a;
+}
+
+Artifact::~Artifact() {
+  if (weights_)
+    munmap(const_cast<uint8_t *>(weights_), weightBytes_);
+  // The model library stays loaded: dlclose while another artifact from the
+  // same path is open would unmap its code.
+}
+
+const Tokenizer &Artifact::tokenizer() {
+  if (!tokenizer_)
+    tokenizer_ = Tokenizer::fromDir(dir_);
+  return *tokenizer_;
+}
+
+//===----------------------------------------------------------------------===//
+// Session
+//===----------------------------------------------------------------------===//
+
+namespace {
+float *alignedZeros(size_t floats) {
+  size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+  void *p = std::aligned_alloc(64, bytes ? bytes : 64);
+  if (!p)
+    throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  return static_cast<float *>(p);
+}
+} // namespace
+
+Session::Session(Artifact &artifact, int threads) : artifact_(artifact) {
+  if (threads <= 0)
+    threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  pool_ = std::make_unique<ThreadPool>(threads);
+  uint64_t arena = std::max(artifact.prefill_.arenaBytes, artifact.decode_.arenaBytes);
+  arena_.reset(alignedZeros(arena / sizeof(float) + 1));
+  size_t cacheFloats = size_t(artifact.heads_ * artifact.ctxLen_ * artifact.headDim_);
+  for (int64_t i = 0; i < 2 * artifact.layers_; ++i)
+    caches_.emplace_back(alignedZeros(cacheFloats));
+  logits_.assign(size_t(artifact.vocab_), 0.0f);
+  ids_.assign(size_t(std::max<int64_t>(artifact.promptLen_, 1)), 0);
+  positions_.assign(ids_.size(), -1);
+}
+
+Session::~Session() = default;
+
+int Session::threads() const { return pool_->threads(); }
+
+void Session::reset() {
+  size_t cacheBytes = size_t(artifact_.heads_ * artifact_.ctxLen_ * artifact_.headDim_) * sizeof(float);
+  for (auto &c : caches_)
+    std::memset(c.get(), 0, cacheBytes);
+  position_ = 0;
+  haveLogits_ = false;
+}
+
+void Session::checkIds(const int32_t *ids, size_t count) {
+  for (size_t i = 0; i < count; ++i)
+    if (ids[i] < 0 || ids[i] >= artifact_.vocab_)
+      throw Error("token id " + std::to_string(ids[i]) + " is outside the model's vocabulary of " +
+                  std::to_string(artifact_.vocab_));
+  if (position_ + int64_t(count) > artifact_.ctxLen_)
+    throw Error(position_ == 0 ? "the prompt has " + std::to_string(count) + " tokens but the context holds " +
+                                     std::to_string(artifact_.ctxLen_)
+                               : "the context of " + std::to_string(artifact_.ctxLen_) + " tokens is full (" +
+                                     std::to_string(position_) + " used, " + std::to_string(count) + " more asked)");
+}
+
+void Session::run(const Artifact::Graph &graph, const int32_t *ids, size_t count) {
+  for (int64_t i = 0; i < graph.tokens; ++i) {
+    bool real = size_t(i) < count;
+    ids_[size_t(i)] = real ? ids[i] : 0;
+    positions_[size_t(i)] = real ? int32_t(position_ + i) : -1;
+  }
+  std::vector<void *> buffers = {const_cast<uint8_t *>(artifact_.weights_), arena_.get(), ids_.data(),
+                                 positions_.data(), logits_.data()};
+  for (auto &c : caches_)
+    buffers.push_back(c.get());
+  graph.fn(buffers.data(), &pool_->context());
+  position_ += int64_t(count);
+  haveLogits_ = true;
+}
+
+const float *Session::prefill(const int32_t *ids, size_t count) {
+  if (count == 0)
+    throw Error("prefill needs at least one token");
+  checkIds(ids, count);
+  size_t chunk = size_t(artifact_.prefill_.tokens);
+  for (size_t begin = 0; begin < count; begin += chunk)
+    run(artifact_.prefill_, ids + begin, std::min(chunk, count - begin));
+  return logits_.data();
+}
+
+const float *Session::decode(int32_t id) {
+  checkIds(&id, 1);
+  run(artifact_.decode_, &id, 1);
+  return logits_.data();
+}
+
+int32_t Session::sample(const SamplingOptions &options) {
+  if (!haveLogits_)
+    throw Error("nothing to sample from: prefill first");
+  if (!sampler_ || options.temperature != samplerOptions_.temperature || options.topK != samplerOptions_.topK ||
+      options.topP != samplerOptions_.topP || options.seed != samplerOptions_.seed) {
+    sampler_ = std::make_unique<Sampler>(options);
+    samplerOptions_ = options;
+  }
+  return sampler_->sample(logits_.data(), logits_.size());
+}
+
+} // namespace kiln::rt

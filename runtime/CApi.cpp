@@ -1,0 +1,150 @@
+//===- CApi.cpp - kiln/runtime.h over the C++ runtime ---------------------===//
+#include "kiln/runtime.h"
+
+#include "kiln/Runtime/Runtime.h"
+#include "kiln/Support/Error.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+struct kiln_status_t {
+  std::string message;
+};
+struct kiln_artifact {
+  std::unique_ptr<kiln::rt::Artifact> impl;
+};
+struct kiln_session {
+  std::unique_ptr<kiln::rt::Session> impl;
+};
+
+namespace {
+/// Runs `body`, turning every exception into a status.
+template <typename Fn> kiln_status guarded(Fn body) {
+  try {
+    body();
+    return nullptr;
+  } catch (const std::bad_alloc &) {
+    return new (std::nothrow) kiln_status_t{"out of memory"};
+  } catch (const std::exception &e) {
+    return new (std::nothrow) kiln_status_t{e.what()};
+  }
+}
+kiln_status invalid(const char *what) { return new (std::nothrow) kiln_status_t{what}; }
+} // namespace
+
+extern "C" {
+
+const char *kiln_status_message(kiln_status status) { return status ? status->message.c_str() : "ok"; }
+void kiln_status_free(kiln_status status) { delete status; }
+
+kiln_status kiln_artifact_open(const char *dir, const kiln_open_options *options, kiln_artifact **out) {
+  if (!dir || !out)
+    return invalid("kiln_artifact_open: dir and out must not be null");
+  return guarded([&] {
+    kiln::rt::Artifact::Options o;
+    if (options && options->kernels)
+      o.kernels = options->kernels;
+    if (options)
+      o.skipWeightChecksum = options->skip_weight_checksum != 0;
+    auto a = std::make_unique<kiln_artifact>();
+    a->impl = kiln::rt::Artifact::open(dir, o);
+    *out = a.release();
+  });
+}
+
+void kiln_artifact_close(kiln_artifact *artifact) { delete artifact; }
+
+int64_t kiln_artifact_vocab_size(const kiln_artifact *a) { return a ? a->impl->vocabSize() : 0; }
+int64_t kiln_artifact_context_length(const kiln_artifact *a) { return a ? a->impl->contextLength() : 0; }
+int64_t kiln_artifact_prompt_length(const kiln_artifact *a) { return a ? a->impl->promptLength() : 0; }
+uint64_t kiln_artifact_weight_bytes(const kiln_artifact *a) { return a ? a->impl->weightBytes() : 0; }
+const char *kiln_artifact_kernels(const kiln_artifact *a) { return a ? a->impl->kernels().c_str() : ""; }
+
+kiln_status kiln_session_create(kiln_artifact *artifact, const kiln_session_options *options, kiln_session **out) {
+  if (!artifact || !out)
+    return invalid("kiln_session_create: artifact and out must not be null");
+  return guarded([&] {
+    auto s = std::make_unique<kiln_session>();
+    s->impl = std::make_unique<kiln::rt::Session>(*artifact->impl, options ? options->threads : 0);
+    *out = s.release();
+  });
+}
+
+void kiln_session_destroy(kiln_session *session) { delete session; }
+
+kiln_status kiln_session_prefill(kiln_session *session, const int32_t *ids, size_t count, const float **logits) {
+  if (!session || (!ids && count))
+    return invalid("kiln_session_prefill: session and ids must not be null");
+  return guarded([&] {
+    const float *l = session->impl->prefill(ids, count);
+    if (logits)
+      *logits = l;
+  });
+}
+
+kiln_status kiln_session_decode(kiln_session *session, int32_t id, const float **logits) {
+  if (!session)
+    return invalid("kiln_session_decode: session must not be null");
+  return guarded([&] {
+    const float *l = session->impl->decode(id);
+    if (logits)
+      *logits = l;
+  });
+}
+
+kiln_status kiln_session_reset(kiln_session *session) {
+  if (!session)
+    return invalid("kiln_session_reset: session must not be null");
+  return guarded([&] { session->impl->reset(); });
+}
+
+int64_t kiln_session_position(const kiln_session *session) { return session ? session->impl->position() : 0; }
+
+kiln_status kiln_session_sample(kiln_session *session, const kiln_sampling *sampling, int32_t *out_id) {
+  if (!session || !out_id)
+    return invalid("kiln_session_sample: session and out_id must not be null");
+  return guarded([&] {
+    kiln::SamplingOptions o;
+    if (sampling) {
+      o.temperature = sampling->temperature;
+      o.topK = sampling->top_k;
+      o.topP = sampling->top_p;
+      o.seed = sampling->seed;
+    }
+    *out_id = session->impl->sample(o);
+  });
+}
+
+kiln_status kiln_tokenize(kiln_artifact *artifact, const char *text, size_t length, int32_t **ids, size_t *count) {
+  if (!artifact || (!text && length) || !ids || !count)
+    return invalid("kiln_tokenize: null argument");
+  return guarded([&] {
+    std::vector<int32_t> v = artifact->impl->tokenizer().encode(std::string_view(text ? text : "", length));
+    auto *p = static_cast<int32_t *>(std::malloc(v.size() * sizeof(int32_t) + 1));
+    if (!p)
+      throw std::bad_alloc();
+    std::memcpy(p, v.data(), v.size() * sizeof(int32_t));
+    *ids = p;
+    *count = v.size();
+  });
+}
+
+kiln_status kiln_detokenize(kiln_artifact *artifact, const int32_t *ids, size_t count, char **text, size_t *length) {
+  if (!artifact || (!ids && count) || !text || !length)
+    return invalid("kiln_detokenize: null argument");
+  return guarded([&] {
+    std::string s = artifact->impl->tokenizer().decode(std::vector<int32_t>(ids, ids + count));
+    auto *p = static_cast<char *>(std::malloc(s.size() + 1));
+    if (!p)
+      throw std::bad_alloc();
+    std::memcpy(p, s.data(), s.size());
+    p[s.size()] = '\0';
+    *text = p;
+    *length = s.size();
+  });
+}
+
+void kiln_free(void *pointer) { std::free(pointer); }
+
+} // extern "C"

@@ -1,0 +1,93 @@
+//===- ThreadPool.cpp - persistent workers for the kernels ----------------===//
+#include "ThreadPool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define KILN_PAUSE() _mm_pause()
+#else
+#define KILN_PAUSE() std::this_thread::yield()
+#endif
+
+namespace kiln::rt {
+
+namespace {
+constexpr int kSpinsBeforeSleep = 1 << 16;
+}
+
+ThreadPool::ThreadPool(int threads) : threads_(threads < 1 ? 1 : threads) {
+  context_.parallel_for = &ThreadPool::parallelForC;
+  context_.pool = this;
+  context_.threads = threads_;
+  for (int i = 1; i < threads_; ++i)
+    workers_.emplace_back([this, i] { work(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_.store(true);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  wake_.notify_all();
+  for (auto &t : workers_)
+    t.join();
+}
+
+void ThreadPool::runChunk(int index) {
+  if (index >= chunks_)
+    return;
+  int64_t begin = n_ * index / chunks_, end = n_ * (index + 1) / chunks_;
+  if (begin < end)
+    fn_(arg_, begin, end);
+}
+
+void ThreadPool::work(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    int spins = 0;
+    while (generation_.load(std::memory_order_acquire) == seen) {
+      if (++spins < kSpinsBeforeSleep) {
+        KILN_PAUSE();
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(mutex_);
+      sleepers_.fetch_add(1);
+      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      sleepers_.fetch_sub(1);
+    }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load())
+      return;
+    runChunk(index);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void ThreadPool::parallelFor(int64_t n, KilnTaskFn fn, void *arg) {
+  if (threads_ <= 1 || n <= 1) {
+    if (n > 0)
+      fn(arg, 0, n);
+    return;
+  }
+  fn_ = fn;
+  arg_ = arg;
+  n_ = n;
+  chunks_ = int(n < threads_ ? n : threads_);
+  pending_.store(threads_ - 1, std::memory_order_relaxed);
+  {
+    // Under the lock, so a worker about to sleep cannot miss the bump.
+    std::lock_guard<std::mutex> lock(mutex_);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  if (sleepers_.load() > 0)
+    wake_.notify_all();
+  runChunk(0);
+  while (pending_.load(std::memory_order_acquire) != 0)
+    KILN_PAUSE();
+}
+
+void ThreadPool::parallelForC(void *pool, int64_t n, KilnTaskFn fn, void *arg) {
+  static_cast<ThreadPool *>(pool)->parallelFor(n, fn, arg);
+}
+
+} // namespace kiln::rt

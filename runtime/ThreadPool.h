@@ -1,0 +1,49 @@
+//===- ThreadPool.h - persistent workers for the kernels ------------------===//
+#ifndef KILN_RUNTIME_THREADPOOL_H
+#define KILN_RUNTIME_THREADPOOL_H
+
+#include "../backends/cpu/kernels/KernelABI.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace kiln::rt {
+
+/// Workers wait spinning (then sleeping) for the next parallel_for; the
+/// caller runs the first chunk itself. A decode step issues ~60 of these, so
+/// a wake-up must cost microseconds, not a futex round trip each.
+class ThreadPool {
+public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  int threads() const { return threads_; }
+  void parallelFor(int64_t n, KilnTaskFn fn, void *arg);
+  /// The C entry the kernels call (KilnRuntimeContext::parallel_for).
+  static void parallelForC(void *pool, int64_t n, KilnTaskFn fn, void *arg);
+  const KilnRuntimeContext &context() const { return context_; }
+
+private:
+  void work(int index);
+  void runChunk(int index);
+
+  int threads_;
+  std::vector<std::thread> workers_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  KilnTaskFn fn_ = nullptr;
+  void *arg_ = nullptr;
+  int64_t n_ = 0;
+  int chunks_ = 0;
+  KilnRuntimeContext context_{};
+};
+
+} // namespace kiln::rt
+
+#endif

@@ -1,0 +1,144 @@
+//===- CompileCommand.cpp - kiln compile ----------------------------------===//
+#include "Args.h"
+#include "Commands.h"
+
+#include "kiln/Backend/Backend.h"
+#include "kiln/Passes/Passes.h"
+#include "kiln/Support/Checksum.h"
+#include "kiln/Support/Error.h"
+
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace fs = std::filesystem;
+
+namespace kiln {
+
+namespace {
+const char *kCompileHelp =
+    "usage: kiln compile MODEL_DIR|FILE.mlir -o OUT [--target cpu] [--prompt-len N] [--ctx-len N]\n"
+    "                    [--emit kiln|lowered|llvm|obj|artifact] [--load-backend-plugin PATH]\n"
+    "                    [--<backend option>=VALUE ...]\n"
+    "       kiln compile --list-targets [--load-backend-plugin PATH]\n"
+    "Compiles a model ahead of time into an artifact directory (default) or one intermediate stage.\n";
+
+std::string pipelineText(mlir::OpPassManager &pm) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  pm.printAsTextualPipeline(os);
+  return os.str();
+}
+} // namespace
+
+int compileCommand(int argc, char **argv) {
+  // Backend options are only known once the backend is loaded: collect
+  // --name=value pairs the driver does not know and hand them over.
+  std::set<std::string> valued = {"-o", "--target", "--prompt-len", "--ctx-len", "--emit", "--load-backend-plugin"};
+  std::set<std::string> flags = {"--list-targets", "--help"};
+  std::vector<char *> driverArgs = {argv[0], argv[1]};
+  BackendOptions backendOptions;
+  std::vector<std::string> backendOptionOrder;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string name = a.substr(0, a.find('='));
+    if (a.rfind("--", 0) == 0 && !valued.count(name) && !flags.count(name)) {
+      if (a.find('=') == std::string::npos) {
+        if (i + 1 >= argc)
+          throw Error("kiln compile: option '" + a + "' needs a value");
+        backendOptions[a.substr(2)] = argv[++i];
+      } else {
+        backendOptions[name.substr(2)] = a.substr(a.find('=') + 1);
+      }
+      backendOptionOrder.push_back(name);
+      continue;
+    }
+    driverArgs.push_back(argv[i]);
+  }
+  Args args("compile", valued, flags);
+  args.parse(int(driverArgs.size()), driverArgs.data(), 2);
+  if (args.has("--help")) {
+    std::cout << kCompileHelp;
+    return 0;
+  }
+
+  std::unique_ptr<TargetBackend> backend;
+  if (args.has("--load-backend-plugin"))
+    backend = loadBackendPlugin(args.get("--load-backend-plugin"));
+  if (args.has("--list-targets")) {
+    std::vector<std::unique_ptr<TargetBackend>> all;
+    if (backend)
+      all.push_back(std::move(backend));
+    for (const auto &path : listBackendPlugins())
+      all.push_back(loadBackendPlugin(path));
+    for (const auto &b : all) {
+      std::cout << b->name() << ": " << b->description() << "\n";
+      for (const auto &o : b->options())
+        std::cout << "  --" << o.name << "=... " << o.help << " (default: " << o.defaultValue << ")\n";
+    }
+    return 0;
+  }
+  std::string target = args.get("--target", "cpu");
+  if (!backend)
+    backend = loadBackendByName(target);
+  else if (backend->name() != target && args.has("--target"))
+    args.error("--target " + target + " does not match the loaded plugin's target '" + backend->name() + "'");
+  std::set<std::string> known;
+  for (const auto &o : backend->options())
+    known.insert(o.name);
+  for (const auto &name : backendOptionOrder)
+    if (!known.count(name.substr(2)))
+      args.error("unknown option '" + name + "' (not a driver option nor one of the " + backend->name() +
+                 " backend's; see kiln compile --list-targets)");
+
+  std::string stage = args.get("--emit", "artifact");
+  if (stage != "kiln" && stage != "lowered" && stage != "llvm" && stage != "obj" && stage != "artifact")
+    args.error("--emit must be kiln, lowered, llvm, obj or artifact, got '" + stage + "'");
+  if (!args.has("-o"))
+    args.error("missing -o OUT");
+  std::string out = args.get("-o");
+
+  ImportOptions options;
+  options.promptLen = args.getInt("--prompt-len", 0);
+  options.ctxLen = args.getInt("--ctx-len", 0);
+  LoadedModel model = loadModel(args.onePositional("MODEL_DIR"), options);
+  mlir::ModuleOp module = *model.module;
+
+  mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(model.context.get());
+  backend->buildLoweringPipeline(pm, backendOptions);
+  std::string pipeline = pipelineText(pm);
+  if (failed(pm.run(module)) || failed(mlir::verify(module)))
+    throw Error("kiln compile: the " + backend->name() + " lowering pipeline failed");
+
+  std::string stageOut;
+  if (stage == "kiln") {
+    llvm::raw_string_ostream os(stageOut);
+    module.print(os);
+  } else {
+    ArtifactWriter writer(out);
+    std::ostringstream yaml;
+    yaml << "{text: '" << pipeline << "', hash: " << checksumHex(checksum64(pipeline.data(), pipeline.size())) << "}";
+    writer.setSection("pipeline", yaml.str());
+    if (!model.checkpointDir.empty())
+      for (const char *f : {"vocab.json", "merges.txt"})
+        if (fs::exists(fs::path(model.checkpointDir) / f))
+          writer.copyFile(f, (fs::path(model.checkpointDir) / f).string());
+    backend->emit(module, writer, backendOptions, stage, stageOut);
+    if (stage == "artifact") {
+      writer.finish();
+      std::cerr << "wrote " << out << "\n";
+      return 0;
+    }
+  }
+  std::ofstream file(out, std::ios::binary | std::ios::trunc);
+  if (!file)
+    fail(out, "cannot open for writing");
+  file << stageOut;
+  return 0;
+}
+
+} // namespace kiln
