@@ -121,9 +121,11 @@ private:
     const llvm::Target *target = llvm::TargetRegistry::lookupTarget(cg.triple, error);
     if (!target)
       throw Error("cpu backend: unknown target triple '" + cg.triple + "'");
-    std::unique_ptr<llvm::MCSubtargetInfo> sti(target->createMCSubtargetInfo(cg.triple, cg.cpu, cg.features));
-    if (!sti || !sti->isCPUStringValid(cg.cpu))
+    // Validate the name first: LLVM would only warn and fall back to generic.
+    std::unique_ptr<llvm::MCSubtargetInfo> probe(target->createMCSubtargetInfo(cg.triple, "", ""));
+    if (!probe || !probe->isCPUStringValid(cg.cpu))
       throw Error("cpu backend: unknown CPU '" + cpu + "' for " + cg.triple);
+    std::unique_ptr<llvm::MCSubtargetInfo> sti(target->createMCSubtargetInfo(cg.triple, cg.cpu, cg.features));
     cg.kernelBitcodeDir = (fs::path(pluginDir()).parent_path()).string();
     if (x86)
       for (const char *f : kCheckedFeatures)

@@ -72,3 +72,12 @@ def load(hf):
     if cfg.get("scale_attn_by_inverse_layer_idx") or not cfg.get("scale_attn_weights", True):
         print("warning: non-default attention scaling is not modelled by the peer scripts", file=sys.stderr)
     return cfg, w
+
+
+def prompt_ids(n, vocab, seed=1):
+    """n pseudo-random token ids; the same 64-bit LCG as ort_gpt2.js, so every peer sees the same prompt."""
+    state, out = seed & (2**64 - 1), []
+    for _ in range(n):
+        state = (state * 6364136223846793005 + 1442695040888963407) & (2**64 - 1)
+        out.append((state >> 33) % vocab)
+    return out

@@ -2,7 +2,7 @@
 // Benchmarks ONNX Runtime (onnxruntime-node, CPU EP) on the GPT-2 graph written by ort_gpt2.py.
 //   NODE_PATH=CACHE/ort/node_modules node ort_gpt2.js MODEL.onnx [--threads 2] [--prompt 128] [--gen 128]
 //       [--reps 5] [--warmup 1] [--seed 1] [--prompt-ids 818,262,3726 --print-ids] [--opt all|extended|basic|disabled]
-// Per run: prefill of the prompt (random ids from a seeded generator, as llama-bench uses random tokens;
+// Per run: prefill of the prompt (random ids as llama-bench uses; the same ids as torch_gpt2.py;
 // logits of the last position only), then `gen` greedy decode steps feeding the presents back as pasts.
 // Prints one JSON line {"peer":"onnxruntime","format":"f32","prefill_tok_s":..,"decode_ms_per_token":..}:
 // means over `reps` timed runs of prompt/prefill_seconds and decode_seconds/gen*1000.
@@ -32,16 +32,16 @@ function parseArgs(argv) {
   return a;
 }
 
-// mulberry32: small seeded PRNG for the prompt ids
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6D2B79F5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+// n pseudo-random token ids: the same 64-bit LCG as hfgpt2.prompt_ids (torch_gpt2.py uses the same prompt)
+function promptIds(n, vocab, seed) {
+  const M = (1n << 64n) - 1n;
+  let state = BigInt(seed) & M;
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    state = (state * 6364136223846793005n + 1442695040888963407n) & M;
+    out.push(Number((state >> 33n) % BigInt(vocab)));
+  }
+  return out;
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
@@ -55,17 +55,14 @@ async function main() {
     executionMode: 'sequential', graphOptimizationLevel: a.opt,
   });
   const pastNames = sess.inputNames.filter((n) => n.startsWith('past_'));
-  const meta = sess.inputMetadata ? sess.inputMetadata : null;
-  // head count / head dim from the symbolic shapes when exposed, else from a probe run with a 1-token input
-  let H, D;
-  if (meta && Array.isArray(meta) && meta.length && meta[1].shape) {
-    [H, , D] = meta[1].shape;
-  }
-  if (!(Number.isInteger(H) && Number.isInteger(D))) throw new Error('cannot read head shape from model inputs');
-  const vocab = (sess.outputMetadata && sess.outputMetadata[0].shape) ? sess.outputMetadata[0].shape[1] : 50257;
+  // head count / head dim from the past_key_0 input shape [n_head, "P", head_dim]; vocab from logits [1, vocab]
+  const shapeOf = (list, name) => ((Array.isArray(list) ? list : []).find((m) => m.name === name) || {}).shape || [];
+  const [H, , D] = shapeOf(sess.inputMetadata, 'past_key_0');
+  if (!(Number.isInteger(H) && Number.isInteger(D))) throw new Error('cannot read the head shape of past_key_0');
+  const vocab = shapeOf(sess.outputMetadata, 'logits')[1];
+  if (!Number.isInteger(vocab)) throw new Error('cannot read the vocab size from logits');
 
-  const r = rng(a.seed);
-  const prompt = a.promptIds || Array.from({ length: a.prompt }, () => Math.floor(r() * vocab));
+  const prompt = a.promptIds || promptIds(a.prompt, vocab, a.seed);
   const empty = new ort.Tensor('float32', new Float32Array(0), [H, 0, D]);
   const argmax = (t) => { const d = t.data; let b = 0; for (let i = 1; i < d.length; i++) if (d[i] > d[b]) b = i; return b; };
 

@@ -24,7 +24,9 @@ log() { echo "setup_peers: $*" >&2; }
 t0=$SECONDS
 
 # ---- Debian packages -------------------------------------------------------------------------------
-packages=(build-essential cmake ninja-build git python3 python3-numpy python3-torch python3-onnx)
+# libopenblas0-openmp: Debian's python3-torch calls the system libblas.so.3; without it that is the reference BLAS
+# (~25x slower prefill). Installing it makes OpenBLAS the system BLAS alternative (numpy uses it too).
+packages=(build-essential cmake ninja-build git python3 python3-numpy python3-torch python3-onnx libopenblas0-openmp)
 # node/npm may come from elsewhere than Debian (Debian's nodejs conflicts with another npm): only install when absent.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
@@ -50,7 +52,7 @@ if [ ! -f "$stamp" ] || [ ! -f "$src/CMakeLists.txt" ]; then
   (cd "$tmp" && "${NICE[@]}" npm pack --silent "node-llama-cpp@$NODE_LLAMA_CPP_VERSION" >/dev/null)
   tar -xzf "$tmp"/node-llama-cpp-*.tgz -C "$tmp" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json
   rm -rf "$src"
-  "${NICE[@]}" git clone -q "$tmp/package/llama/gitRelease.bundle" "$src"
+  "${NICE[@]}" git -c advice.detachedHead=false clone -q "$tmp/package/llama/gitRelease.bundle" "$src"
   cp "$tmp/package/llama/llama.cpp.info.json" "$cache/llama.cpp.info.json"
   rm -rf "$tmp"
   touch "$stamp"

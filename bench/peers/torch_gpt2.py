@@ -5,7 +5,7 @@
     torch_gpt2.py HF_DIR --prompt-ids 818,262,3726 --gen 32 --print-ids      (greedy ids, for checking)
 
 Loads the HF/Kiln safetensors (numpy reader in hfgpt2.py), runs float32 inference in torch.inference_mode:
-prefill of a prompt (random token ids, seeded, as llama-bench uses) that computes logits for the last
+prefill of a prompt (random token ids as llama-bench uses; the same ids as ort_gpt2.js, hfgpt2.prompt_ids) that computes logits for the last
 position only, then `gen` greedy decode steps, each one token against the cache. Prints one JSON line:
 {"peer": "pytorch", "format": "f32", "prefill_tok_s": .., "decode_ms_per_token": .., ...}: the mean over
 `reps` timed runs of prompt/prefill_seconds and of decode_seconds/gen*1000 (llama-bench's averaging).
@@ -119,7 +119,7 @@ def main():
     if args.prompt_ids:
         prompt = torch.tensor([int(s) for s in args.prompt_ids.split(",")])
     else:
-        prompt = torch.from_numpy(np.random.default_rng(args.seed).integers(0, cfg["vocab_size"], args.prompt))
+        prompt = torch.tensor(hfgpt2.prompt_ids(args.prompt, cfg["vocab_size"], args.seed))
     if len(prompt) + args.gen > m.ctx:
         sys.exit(f"error: prompt + gen = {len(prompt) + args.gen} exceeds n_positions {m.ctx}")
 

@@ -13,6 +13,7 @@ namespace kiln {
 
 int importCommand(int argc, char **argv);
 int compileCommand(int argc, char **argv);
+int benchCommand(int argc, char **argv);
 int runCommand(int argc, char **argv);
 int evalCommand(int argc, char **argv);
 int makeCheckpointCommand(int argc, char **argv);

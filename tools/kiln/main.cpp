@@ -13,6 +13,7 @@ const char *kUsage = "usage: kiln <command> [options]   (kiln <command> --help f
                      "  import            Hugging Face GPT-2 folder -> kiln IR\n"
                      "  compile           compile a model ahead of time into an artifact\n"
                      "  run               generate text (--reference: the reference interpreter)\n"
+                     "  bench             prefill tokens/s and decode ms/token of an artifact\n"
                      "  eval              perplexity, KL divergence and top-1 agreement on a text file\n"
                      "  make-checkpoint   write a random-weight GPT-2 checkpoint\n"
                      "  version           print the version\n";
@@ -29,6 +30,8 @@ int main(int argc, char **argv) {
       return kiln::importCommand(argc, argv);
     if (command == "compile")
       return kiln::compileCommand(argc, argv);
+    if (command == "bench")
+      return kiln::benchCommand(argc, argv);
     if (command == "run")
       return kiln::runCommand(argc, argv);
     if (command == "eval")

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Broken, foreign and stale artifacts, and prompts past the context, each
+get a clear one-line error from `kiln run` (exit 1, no crash)."""
+import os
+import re
+import shutil
+import subprocess
+
+from common import Checks, kiln, parse_args
+
+args = parse_args()
+c = Checks()
+model = os.path.join(args.work, "err-ckpt")
+good = os.path.join(args.work, "err-good")
+shutil.rmtree(model, ignore_errors=True)
+kiln(args, "make-checkpoint", "--preset", "tiny", "--n-layer", 1, "--n-positions", 16, "--seed", 3, "-o", model)
+kiln(args, "compile", model, "-o", good, "--prompt-len", 4)
+
+
+def variant(name, mutate):
+    d = os.path.join(args.work, "err-" + name)
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(good, d)
+    mutate(d)
+    return d
+
+
+def edit_manifest(pattern, repl):
+    def mutate(d):
+        path = os.path.join(d, "manifest.yaml")
+        text = open(path).read()
+        new = re.sub(pattern, repl, text, count=1)
+        assert new != text, pattern
+        open(path, "w").write(new)
+    return mutate
+
+
+def truncate(name, size):
+    def mutate(d):
+        with open(os.path.join(d, name), "r+b") as f:
+            f.truncate(size)
+    return mutate
+
+
+def flip_byte(name, offset):
+    def mutate(d):
+        with open(os.path.join(d, name), "r+b") as f:
+            f.seek(offset)
+            b = f.read(1)
+            f.seek(offset)
+            f.write(bytes([b[0] ^ 0xFF]))
+    return mutate
+
+
+def expect_error(tag, argv, needle):
+    p = subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=120)
+    err = p.stderr.strip()
+    ok = p.returncode == 1 and needle in err and len(err.splitlines()) == 1 and err.startswith("error: ")
+    c.check(ok, f"{tag}: {err or '(no error)'}")
+
+
+run = lambda d, *extra: ["run", d, "--prompt-ids", "1,2,3", "-n", 2, "--print-ids", *extra]
+cases = [
+    ("not an artifact", run(model), "manifest.yaml: missing: not a Kiln artifact"),
+    ("missing dir", run(os.path.join(args.work, "nope")), "not an artifact directory"),
+    ("newer format", run(variant("newer", edit_manifest(r"format_version: 1", "format_version: 99"))),
+     "artifact format 99 is newer than this runtime reads (1)"),
+    ("foreign manifest", run(variant("foreign", edit_manifest(r"format: kiln-artifact", "format: onnx-bundle"))),
+     "not a Kiln artifact manifest"),
+    ("other target", run(variant("target", edit_manifest(r"name: cpu", "name: nvptx"))),
+     "artifact is for target 'nvptx'"),
+    ("other arch", run(variant("arch", edit_manifest(r"triple: x86_64[^,]*", "triple: aarch64-linux-gnu"))),
+     "compiled for aarch64-linux-gnu and cannot run on this"),
+    ("missing weights", run(variant("noweights", lambda d: os.remove(os.path.join(d, "weights.bin")))),
+     "weights.bin: missing from the artifact"),
+    ("truncated weights", run(variant("truncw", truncate("weights.bin", 1000))), "weights.bin: is 1000 bytes but"),
+    ("corrupted weights", run(variant("flipw", flip_byte("weights.bin", 4096))), "weights.bin: checksum mismatch"),
+    ("corrupted model.so", run(variant("flipso", flip_byte("model.so", 300))), "model.so: checksum mismatch"),
+    ("missing model.so", run(variant("noso", lambda d: os.remove(os.path.join(d, "model.so")))),
+     "model.so: missing from the artifact"),
+    ("malformed manifest", run(variant("yaml", lambda d: open(os.path.join(d, "manifest.yaml"), "w").write("a: [1,"))),
+     "manifest is not valid YAML"),
+    ("prompt past context", ["run", good, "--prompt-ids", ",".join(["7"] * 17), "--print-ids"],
+     "the prompt has 17 tokens but the context holds 16"),
+    ("token outside vocab", ["run", good, "--prompt-ids", "1,60000", "--print-ids"],
+     "prompt token id 60000 is outside the model's vocabulary of 50257"),
+    ("unknown kernels", run(good, "--kernels", "sse9"), "unknown kernel variant 'sse9'"),
+    ("prompt-len at run time", run(good, "--prompt-len", "8"), "--prompt-len is fixed when the artifact is compiled"),
+    ("compile: unknown target", ["compile", model, "-o", os.path.join(args.work, "x"), "--target", "tpu"],
+     "unknown target 'tpu' (found: cpu"),
+    ("compile: unknown backend option", ["compile", model, "-o", os.path.join(args.work, "x"), "--frobnicate=1"],
+     "unknown option '--frobnicate'"),
+    ("compile: unknown cpu", ["compile", model, "-o", os.path.join(args.work, "x"), "--cpu=pentium9"],
+     "unknown CPU 'pentium9'"),
+    ("compile: not a plugin", ["compile", model, "-o", os.path.join(args.work, "x"), "--load-backend-plugin",
+                               os.path.join(good, "model.so")], "not a kiln backend plugin"),
+]
+for tag, argv, needle in cases:
+    expect_error(tag, argv, needle)
+
+# Generation that fills the context stops with a note instead of failing.
+p = subprocess.run([args.kiln, "run", good, "--prompt-ids", "1,2,3", "-n", "40", "--print-ids"], capture_output=True,
+                   text=True)
+c.check(p.returncode == 0 and len(p.stdout.split()) == 14 and "the context of 16 is full" in p.stderr,
+        f"fills the context and stops: {len(p.stdout.split())} ids, {p.stderr.strip()!r}")
+c.finish()

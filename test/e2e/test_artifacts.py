@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Token-exact, like QEfficient's test_causal_lm_models: compiled cpu artifacts
+give the reference interpreter's greedy ids exactly and its logits to 1e-3
+relative, for the trained model's golden prompts and for random checkpoints of
+several shapes and formats, with every kernel variant this CPU supports, and
+with prefill lengths of 1, smaller than and larger than the prompt."""
+import json
+import os
+import shutil
+
+from common import MODEL, Checks, kiln, kiln_json, parse_args
+
+
+def cpu_variants():
+    flags = set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    variants = ["generic"]
+    if {"avx2", "fma"} <= flags:
+        variants.append("avx2")
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        variants.append("avx512")
+    return variants
+
+
+args = parse_args()
+c = Checks()
+variants = cpu_variants()
+print("kernel variants on this CPU:", ", ".join(variants))
+
+
+def compare(tag, art_dir, ref_model, prompt_flag, prompt, n, ref_extra=()):
+    ref = kiln_json(args, "run", "--reference", ref_model, prompt_flag, prompt, "-n", n, "--json", "--top-logits", 5,
+                    *ref_extra)
+    for v in variants:
+        got = kiln_json(args, "run", art_dir, prompt_flag, prompt, "-n", n, "--json", "--top-logits", 5,
+                        "--kernels", v, "--threads", 2)
+        c.check(got["prompt_ids"] == ref["prompt_ids"], f"{tag} [{v}]: prompt ids")
+        c.check(got["ids"] == ref["ids"], f"{tag} [{v}]: {n} greedy ids equal the reference")
+        worst = 0.0
+        for g_step, r_step in zip(got["top_logits"], ref["top_logits"]):
+            scale = max(abs(r_step[0][1]), 1e-6)
+            ref_by_id = {i: val for i, val in r_step}
+            for i, val in g_step:
+                if i in ref_by_id:
+                    worst = max(worst, abs(val - ref_by_id[i]) / scale)
+        c.check(worst <= 1e-3, f"{tag} [{v}]: logits within 1e-3 relative (worst {worst:.1e})")
+
+
+golden = json.load(open(os.path.join(MODEL, "golden.json")))
+for prompt_len in (1, 4, 16):
+    art = os.path.join(args.work, f"tiny-p{prompt_len}")
+    kiln(args, "compile", MODEL, "-o", art, "--prompt-len", prompt_len, "--ctx-len", 64)
+    for p in golden["prompts"]:
+        tag = f"trained p{prompt_len} {p['prompt']!r}"
+        compare(tag, art, MODEL, "--prompt", p["prompt"], 24)
+        if prompt_len == 4:
+            got = kiln_json(args, "run", art, "--prompt", p["prompt"], "-n", 32, "--json")
+            c.check(got["ids"] == p["greedy_ids"], f"{tag}: golden.json's 32 ids")
+
+RANDOM = [
+    ("h3-e96-l5-f16", ["--n-head", 3, "--n-embd", 96, "--n-layer", 5, "--dtype", "f16"]),
+    ("bf16-untied-prefixed-sharded", ["--dtype", "bf16", "--untied", "--prefixed", "--shards", 2]),
+    ("odd-vocab-8191-gelu-erf", ["--vocab-size", 8191, "--activation", "gelu", "--n-inner", 100]),
+]
+for name, flags in RANDOM:
+    folder = os.path.join(args.work, "ckpt-" + name)
+    shutil.rmtree(folder, ignore_errors=True)
+    kiln(args, "make-checkpoint", "--preset", "tiny", "--seed", 11, "-o", folder, *flags)
+    art = os.path.join(args.work, "art-" + name)
+    kiln(args, "compile", folder, "-o", art, "--prompt-len", 8, "--ctx-len", 48)
+    compare(name, art, folder, "--prompt-ids", "5,17,99,1000,3,3,42", 16, ("--ctx-len", 48))
+    compare(name + " 12-token prompt (2 chunks)", art, folder, "--prompt-ids", ",".join(str(i * 7 + 1) for i in range(12)),
+            8, ("--ctx-len", 48))
+c.finish()

@@ -1,0 +1,104 @@
+//===- BenchCommand.cpp - kiln bench --------------------------------------===//
+//
+// Prefill tokens/s and decode ms/token of a compiled artifact: the medians
+// of repeated runs after a warm-up, on a fixed pseudo-random prompt.
+//
+//===----------------------------------------------------------------------===//
+#include "Args.h"
+#include "Commands.h"
+
+#include "kiln/Runtime/Runtime.h"
+#include "kiln/Runtime/Sampler.h"
+#include "kiln/Support/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sys/resource.h>
+
+namespace kiln {
+
+namespace {
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+} // namespace
+
+int benchCommand(int argc, char **argv) {
+  Args args("bench", {"--prompt-len", "-n", "--threads", "--repeats", "--kernels"}, {"--json", "--help"});
+  args.parse(argc, argv, 2);
+  if (args.has("--help")) {
+    std::cout << "usage: kiln bench ARTIFACT_DIR [--prompt-len 128] [-n 128] [--threads N] [--repeats 5]\n"
+                 "                  [--kernels NAME] [--json]\n"
+                 "Prefill tokens/s and decode ms/token (medians of --repeats runs after a warm-up).\n";
+    return 0;
+  }
+  int64_t promptLen = args.getInt("--prompt-len", 128), n = args.getInt("-n", 128);
+  int64_t threads = args.getInt("--threads", 0), repeats = args.getInt("--repeats", 5);
+  if (promptLen < 1 || n < 1 || repeats < 1 || threads < 0)
+    args.error("--prompt-len, -n and --repeats must be >= 1, --threads >= 0");
+
+  auto tOpen = Clock::now();
+  rt::Artifact::Options options;
+  options.kernels = args.get("--kernels", "auto");
+  auto artifact = rt::Artifact::open(args.onePositional("ARTIFACT_DIR"), options);
+  double openSeconds = since(tOpen);
+  if (promptLen + n > artifact->contextLength())
+    args.error("--prompt-len + -n = " + std::to_string(promptLen + n) + " exceeds the artifact's context of " +
+               std::to_string(artifact->contextLength()));
+  rt::Session session(*artifact, int(threads));
+
+  std::vector<int32_t> prompt(static_cast<size_t>(promptLen));
+  uint64_t state = 12345;
+  for (auto &id : prompt) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    id = int32_t((state >> 33) % uint64_t(std::min<int64_t>(artifact->vocabSize(), 50000)));
+  }
+  std::vector<double> prefillRates, decodeMs;
+  for (int64_t r = 0; r <= repeats; ++r) { // run 0 warms up
+    session.reset();
+    auto t0 = Clock::now();
+    const float *logits = session.prefill(prompt.data(), prompt.size());
+    double prefillSeconds = since(t0);
+    auto t1 = Clock::now();
+    for (int64_t i = 0; i < n; ++i)
+      logits = session.decode(Sampler::argmax(logits, size_t(artifact->vocabSize())));
+    double decodeSeconds = since(t1);
+    if (r == 0)
+      continue;
+    prefillRates.push_back(double(promptLen) / prefillSeconds);
+    decodeMs.push_back(1000.0 * decodeSeconds / double(n));
+  }
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  uint64_t peakRss = uint64_t(usage.ru_maxrss) * 1024;
+  if (args.has("--json")) {
+    nlohmann::ordered_json j;
+    j["prefill_tok_s"] = median(prefillRates);
+    j["decode_ms_per_token"] = median(decodeMs);
+    j["weights_bytes"] = artifact->weightBytes();
+    j["peak_rss_bytes"] = peakRss;
+    j["open_ms"] = openSeconds * 1000;
+    j["threads"] = session.threads();
+    j["kernels"] = artifact->kernels();
+    j["prompt_len"] = promptLen;
+    j["n"] = n;
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("artifact:  %s (kernels %s, %d threads, opened in %.1f ms)\n", artifact->dir().c_str(),
+                artifact->kernels().c_str(), session.threads(), openSeconds * 1000);
+    std::printf("prefill:   %.1f tokens/s (%lld-token prompt, median of %lld)\n", median(prefillRates),
+                (long long)promptLen, (long long)repeats);
+    std::printf("decode:    %.2f ms/token (%lld tokens)\n", median(decodeMs), (long long)n);
+    std::printf("weights:   %.1f MB; peak RSS %.1f MB\n", artifact->weightBytes() / 1e6, peakRss / 1e6);
+  }
+  return 0;
+}
+
+} // namespace kiln
