@@ -285,9 +285,11 @@ private:
     b_.create<LLVM::ReturnOp>(loc_, ValueRange{});
   }
 
+  /// Gathers rows from the table in its "panel16t" layout, the one the LM
+  /// head reads: a tied embedding is stored once, not twice.
   void emitEmbedding(EmbeddingOp e) {
     int64_t dim = lastDim(e.getResult()), tableRows = shapeOf(e.getTable())[0];
-    Value table = ptr(e.getTable()), out = ptr(e.getResult());
+    Value table = ptr(e.getTable(), "panel16t"), out = ptr(e.getResult());
     Value ids = elementPtr(bases_[size_t(places_.at(e.getIds()).buffer)], i64(0), b_.getI32Type());
     loop(rows(e.getResult()), [&](Value s) {
       Value id = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(ids, s, b_.getI32Type()));
@@ -296,8 +298,11 @@ private:
       Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, id, i64(0));
       Value row = b_.create<arith::SelectOp>(loc_, valid, id, i64(0));
       row = b_.create<arith::MinSIOp>(loc_, row, i64(tableRows - 1));
+      // Element (row, d) of panel16t: ((row / 16) * dim + d) * 16 + row % 16.
+      Value panelBase = mul(b_.create<arith::DivUIOp>(loc_, row, i64(16)), i64(dim * 16));
+      Value lane = b_.create<arith::RemUIOp>(loc_, row, i64(16));
       loop(dim, [&](Value d) {
-        Value v = load(table, add(mul(row, i64(dim)), d));
+        Value v = load(table, add(add(panelBase, mul(d, i64(16))), lane));
         store(b_.create<arith::SelectOp>(loc_, valid, v, f32(0)), out, add(mul(s, i64(dim)), d));
       });
     });

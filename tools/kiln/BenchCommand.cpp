@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Args.h"
-#include "Commands.h"
+#include "Driver.h"
 
 #include "kiln/Runtime/Runtime.h"
 #include "kiln/Runtime/Sampler.h"

@@ -1,6 +1,6 @@
 //===- MakeCheckpointCommand.cpp - kiln make-checkpoint -------------------===//
 #include "Args.h"
-#include "Commands.h"
+#include "Driver.h"
 
 #include "kiln/Frontend/Checkpoint.h"
 #include "kiln/Support/Error.h"

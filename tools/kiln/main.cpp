@@ -1,9 +1,11 @@
 //===- main.cpp - the kiln driver -----------------------------------------===//
-#include "Commands.h"
+#include "Driver.h"
 
 #include "kiln/Support/Error.h"
 
 #include <cstring>
+#include <dlfcn.h>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -19,6 +21,22 @@ const char *kUsage = "usage: kiln <command> [options]   (kiln <command> --help f
                      "  version           print the version\n";
 } // namespace
 
+namespace kiln {
+int runCompilerCommand(int argc, char **argv) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  fs::path lib = exe.parent_path().parent_path() / "lib" / "libkiln-compiler.so";
+  void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!handle)
+    throw Error(lib.string() + ": cannot load the compiler library: " + dlerror());
+  auto entry = reinterpret_cast<int (*)(int, char **)>(dlsym(handle, "kilnCompilerMain"));
+  if (!entry)
+    throw Error(lib.string() + ": not the kiln compiler library (no kilnCompilerMain)");
+  return entry(argc, argv);
+}
+} // namespace kiln
+
 int main(int argc, char **argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
     std::cout << kUsage;
@@ -26,27 +44,20 @@ int main(int argc, char **argv) {
   }
   std::string command = argv[1];
   try {
-    if (command == "import")
-      return kiln::importCommand(argc, argv);
-    if (command == "compile")
-      return kiln::compileCommand(argc, argv);
-    if (command == "bench")
-      return kiln::benchCommand(argc, argv);
     if (command == "run")
       return kiln::runCommand(argc, argv);
-    if (command == "eval")
-      return kiln::evalCommand(argc, argv);
+    if (command == "bench")
+      return kiln::benchCommand(argc, argv);
     if (command == "make-checkpoint")
       return kiln::makeCheckpointCommand(argc, argv);
+    if (command == "import" || command == "compile" || command == "eval")
+      return kiln::runCompilerCommand(argc, argv);
     if (command == "version" || command == "--version") {
       std::cout << "kiln " << KILN_VERSION << "\n";
       return 0;
     }
     std::cerr << "kiln: unknown command '" << command << "'\n" << kUsage;
     return 2;
-  } catch (const kiln::Error &e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
   } catch (const std::bad_alloc &) {
     std::cerr << "error: out of memory\n";
     return 1;

@@ -6,7 +6,7 @@
 // at the same positions.
 //
 //===----------------------------------------------------------------------===//
-#include "Args.h"
+#include "../Args.h"
 #include "Commands.h"
 
 #include "kiln/Interpreter/Interpreter.h"

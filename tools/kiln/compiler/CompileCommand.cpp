@@ -1,5 +1,5 @@
 //===- CompileCommand.cpp - kiln compile ----------------------------------===//
-#include "Args.h"
+#include "../Args.h"
 #include "Commands.h"
 
 #include "kiln/Backend/Backend.h"

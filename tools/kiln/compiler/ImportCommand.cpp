@@ -1,5 +1,5 @@
 //===- ImportCommand.cpp - kiln import ------------------------------------===//
-#include "Args.h"
+#include "../Args.h"
 #include "Commands.h"
 
 #include "kiln/Support/Error.h"
