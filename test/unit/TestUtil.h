@@ -12,7 +12,11 @@ namespace kiln::test {
 
 inline std::string sourceDir() {
   const char *dir = std::getenv("KILN_SOURCE_DIR");
-  return dir ? dir : ".";
+  return dir ? dir : KILN_TEST_SOURCE_DIR;
+}
+inline std::string binDir() {
+  const char *dir = std::getenv("KILN_BIN_DIR");
+  return dir ? dir : KILN_TEST_BIN_DIR;
 }
 inline std::string modelDir() { return sourceDir() + "/models/kjv-gpt2-tiny"; }
 
