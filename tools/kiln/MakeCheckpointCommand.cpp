@@ -54,8 +54,15 @@ int makeCheckpointCommand(int argc, char **argv) {
   spec.seed = uint64_t(seed);
   spec.prefixed = args.has("--prefixed");
   spec.shards = int(args.getInt("--shards", 1));
-  if (!args.has("--no-tokenizer"))
-    spec.tokenizerDir = args.get("--tokenizer-from", KILN_DEFAULT_MODEL_DIR);
+  if (!args.has("--no-tokenizer")) {
+    // The installed tokenizer files, else the source tree's shipped model.
+    std::error_code ec;
+    auto installed = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / "share" /
+                     "kiln" / "gpt2-tokenizer";
+    spec.tokenizerDir = args.get("--tokenizer-from", std::filesystem::exists(installed / "vocab.json")
+                                                         ? installed.string()
+                                                         : std::string(KILN_DEFAULT_MODEL_DIR));
+  }
   writeRandomCheckpoint(spec, args.get("-o"));
   std::cerr << "wrote " << args.get("-o") << "\n";
   return 0;

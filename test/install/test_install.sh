@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs Kiln into a fresh prefix, compiles a model with the installed kiln,
+# builds examples/run-artifact against the installed header and library only,
+# and checks it generates the same ids as `kiln run`.
+set -euo pipefail
+build="$1"; source="$2"; work="$3"
+prefix="$work/prefix"
+rm -rf "$work" && mkdir -p "$work"
+cmake --install "$build" --prefix "$prefix" > "$work/install.log"
+"$prefix/bin/kiln" make-checkpoint --preset tiny --n-layer 2 --seed 4 -o "$work/ckpt" 2> /dev/null
+"$prefix/bin/kiln" compile "$work/ckpt" --prompt-len 8 -o "$work/art" 2> /dev/null
+cc -std=c11 -Wall -Werror "$source/examples/run-artifact/run_artifact.c" -I"$prefix/include" -L"$prefix/lib" \
+  -lkiln_runtime -Wl,-rpath,"$prefix/lib" -o "$work/run_artifact"
+got=$("$work/run_artifact" "$work/art" "Hello world" 12 | head -1)
+want=$("$prefix/bin/kiln" run "$work/art" --prompt "Hello world" -n 12 --print-ids)
+echo "example: $got"
+echo "kiln:    $want"
+[ -n "$got" ] && [ "$got" = "$want" ]
+# The C++ wrapper compiles against the installed headers alone.
+printf '#include <kiln/runtime.hpp>\nint main(int c, char **v) { kiln::Artifact a(v[1]); kiln::Session s(a, 1);\n  auto ids = a.tokenize("Hello"); s.prefill(ids); return s.sample() < 0; }\n' > "$work/wrapper.cpp"
+c++ -std=c++17 "$work/wrapper.cpp" -I"$prefix/include" -L"$prefix/lib" -lkiln_runtime -Wl,-rpath,"$prefix/lib" -o "$work/wrapper"
+"$work/wrapper" "$work/art"
+echo "1 passed, 0 failed"
