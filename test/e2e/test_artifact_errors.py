@@ -95,6 +95,28 @@ cases = [
     ("compile: not a plugin", ["compile", model, "-o", os.path.join(args.work, "x"), "--load-backend-plugin",
                                os.path.join(good, "model.so")], "not a kiln backend plugin"),
 ]
+bad_abi = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.kiln))), "test", "plugins",
+                       "libkiln-test-bad-abi.so")
+cases.append(("compile: plugin of another ABI", ["compile", model, "-o", os.path.join(args.work, "x"),
+                                                 "--load-backend-plugin", bad_abi],
+              "backend plugin ABI version 999 does not match this kiln's 1"))
+
+# An artifact compiled for a CPU feature this host lacks is refused at load.
+cpuinfo_names = {"avx512fp16": "avx512_fp16", "avx512bf16": "avx512_bf16", "avx512vnni": "avx512_vnni",
+                 "avx512f": "avx512f", "avx2": "avx2"}
+flags = set()
+for line in open("/proc/cpuinfo"):
+    if line.startswith("flags"):
+        flags = set(line.split(":", 1)[1].split())
+        break
+missing = [f for f, flag in cpuinfo_names.items() if flag not in flags]
+if missing:
+    cases.append(("CPU lacks a required feature",
+                  run(variant("feature", edit_manifest(r"required_features: \[\]", f"required_features: [{missing[0]}]"))),
+                  f"which has {missing[0]}; this CPU lacks it"))
+else:
+    print(f"note: this CPU has all of {sorted(cpuinfo_names)}; the missing-feature case is not exercised")
+
 for tag, argv, needle in cases:
     expect_error(tag, argv, needle)
 
