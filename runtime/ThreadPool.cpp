@@ -1,6 +1,8 @@
 //===- ThreadPool.cpp - persistent workers for the kernels ----------------===//
 #include "ThreadPool.h"
 
+#include <algorithm>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define KILN_PAUSE() _mm_pause()
@@ -12,6 +14,7 @@ namespace kiln::rt {
 
 namespace {
 constexpr int kSpinsBeforeSleep = 1 << 16;
+constexpr int64_t kChunksPerThread = 4;
 }
 
 ThreadPool::ThreadPool(int threads) : threads_(threads < 1 ? 1 : threads) {
@@ -33,12 +36,15 @@ ThreadPool::~ThreadPool() {
     t.join();
 }
 
-void ThreadPool::runChunk(int index) {
-  if (index >= chunks_)
-    return;
-  int64_t begin = n_ * index / chunks_, end = n_ * (index + 1) / chunks_;
-  if (begin < end)
-    fn_(arg_, begin, end);
+void ThreadPool::runChunks() {
+  for (;;) {
+    int64_t c = nextChunk_.fetch_add(1, std::memory_order_relaxed);
+    if (c >= chunks_)
+      return;
+    int64_t begin = n_ * c / chunks_, end = n_ * (c + 1) / chunks_;
+    if (begin < end)
+      fn_(arg_, begin, end);
+  }
 }
 
 void ThreadPool::work(int index) {
@@ -58,7 +64,7 @@ void ThreadPool::work(int index) {
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load())
       return;
-    runChunk(index);
+    runChunks();
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
@@ -72,7 +78,8 @@ void ThreadPool::parallelFor(int64_t n, KilnTaskFn fn, void *arg) {
   fn_ = fn;
   arg_ = arg;
   n_ = n;
-  chunks_ = int(n < threads_ ? n : threads_);
+  chunks_ = std::min<int64_t>(n, int64_t(threads_) * kChunksPerThread);
+  nextChunk_.store(0, std::memory_order_relaxed);
   pending_.store(threads_ - 1, std::memory_order_relaxed);
   {
     // Under the lock, so a worker about to sleep cannot miss the bump.
@@ -81,7 +88,7 @@ void ThreadPool::parallelFor(int64_t n, KilnTaskFn fn, void *arg) {
   }
   if (sleepers_.load() > 0)
     wake_.notify_all();
-  runChunk(0);
+  runChunks();
   while (pending_.load(std::memory_order_acquire) != 0)
     KILN_PAUSE();
 }

@@ -13,8 +13,10 @@
 namespace kiln::rt {
 
 /// Workers wait spinning (then sleeping) for the next parallel_for; the
-/// caller runs the first chunk itself. A decode step issues ~60 of these, so
-/// a wake-up must cost microseconds, not a futex round trip each.
+/// caller works too. A decode step issues ~60 of these, so a wake-up must
+/// cost microseconds, not a futex round trip each. The range is cut into a
+/// few chunks per thread, claimed dynamically, so a thread the hypervisor
+/// preempts does not hold up the others.
 class ThreadPool {
 public:
   explicit ThreadPool(int threads);
@@ -27,7 +29,7 @@ public:
 
 private:
   void work(int index);
-  void runChunk(int index);
+  void runChunks();
 
   int threads_;
   std::vector<std::thread> workers_;
@@ -40,7 +42,8 @@ private:
   KilnTaskFn fn_ = nullptr;
   void *arg_ = nullptr;
   int64_t n_ = 0;
-  int chunks_ = 0;
+  int64_t chunks_ = 0;
+  std::atomic<int64_t> nextChunk_{0};
   KilnRuntimeContext context_{};
 };
 
