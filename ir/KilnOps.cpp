@@ -108,6 +108,26 @@ LogicalResult LayerNormOp::verify() {
   return success();
 }
 
+LogicalResult ResidualLayerNormOp::verify() {
+  if (failed(requireStatic(*this)))
+    return failure();
+  auto x = shapeOf(getInput());
+  if (getInput().getType() != getResidual().getType() || getSum().getType() != getInput().getType() ||
+      getNormalized().getType() != getInput().getType())
+    return emitOpError("input, residual and both results must have the same type");
+  for (Value p : {getGamma(), getBeta()})
+    if (shapeOf(p) != ArrayRef<int64_t>{x.back()})
+      return emitOpError("gamma and beta must be [") << x.back() << "], got " << shapeStr(shapeOf(p));
+  if (getEpsilon().convertToDouble() <= 0)
+    return emitOpError("epsilon must be positive");
+  return success();
+}
+
+OpFoldResult ScaleOp::fold(FoldAdaptor) {
+  // Scaling by one is the identity.
+  return getFactor().convertToDouble() == 1.0 ? getInput() : OpFoldResult();
+}
+
 LogicalResult LinearOp::verify() {
   if (failed(requireStatic(*this)) || failed(requireRank(*this, getWeight(), 2, "weight")))
     return failure();

@@ -252,12 +252,20 @@ private:
           .Case<WeightOp, SplitOp, SplitHeadsOp, MergeHeadsOp, func::ReturnOp>([](auto) {})
           .Case<EmbeddingOp>([&](EmbeddingOp e) { emitEmbedding(e); })
           .Case<AddOp>([&](AddOp a) { emitAdd(a); })
-          .Case<LayerNormOp>([&](LayerNormOp ln) { emitLayerNorm(ln); })
+          .Case<LayerNormOp>([&](LayerNormOp ln) {
+            emitLayerNorm(ln.getInput(), Value(), ln.getGamma(), ln.getBeta(), ln.getEpsilon(), Value(), ln.getResult());
+          })
+          .Case<ResidualLayerNormOp>([&](ResidualLayerNormOp rl) {
+            emitLayerNorm(rl.getInput(), rl.getResidual(), rl.getGamma(), rl.getBeta(), rl.getEpsilon(), rl.getSum(),
+                          rl.getNormalized());
+          })
           .Case<LinearOp>([&](LinearOp l) {
             requireDense(l, l.getInput());
             Value bias = l.getBias() ? ptr(l.getBias()) : b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult();
             callKernel("kiln_uk_linear", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16"), bias, ptr(l.getResult()),
                                           i64(rows(l.getInput())), i64(lastDim(l.getInput())), i64(lastDim(l.getResult()))});
+            if (auto epilogue = l.getGeluEpilogue())
+              emitGeluLoop(ptr(l.getResult()), ptr(l.getResult()), numElements(l.getType()), *epilogue);
           })
           .Case<LMHeadOp>([&](LMHeadOp h) {
             requireDense(h, h.getInput());
@@ -320,25 +328,40 @@ private:
     });
   }
 
-  void emitLayerNorm(LayerNormOp ln) {
-    int64_t cols = lastDim(ln.getInput()), xs = stride(ln.getInput()), os = stride(ln.getResult());
-    Value x = ptr(ln.getInput()), g = ptr(ln.getGamma()), bt = ptr(ln.getBeta()), o = ptr(ln.getResult());
-    Value n = f32(double(cols)), eps = f32(ln.getEpsilon().convertToDouble());
-    loop(rows(ln.getInput()), [&](Value row) {
+  /// Layer norm of `input` (+ `residual`, whose sum is stored to `sum`) over
+  /// the last axis, one row at a time.
+  void emitLayerNorm(Value input, Value residual, Value gamma, Value beta, APFloat epsilon, Value sum, Value result) {
+    int64_t cols = lastDim(input), xs = stride(input), os = stride(result);
+    Value x = ptr(input), g = ptr(gamma), bt = ptr(beta), o = ptr(result);
+    Value r = residual ? ptr(residual) : Value(), s = sum ? ptr(sum) : Value();
+    int64_t rs = residual ? stride(residual) : 0, ss = sum ? stride(sum) : 0;
+    Value n = f32(double(cols)), eps = f32(epsilon.convertToDouble());
+    loop(rows(input), [&](Value row) {
       Value base = mul(row, i64(xs));
-      Value sum = reduce(cols, f32(0), [&](Value c, Value acc) {
-        return b_.create<arith::AddFOp>(loc_, acc, load(x, add(base, c)));
+      // The row being normalised: the input, or the residual sum (stored first).
+      Value src = x;
+      Value srcBase = base;
+      if (residual) {
+        Value sBase = mul(row, i64(ss)), rBase = mul(row, i64(rs));
+        loop(cols, [&](Value c) {
+          store(b_.create<arith::AddFOp>(loc_, load(x, add(base, c)), load(r, add(rBase, c))), s, add(sBase, c));
+        });
+        src = s;
+        srcBase = sBase;
+      }
+      Value total = reduce(cols, f32(0), [&](Value c, Value acc) {
+        return b_.create<arith::AddFOp>(loc_, acc, load(src, add(srcBase, c)));
       });
-      Value mean = b_.create<arith::DivFOp>(loc_, sum, n);
+      Value mean = b_.create<arith::DivFOp>(loc_, total, n);
       Value sq = reduce(cols, f32(0), [&](Value c, Value acc) {
-        Value d = b_.create<arith::SubFOp>(loc_, load(x, add(base, c)), mean);
+        Value d = b_.create<arith::SubFOp>(loc_, load(src, add(srcBase, c)), mean);
         return b_.create<arith::AddFOp>(loc_, acc, b_.create<arith::MulFOp>(loc_, d, d));
       });
       Value var = b_.create<arith::DivFOp>(loc_, sq, n);
       Value inv = b_.create<arith::DivFOp>(loc_, f32(1),
                                            b_.create<math::SqrtOp>(loc_, b_.create<arith::AddFOp>(loc_, var, eps)));
       loop(cols, [&](Value c) {
-        Value d = b_.create<arith::SubFOp>(loc_, load(x, add(base, c)), mean);
+        Value d = b_.create<arith::SubFOp>(loc_, load(src, add(srcBase, c)), mean);
         Value y = b_.create<arith::MulFOp>(loc_, b_.create<arith::MulFOp>(loc_, d, inv), load(g, c));
         store(b_.create<arith::AddFOp>(loc_, y, load(bt, c)), o, add(mul(row, i64(os)), c));
       });
@@ -347,9 +370,13 @@ private:
 
   void emitGelu(GeluOp g) {
     requireDense(g, g.getInput());
-    Value x = ptr(g.getInput()), o = ptr(g.getResult());
-    bool tanhForm = g.getApproximation() == GeluApproximation::tanh;
-    loop(numElements(g.getType()), [&](Value i) {
+    emitGeluLoop(ptr(g.getInput()), ptr(g.getResult()), numElements(g.getType()), g.getApproximation());
+  }
+
+  /// out[i] = gelu(in[i]) for i < n (in and out may be the same buffer).
+  void emitGeluLoop(Value x, Value o, int64_t n, GeluApproximation approximation) {
+    bool tanhForm = approximation == GeluApproximation::tanh;
+    loop(n, [&](Value i) {
       Value v = load(x, i);
       Value inner;
       if (tanhForm) {

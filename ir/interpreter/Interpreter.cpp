@@ -81,6 +81,32 @@ void contract(const double *a, const double *b, const double *bias, double *out,
 
 int64_t idAt(const Tensor &t, size_t i) { return int64_t(t.data[i]); }
 
+/// Layer norm over the last axis: biased variance, as Hugging Face computes it.
+Tensor layerNorm(const Tensor &x, const Tensor &g, const Tensor &b, double eps) {
+  size_t dim = size_t(x.shape.back());
+  Tensor r(x.shape);
+  for (size_t row = 0; row < x.size() / dim; ++row) {
+    const double *xr = &x.data[row * dim];
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < dim; ++i)
+      mean += xr[i];
+    mean /= double(dim);
+    for (size_t i = 0; i < dim; ++i)
+      var += (xr[i] - mean) * (xr[i] - mean);
+    double inv = 1.0 / std::sqrt(var / double(dim) + eps);
+    for (size_t i = 0; i < dim; ++i)
+      r.data[row * dim + i] = (xr[i] - mean) * inv * g.data[i] + b.data[i];
+  }
+  return r;
+}
+
+void gelu(Tensor &t, GeluApproximation approximation) {
+  const double c = std::sqrt(2.0 / M_PI);
+  for (double &v : t.data)
+    v = approximation == GeluApproximation::tanh ? 0.5 * v * (1.0 + std::tanh(c * (v + 0.044715 * v * v * v)))
+                                                 : 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+}
+
 } // namespace
 
 struct Interpreter::State {
@@ -191,23 +217,17 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
           st.set(e.getResult(), std::move(r));
         })
         .Case<LayerNormOp>([&](LayerNormOp ln) {
-          const Tensor &x = st.get(ln.getInput()), &g = st.get(ln.getGamma()), &b = st.get(ln.getBeta());
-          double eps = ln.getEpsilon().convertToDouble();
-          size_t dim = size_t(x.shape.back());
-          Tensor r = out();
-          for (size_t row = 0; row < x.size() / dim; ++row) {
-            const double *xr = &x.data[row * dim];
-            double mean = 0, var = 0;
-            for (size_t i = 0; i < dim; ++i)
-              mean += xr[i];
-            mean /= double(dim);
-            for (size_t i = 0; i < dim; ++i)
-              var += (xr[i] - mean) * (xr[i] - mean);
-            double inv = 1.0 / std::sqrt(var / double(dim) + eps);
-            for (size_t i = 0; i < dim; ++i)
-              r.data[row * dim + i] = (xr[i] - mean) * inv * g.data[i] + b.data[i];
-          }
-          st.set(ln.getResult(), std::move(r));
+          st.set(ln.getResult(), layerNorm(st.get(ln.getInput()), st.get(ln.getGamma()), st.get(ln.getBeta()),
+                                           ln.getEpsilon().convertToDouble()));
+        })
+        .Case<ResidualLayerNormOp>([&](ResidualLayerNormOp rl) {
+          Tensor sum = st.get(rl.getInput());
+          const Tensor &res = st.get(rl.getResidual());
+          for (size_t i = 0; i < sum.size(); ++i)
+            sum.data[i] += res.data[i];
+          st.set(rl.getNormalized(), layerNorm(sum, st.get(rl.getGamma()), st.get(rl.getBeta()),
+                                               rl.getEpsilon().convertToDouble()));
+          st.set(rl.getSum(), std::move(sum));
         })
         .Case<LinearOp>([&](LinearOp l) {
           const Tensor &x = st.get(l.getInput()), &w = st.get(l.getWeight());
@@ -216,6 +236,8 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
           Tensor r = out();
           contract(x.data.data(), w.data.data(), bias ? bias->data.data() : nullptr, r.data.data(), x.size() / K, K,
                    N, threads_);
+          if (auto epilogue = l.getGeluEpilogue())
+            gelu(r, *epilogue);
           st.set(l.getResult(), std::move(r));
         })
         .Case<LMHeadOp>([&](LMHeadOp h) {
@@ -240,11 +262,7 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
         })
         .Case<GeluOp>([&](GeluOp g) {
           Tensor r = st.get(g.getInput());
-          const double c = std::sqrt(2.0 / M_PI);
-          bool tanhForm = g.getApproximation() == GeluApproximation::tanh;
-          for (double &v : r.data)
-            v = tanhForm ? 0.5 * v * (1.0 + std::tanh(c * (v + 0.044715 * v * v * v)))
-                         : 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+          gelu(r, g.getApproximation());
           st.set(g.getResult(), std::move(r));
         })
         .Case<AddOp>([&](AddOp a) {

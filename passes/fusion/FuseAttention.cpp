@@ -1,5 +1,6 @@
 //===- FuseAttention.cpp - kiln-fuse-attention ----------------------------===//
 #include "kiln/Passes/Passes.h"
+#include "kiln/Passes/Statistics.h"
 
 #define DEBUG_TYPE "kiln-fuse-attention"
 
@@ -21,6 +22,7 @@ template <typename OpTy> OpTy singleUseDef(Value v) {
 
 struct FuseAttentionPass : impl::FuseAttentionBase<FuseAttentionPass> {
   void runOnOperation() override {
+    uint64_t numFusedHere = 0;
     SmallVector<MatMulOp> candidates;
     getOperation().walk([&](MatMulOp pv) {
       if (!pv.getTransposeRhs())
@@ -44,8 +46,10 @@ struct FuseAttentionPass : impl::FuseAttentionBase<FuseAttentionPass> {
       for (Operation *dead : {pv.getOperation(), softmax.getOperation(), mask.getOperation(),
                               scale.getOperation(), qk.getOperation()})
         dead->erase();
-      ++numFused;
+      ++numFusedHere;
     }
+    numFused += numFusedHere;
+    recordStatistic(getArgument().str(), "num-fused", numFusedHere);
   }
 };
 

@@ -88,6 +88,32 @@ TEST_F(InterpreterOps, GeluBothForms) {
   expectNear(out[1].data, {0.8413447460685429, -0.04550026389635842, 0}, 1e-13);
 }
 
+TEST_F(InterpreterOps, FusedOpsEqualTheirParts) {
+  auto out = run(R"(
+    kiln.global @w : tensor<2x3xf32> = dense<[[1.0, -2.0, 0.5], [0.25, 1.0, -1.0]]> : tensor<2x3xf32>
+    kiln.global @g : tensor<2xf32> = dense<[2.0, 1.0]> : tensor<2xf32>
+    kiln.global @b : tensor<2xf32> = dense<[0.0, 1.0]> : tensor<2xf32>
+    func.func @f(%x: tensor<1x2xf32>, %r: tensor<1x2xf32>) -> (tensor<1x3xf32>, tensor<1x3xf32>, tensor<1x2xf32>, tensor<1x2xf32>, tensor<1x2xf32>) {
+      %w = kiln.weight @w : tensor<2x3xf32>
+      %g = kiln.weight @g : tensor<2xf32>
+      %b = kiln.weight @b : tensor<2xf32>
+      %l = kiln.linear %x, %w : (tensor<1x2xf32>, tensor<2x3xf32>) -> tensor<1x3xf32>
+      %a = kiln.gelu %l : tensor<1x3xf32>
+      %f = kiln.linear %x, %w {gelu_epilogue = 0 : i32} : (tensor<1x2xf32>, tensor<2x3xf32>) -> tensor<1x3xf32>
+      %s, %n = kiln.residual_layer_norm %x, %r, %g, %b {epsilon = 1.0e-5 : f64} : (tensor<1x2xf32>, tensor<1x2xf32>, tensor<2xf32>, tensor<2xf32>) -> (tensor<1x2xf32>, tensor<1x2xf32>)
+      %s2 = kiln.add %x, %r : tensor<1x2xf32>
+      %n2 = kiln.layer_norm %s2, %g, %b {epsilon = 1.0e-5 : f64} : (tensor<1x2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2xf32>
+      return %a, %f, %s, %n, %n2 : tensor<1x3xf32>, tensor<1x3xf32>, tensor<1x2xf32>, tensor<1x2xf32>, tensor<1x2xf32>
+    })",
+                 {make({1, 2}, {1, 2}), make({1, 2}, {0.5, -1})});
+  expectNear(out[1].data, out[0].data, 0);
+  expectNear(out[2].data, {1.5, 1});
+  // Sum [1.5, 1]: mean 1.25, variance 0.0625, so (x - mean) / sqrt(var + eps) = +-0.25 / sqrt(0.06251).
+  double z = 0.25 / std::sqrt(0.0625 + 1e-5);
+  expectNear(out[3].data, {2 * z, -z + 1});
+  expectNear(out[4].data, out[3].data, 0);
+}
+
 TEST_F(InterpreterOps, SoftmaxOfMaskedRowsIsZero) {
   double inf = INFINITY;
   auto out = run(R"(

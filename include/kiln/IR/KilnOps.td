@@ -73,9 +73,29 @@ def Kiln_LayerNormOp : Kiln_Op<"layer_norm", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Kiln_ResidualLayerNormOp : Kiln_Op<"residual_layer_norm", [Pure]> {
+  let summary = "Residual add fused with the layer norm of its sum";
+  let description = [{
+    `sum = input + residual; normalized = layer_norm(sum, gamma, beta)`, both
+    returned (the sum feeds the next residual connection). Produced by
+    kiln-fuse-residual-layer-norm; one pass over memory instead of two.
+  }];
+  let arguments = (ins Kiln_ActTensor:$input, Kiln_ActTensor:$residual, Kiln_FloatTensor:$gamma,
+                       Kiln_FloatTensor:$beta, F64Attr:$epsilon);
+  let results = (outs Kiln_ActTensor:$sum, Kiln_ActTensor:$normalized);
+  let assemblyFormat = "$input `,` $residual `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Dense layers
 //===----------------------------------------------------------------------===//
+
+def Kiln_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", [
+    I32EnumAttrCase<"tanh", 0>, I32EnumAttrCase<"erf", 1>]> {
+  let cppNamespace = "::kiln";
+}
+
 
 def Kiln_LinearOp : Kiln_Op<"linear", [Pure]> {
   let summary = "x @ W + b with W stored [in, out]";
@@ -83,10 +103,12 @@ def Kiln_LinearOp : Kiln_Op<"linear", [Pure]> {
     `result[..., n] = sum_k input[..., k] * weight[k, n] + bias[n]`. The
     weight keeps Hugging Face's Conv1D layout `[in, out]`, so the checkpoint
     is referenced without a transposed copy; backends repack it for their
-    kernels. The bias is optional.
+    kernels. The bias is optional. With `gelu_epilogue` (set by
+    kiln-fuse-linear-gelu) the GELU of that formula is applied to the result.
   }];
   let arguments = (ins Kiln_ActTensor:$input, Kiln_FloatTensor:$weight,
-                       Optional<Kiln_FloatTensor>:$bias);
+                       Optional<Kiln_FloatTensor>:$bias,
+                       OptionalAttr<Kiln_GeluApproximation>:$gelu_epilogue);
   let results = (outs Kiln_ActTensor:$result);
   let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -102,11 +124,6 @@ def Kiln_LMHeadOp : Kiln_Op<"lm_head", [Pure]> {
   let results = (outs Kiln_ActTensor:$result);
   let assemblyFormat = "$input `,` $embedding attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
-}
-
-def Kiln_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", [
-    I32EnumAttrCase<"tanh", 0>, I32EnumAttrCase<"erf", 1>]> {
-  let cppNamespace = "::kiln";
 }
 
 def Kiln_GeluOp : Kiln_Op<"gelu", [Pure, SameOperandsAndResultType]> {
@@ -133,6 +150,7 @@ def Kiln_ScaleOp : Kiln_Op<"scale", [Pure, SameOperandsAndResultType]> {
   let arguments = (ins Kiln_ActTensor:$input, F64Attr:$factor);
   let results = (outs Kiln_ActTensor:$result);
   let assemblyFormat = "$input `,` $factor attr-dict `:` type($input)";
+  let hasFolder = 1;
 }
 
 //===----------------------------------------------------------------------===//

@@ -28,4 +28,38 @@ def FuseAttention : Pass<"kiln-fuse-attention", "mlir::func::FuncOp"> {
   let statistics = [Statistic<"numFused", "num-fused", "Attention blocks fused">];
 }
 
+def FuseLinearGelu : Pass<"kiln-fuse-linear-gelu", "mlir::func::FuncOp"> {
+  let summary = "Fuse kiln.gelu into the kiln.linear that feeds it (a GELU epilogue)";
+  let description = [{
+    ```mlir
+    %h = kiln.linear %x, %w, %b : ...
+    %g = kiln.gelu %h : ...
+    ```
+    becomes
+    ```mlir
+    %g = kiln.linear %x, %w, %b {gelu_epilogue = 0 : i32} : ...
+    ```
+    The linear's result must have no other use.
+  }];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numFused", "num-fused", "Linear+GELU pairs fused">];
+}
+
+def FuseResidualLayerNorm : Pass<"kiln-fuse-residual-layer-norm", "mlir::func::FuncOp"> {
+  let summary = "Fuse a residual kiln.add with the kiln.layer_norm of its sum";
+  let description = [{
+    ```mlir
+    %s = kiln.add %x, %r : ...
+    %n = kiln.layer_norm %s, %g, %b {epsilon = 1.0e-05 : f64} : ...
+    ```
+    becomes
+    ```mlir
+    %s, %n = kiln.residual_layer_norm %x, %r, %g, %b {epsilon = 1.0e-05 : f64} : ...
+    ```
+    The sum keeps its other uses (the next residual connection).
+  }];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numFused", "num-fused", "Add+layer-norm pairs fused">];
+}
+
 #endif

@@ -4,16 +4,22 @@
 
 #include "kiln/Backend/Backend.h"
 #include "kiln/Passes/Passes.h"
+#include "kiln/Passes/Pipeline.h"
+#include "kiln/Passes/Statistics.h"
 #include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
 
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Tools/Plugins/PassPlugin.h"
+#include "mlir/Transforms/Passes.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace fs = std::filesystem;
 
@@ -23,9 +29,14 @@ namespace {
 const char *kCompileHelp =
     "usage: kiln compile MODEL_DIR|FILE.mlir -o OUT [--target cpu] [--prompt-len N] [--ctx-len N]\n"
     "                    [--emit kiln|lowered|llvm|obj|artifact] [--load-backend-plugin PATH]\n"
+    "                    [--pipeline FILE.yaml | --passes LIST] [--load-pass-plugin PATH]\n"
+    "                    [--print-ir-after-all] [--print-ir-after PASS] [--timing] [--pass-statistics]\n"
     "                    [--<backend option>=VALUE ...]\n"
     "       kiln compile --list-targets [--load-backend-plugin PATH]\n"
     "Compiles a model ahead of time into an artifact directory (default) or one intermediate stage.\n";
+
+/// The passes `kiln compile` runs without --pipeline or --passes (pipelines/f32.yaml).
+const char *kDefaultPasses = "kiln-fuse-linear-gelu,kiln-fuse-residual-layer-norm,canonicalize,cse";
 
 std::string pipelineText(mlir::OpPassManager &pm) {
   std::string text;
@@ -38,8 +49,10 @@ std::string pipelineText(mlir::OpPassManager &pm) {
 int compileCommand(int argc, char **argv) {
   // Backend options are only known once the backend is loaded: collect
   // --name=value pairs the driver does not know and hand them over.
-  std::set<std::string> valued = {"-o", "--target", "--prompt-len", "--ctx-len", "--emit", "--load-backend-plugin"};
-  std::set<std::string> flags = {"--list-targets", "--help"};
+  std::set<std::string> valued = {"-o",         "--target",         "--prompt-len",       "--ctx-len",
+                                  "--emit",     "--load-backend-plugin", "--pipeline",    "--passes",
+                                  "--load-pass-plugin", "--print-ir-after"};
+  std::set<std::string> flags = {"--list-targets", "--help", "--print-ir-after-all", "--timing", "--pass-statistics"};
   std::vector<char *> driverArgs = {argv[0], argv[1]};
   BackendOptions backendOptions;
   std::vector<std::string> backendOptionOrder;
@@ -65,6 +78,16 @@ int compileCommand(int argc, char **argv) {
     std::cout << kCompileHelp;
     return 0;
   }
+
+  if (args.has("--load-pass-plugin")) {
+    std::string path = args.get("--load-pass-plugin");
+    auto plugin = mlir::PassPlugin::load(path);
+    if (!plugin)
+      fail(path, "cannot load pass plugin: " + llvm::toString(plugin.takeError()));
+    plugin->registerPassRegistryCallbacks();
+  }
+  registerKilnPasses();
+  mlir::registerTransformsPasses();
 
   std::unique_ptr<TargetBackend> backend;
   if (args.has("--load-backend-plugin"))
@@ -108,11 +131,39 @@ int compileCommand(int argc, char **argv) {
   LoadedModel model = loadModel(args.onePositional("MODEL_DIR"), options);
   mlir::ModuleOp module = *model.module;
 
+  // The user's pipeline (a file, a list, or the default: pipelines/f32.yaml's
+  // passes), then the backend's lowering passes.
+  if (args.has("--pipeline") && args.has("--passes"))
+    args.error("give --pipeline or --passes, not both");
+  Pipeline user;
+  if (args.has("--pipeline")) {
+    std::string file = args.get("--pipeline");
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+      fail(file, "cannot open pipeline file");
+    std::stringstream text;
+    text << in.rdbuf();
+    user = parsePipelineYaml(text.str(), file);
+  } else {
+    user = parsePassList(args.get("--passes", kDefaultPasses));
+  }
   mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(model.context.get());
+  addPipeline(pm, user);
   backend->buildLoweringPipeline(pm, backendOptions);
   std::string pipeline = pipelineText(pm);
+  if (args.has("--print-ir-after-all") || args.has("--print-ir-after")) {
+    std::string only = args.get("--print-ir-after");
+    model.context->disableMultithreading();
+    pm.enableIRPrinting([](mlir::Pass *, mlir::Operation *) { return false; },
+                        [only](mlir::Pass *pass, mlir::Operation *) { return only.empty() || pass->getArgument() == only; },
+                        /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  if (args.has("--timing"))
+    pm.enableTiming();
   if (failed(pm.run(module)) || failed(mlir::verify(module)))
-    throw Error("kiln compile: the " + backend->name() + " lowering pipeline failed");
+    throw Error("kiln compile: the pass pipeline failed");
+  if (args.has("--pass-statistics"))
+    std::cerr << "pass statistics:\n" << statisticsReport();
 
   std::string stageOut;
   if (stage == "kiln") {
@@ -121,7 +172,8 @@ int compileCommand(int argc, char **argv) {
   } else {
     ArtifactWriter writer(out);
     std::ostringstream yaml;
-    yaml << "{text: '" << pipeline << "', hash: " << checksumHex(checksum64(pipeline.data(), pipeline.size())) << "}";
+    yaml << "{text: '" << pipeline << "', hash: " << checksumHex(checksum64(pipeline.data(), pipeline.size()))
+         << ", source: " << nlohmann::json(user.source).dump() << "}";
     writer.setSection("pipeline", yaml.str());
     if (!model.checkpointDir.empty())
       for (const char *f : {"vocab.json", "merges.txt"})

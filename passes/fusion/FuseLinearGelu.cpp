@@ -1,0 +1,35 @@
+//===- FuseLinearGelu.cpp - kiln-fuse-linear-gelu -------------------------===//
+#include "kiln/Passes/Passes.h"
+#include "kiln/Passes/Statistics.h"
+
+#define DEBUG_TYPE "kiln-fuse-linear-gelu"
+
+namespace kiln {
+#define GEN_PASS_DEF_FUSELINEARGELU
+#include "kiln/Passes/FusionPasses.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace kiln {
+namespace {
+struct FuseLinearGeluPass : impl::FuseLinearGeluBase<FuseLinearGeluPass> {
+  void runOnOperation() override {
+    uint64_t numFusedHere = 0;
+    SmallVector<GeluOp> gelus;
+    getOperation().walk([&](GeluOp g) { gelus.push_back(g); });
+    for (GeluOp g : gelus) {
+      auto linear = g.getInput().getDefiningOp<LinearOp>();
+      if (!linear || !linear->hasOneUse() || linear.getGeluEpilogue())
+        continue;
+      linear.setGeluEpilogue(g.getApproximation());
+      g.replaceAllUsesWith(linear.getResult());
+      g.erase();
+      ++numFusedHere;
+    }
+    numFused += numFusedHere;
+    recordStatistic(getArgument().str(), "num-fused", numFusedHere);
+  }
+};
+} // namespace
+} // namespace kiln
