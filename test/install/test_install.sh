@@ -20,4 +20,18 @@ echo "kiln:    $want"
 printf '#include <kiln/runtime.hpp>\nint main(int c, char **v) { kiln::Artifact a(v[1]); kiln::Session s(a, 1);\n  auto ids = a.tokenize("Hello"); s.prefill(ids); return s.sample() < 0; }\n' > "$work/wrapper.cpp"
 c++ -std=c++17 "$work/wrapper.cpp" -I"$prefix/include" -L"$prefix/lib" -lkiln_runtime -Wl,-rpath,"$prefix/lib" -o "$work/wrapper"
 "$work/wrapper" "$work/art"
-echo "1 passed, 0 failed"
+
+# examples/pass-plugin builds out of tree against the installed Kiln (find_package(Kiln))
+# and its pass runs from kiln-opt and, by name, in a kiln compile pipeline.
+cmake -S "$source/examples/pass-plugin" -B "$work/plugin" -G Ninja -DKiln_DIR="$prefix/lib/cmake/Kiln" \
+  -DCMAKE_CXX_COMPILER=clang++-19 > "$work/plugin-configure.log"
+cmake --build "$work/plugin" > "$work/plugin-build.log"
+"$prefix/bin/kiln-opt" --load-pass-plugin="$work/plugin/KilnMergeScales.so" \
+  --pass-pipeline="builtin.module(func.func(kiln-example-merge-scales))" "$source/examples/pass-plugin/test.mlir" \
+  | FileCheck-19 "$source/examples/pass-plugin/test.mlir"
+"$prefix/bin/kiln" compile "$work/ckpt" --prompt-len 8 -o "$work/art-plugin" \
+  --load-pass-plugin "$work/plugin/KilnMergeScales.so" --passes "kiln-example-merge-scales,kiln-fuse-linear-gelu"
+grep -q "kiln-example-merge-scales" "$work/art-plugin/manifest.yaml"
+got=$("$prefix/bin/kiln" run "$work/art-plugin" --prompt "Hello world" -n 12 --print-ids)
+[ "$got" = "$want" ]
+echo "2 passed, 0 failed"

@@ -15,4 +15,5 @@ config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 config.environment["PATH"] = os.pathsep.join(
     [config.kiln_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", os.environ["PATH"])])
 config.substitutions.append(("%models", config.kiln_models_dir))
+config.substitutions.append(("%kiln_lib", os.path.join(config.kiln_binary_dir, "lib")))
 config.substitutions.append(("%python", config.python_executable))
