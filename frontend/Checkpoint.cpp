@@ -2,6 +2,7 @@
 #include "kiln/Frontend/Checkpoint.h"
 
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 
 #include <nlohmann/json.hpp>
 
@@ -71,12 +72,9 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
   if (fs::exists(single)) {
     shards.push_back(single.string());
   } else if (fs::exists(index)) {
-    std::ifstream in(index);
-    std::stringstream ss;
-    ss << in.rdbuf();
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(ss.str());
+      j = nlohmann::json::parse(readFile(index.string()));
     } catch (const nlohmann::json::exception &e) {
       fail(index.string(), std::string("index is not valid JSON: ") + e.what());
     }

@@ -2,6 +2,7 @@
 #include "kiln/Frontend/Config.h"
 
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 
 #include <nlohmann/json.hpp>
 
@@ -96,12 +97,7 @@ GPT2Config GPT2Config::parse(const std::string &text, const std::string &file) {
 }
 
 GPT2Config GPT2Config::load(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail(path, "cannot open config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), path);
+  return parse(readFile(path, "cannot open config file"), path);
 }
 
 std::string GPT2Config::toJson() const {

@@ -4,6 +4,7 @@
 #include "ThreadPool.h"
 #include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -23,15 +24,6 @@ namespace fs = std::filesystem;
 namespace kiln::rt {
 
 namespace {
-
-std::string readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail(path, "missing from the artifact");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 template <typename T> T field(const YAML::Node &node, const char *key, const std::string &where) {
   if (!node || !node[key])
@@ -129,7 +121,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
       fail(path, "checksum mismatch: the file does not belong to this manifest (corrupted or replaced)");
   };
   std::string soPath = (fs::path(dir) / "model.so").string();
-  checkFile("model.so", readFile(soPath));
+  checkFile("model.so", readFile(soPath, "missing from the artifact"));
 
   std::string weightsPath = (fs::path(dir) / "weights.bin").string();
   int fd = ::open(weightsPath.c_str(), O_RDONLY | O_CLOEXEC);

@@ -2,6 +2,7 @@
 #include "kiln/Runtime/Tokenizer.h"
 
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 
 #include <nlohmann/json.hpp>
 #include <unicode/uchar.h>
@@ -15,15 +16,6 @@
 namespace kiln {
 
 namespace {
-
-std::string readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail(path, "cannot open tokenizer file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 /// GPT-2's bytes_to_unicode(): byte b is written in vocab.json as this code point.
 std::vector<uint32_t> byteToCodePoint() {
@@ -89,7 +81,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string &vocabPath, const s
   auto tok = std::unique_ptr<Tokenizer>(new Tokenizer());
   nlohmann::json vocab;
   try {
-    vocab = nlohmann::json::parse(readFile(vocabPath));
+    vocab = nlohmann::json::parse(readFile(vocabPath, "cannot open tokenizer file"));
   } catch (const nlohmann::json::exception &e) {
     fail(vocabPath, std::string("vocab is not valid JSON: ") + e.what());
   }
@@ -111,7 +103,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string &vocabPath, const s
     tok->bytesToId_.emplace(bytes, int32_t(i));
   }
 
-  std::istringstream merges(readFile(mergesPath));
+  std::istringstream merges(readFile(mergesPath, "cannot open tokenizer file"));
   std::string line;
   int rank = 0, lineNo = 0;
   while (std::getline(merges, line)) {

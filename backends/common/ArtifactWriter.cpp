@@ -3,6 +3,7 @@
 
 #include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -37,14 +38,6 @@ void writeAtomically(const fs::path &path, const std::string &bytes) {
   fs::rename(tmp, path);
 }
 
-std::string readAll(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail(path, "cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 } // namespace
 
 void ArtifactWriter::finish() {
@@ -81,7 +74,7 @@ void ArtifactWriter::finish() {
     fileEntry(name, bytes);
   }
   for (const auto &[name, from] : copies_) {
-    std::string bytes = readAll(from);
+    std::string bytes = readFile(from);
     writeAtomically(dir / name, bytes);
     fileEntry(name, bytes);
   }

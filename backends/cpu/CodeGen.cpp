@@ -2,6 +2,7 @@
 #include "CPUBackend.h"
 
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
@@ -132,13 +133,6 @@ std::string findLinker() {
   throw Error("cpu backend: ld.lld not found (install lld-19)");
 }
 
-std::string readFile(const fs::path &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 } // namespace
 
 std::string generateCode(mlir::ModuleOp module, const CodeGenOptions &o, const std::string &stage) {
@@ -203,7 +197,7 @@ std::string generateCode(mlir::ModuleOp module, const CodeGenOptions &o, const s
                                        soPath.c_str(), objPath.c_str()};
   std::string errorMessage;
   int rc = llvm::sys::ExecuteAndWait(linker, args, std::nullopt, {}, 0, 0, &errorMessage);
-  std::string so = rc == 0 ? readFile(soPath) : "";
+  std::string so = rc == 0 ? readFile(soPath.string()) : "";
   std::error_code ec;
   fs::remove_all(tmpDir.str().str(), ec);
   if (rc != 0)

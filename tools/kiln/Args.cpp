@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <iostream>
 
 namespace kiln {
 
@@ -77,6 +78,17 @@ std::string Args::onePositional(const std::string &what) const {
     error(positional_.empty() ? "missing " + what : "expected one " + what + ", got " +
                                                         std::to_string(positional_.size()) + " arguments");
   return positional_[0];
+}
+
+int reportErrors(const std::function<int()> &command) {
+  try {
+    return command();
+  } catch (const std::bad_alloc &) {
+    std::cerr << "error: out of memory\n";
+  } catch (const std::exception &e) {
+    std::cerr << "error: " << e.what() << "\n";
+  }
+  return 1;
 }
 
 std::vector<int32_t> parseIdList(const std::string &text) {

@@ -8,6 +8,7 @@
 #define KILN_TOOLS_ARGS_H
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -38,6 +39,9 @@ private:
   std::map<std::string, std::string> values_;
   std::vector<std::string> positional_;
 };
+
+/// Runs a command, printing any exception as one "error: ..." line (exit 1).
+int reportErrors(const std::function<int()> &command);
 
 /// Parses "1,2,3" (or space separated) into ids.
 std::vector<int32_t> parseIdList(const std::string &text);

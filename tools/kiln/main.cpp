@@ -1,4 +1,5 @@
 //===- main.cpp - the kiln driver -----------------------------------------===//
+#include "Args.h"
 #include "Driver.h"
 
 #include "kiln/Support/Error.h"
@@ -43,7 +44,7 @@ int main(int argc, char **argv) {
     return argc < 2 ? 1 : 0;
   }
   std::string command = argv[1];
-  try {
+  return kiln::reportErrors([&]() -> int {
     if (command == "run")
       return kiln::runCommand(argc, argv);
     if (command == "bench")
@@ -58,11 +59,5 @@ int main(int argc, char **argv) {
     }
     std::cerr << "kiln: unknown command '" << command << "'\n" << kUsage;
     return 2;
-  } catch (const std::bad_alloc &) {
-    std::cerr << "error: out of memory\n";
-    return 1;
-  } catch (const std::exception &e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

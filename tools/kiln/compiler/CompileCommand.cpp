@@ -8,6 +8,7 @@
 #include "kiln/Passes/Statistics.h"
 #include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
@@ -138,12 +139,7 @@ int compileCommand(int argc, char **argv) {
   Pipeline user;
   if (args.has("--pipeline")) {
     std::string file = args.get("--pipeline");
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-      fail(file, "cannot open pipeline file");
-    std::stringstream text;
-    text << in.rdbuf();
-    user = parsePipelineYaml(text.str(), file);
+    user = parsePipelineYaml(readFile(file, "cannot open pipeline file"), file);
   } else {
     user = parsePassList(args.get("--passes", kDefaultPasses));
   }

@@ -4,6 +4,7 @@
 // and run --reference.
 //
 //===----------------------------------------------------------------------===//
+#include "../Args.h"
 #include "Commands.h"
 
 #include "kiln/Support/Error.h"
@@ -13,7 +14,7 @@
 
 extern "C" __attribute__((visibility("default"))) int kilnCompilerMain(int argc, char **argv) {
   std::string command = argc > 1 ? argv[1] : "";
-  try {
+  return kiln::reportErrors([&]() -> int {
     if (command == "import")
       return kiln::importCommand(argc, argv);
     if (command == "compile")
@@ -24,11 +25,5 @@ extern "C" __attribute__((visibility("default"))) int kilnCompilerMain(int argc,
       return kiln::referenceRunCommand(argc, argv);
     std::cerr << "kiln: the compiler library has no command '" << command << "'\n";
     return 2;
-  } catch (const std::bad_alloc &) {
-    std::cerr << "error: out of memory\n";
-    return 1;
-  } catch (const std::exception &e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

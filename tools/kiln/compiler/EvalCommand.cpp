@@ -12,6 +12,7 @@
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Runtime/Tokenizer.h"
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 
 #include <nlohmann/json.hpp>
 
@@ -63,11 +64,7 @@ int evalCommand(int argc, char **argv) {
   if (!args.has("--text"))
     args.error("missing --text FILE");
   std::string textPath = args.get("--text");
-  std::ifstream in(textPath, std::ios::binary);
-  if (!in)
-    fail(textPath, "cannot open text file");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::string text = readFile(textPath, "cannot open text file");
 
   ImportOptions options;
   options.allLogits = true;
@@ -93,7 +90,7 @@ int evalCommand(int argc, char **argv) {
   window = ref.promptLen();
 
   auto tokenizer = Tokenizer::fromDir(model.checkpointDir);
-  std::vector<int32_t> tokens = tokenizer->encode(ss.str());
+  std::vector<int32_t> tokens = tokenizer->encode(text);
   int64_t maxTokens = args.getInt("--max-tokens", int64_t(tokens.size()));
   if (maxTokens < 2)
     args.error("--max-tokens must be at least 2");
