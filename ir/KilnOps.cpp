@@ -68,6 +68,25 @@ LogicalResult GlobalOp::verify() {
     return emitOpError("requires a statically shaped type");
   if (auto value = getValueAttr(); value && value.getType() != type)
     return emitOpError("value type ") << value.getType() << " does not match " << type;
+  if (auto quant = getQuantAttr()) {
+    auto format = quant.getAs<StringAttr>("format");
+    auto group = quant.getAs<IntegerAttr>("group_size");
+    auto symmetric = quant.getAs<BoolAttr>("symmetric");
+    auto axis = quant.getAs<IntegerAttr>("axis");
+    if (!format || !group || !symmetric || !axis || quant.size() != 4)
+      return emitOpError("quant must be {format, group_size, symmetric, axis}");
+    StringRef f = format.getValue();
+    if (f != "f16" && f != "bf16" && f != "int8" && f != "int4")
+      return emitOpError("unknown quant format '") << f << "' (f16, bf16, int8, int4)";
+    if (type.getRank() != 2)
+      return emitOpError("only 2-D weights are quantized");
+    if (axis.getInt() != 0 && axis.getInt() != 1)
+      return emitOpError("quant axis must be 0 or 1");
+    if (group.getInt() < 0)
+      return emitOpError("quant group_size must be >= 0");
+    if (f == "int8" && !symmetric.getValue())
+      return emitOpError("int8 is symmetric only");
+  }
   return success();
 }
 

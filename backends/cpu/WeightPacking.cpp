@@ -17,6 +17,11 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
   if (auto it = offsets_.find(key); it != offsets_.end())
     return it->second;
   auto global = mlir::cast<GlobalOp>(op);
+  if (auto quant = global.getQuantAttr())
+    throw Error("cpu backend: weight @" + global.getSymName().str() + " has quantized format " +
+                quant.getAs<mlir::StringAttr>("format").str() +
+                "; the cpu backend's kernels for quantized weights are not implemented yet (compile without "
+                "kiln-quantize-weights, or evaluate the quantized model with kiln eval)");
   auto shape = mlir::cast<mlir::RankedTensorType>(global.getType()).getShape();
   std::vector<double> values = readGlobalValues(op, checkpoint_);
   std::vector<float> packed;

@@ -3,6 +3,7 @@
 
 #include "kiln/Frontend/Checkpoint.h"
 #include "kiln/IR/KilnOps.h"
+#include "kiln/Quant/Quant.h"
 #include "kiln/Support/Error.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -151,13 +152,37 @@ std::vector<double> readGlobalValues(Operation *op, std::unique_ptr<Checkpoint> 
   return values;
 }
 
+QuantSpec quantSpecOf(Operation *globalOp) {
+  QuantSpec spec;
+  auto quant = cast<GlobalOp>(globalOp).getQuantAttr();
+  if (!quant)
+    return spec;
+  parseWeightFormat(quant.getAs<StringAttr>("format").str(), spec.format);
+  spec.groupSize = quant.getAs<IntegerAttr>("group_size").getInt();
+  spec.symmetric = quant.getAs<BoolAttr>("symmetric").getValue();
+  spec.axis = quant.getAs<IntegerAttr>("axis").getInt();
+  return spec;
+}
+
+std::vector<double> readEffectiveGlobalValues(Operation *globalOp, std::unique_ptr<Checkpoint> &checkpoint) {
+  std::vector<double> values = readGlobalValues(globalOp, checkpoint);
+  QuantSpec spec = quantSpecOf(globalOp);
+  if (spec.format == WeightFormat::F32)
+    return values;
+  auto shape = shapeOf(cast<GlobalOp>(globalOp).getType());
+  // The format's math is defined on float32 weights (what a backend packs).
+  std::vector<float> f(values.begin(), values.end());
+  std::vector<float> q = quantizeDequantize(f.data(), shape[0], shape[1], spec);
+  return std::vector<double>(q.begin(), q.end());
+}
+
 const Tensor &Interpreter::global(Operation *op) {
   auto it = globals_.find(op);
   if (it != globals_.end())
     return it->second;
   Tensor t;
   t.shape = shapeOf(cast<GlobalOp>(op).getType());
-  t.data = readGlobalValues(op, checkpoint_);
+  t.data = readEffectiveGlobalValues(op, checkpoint_);
   return globals_.emplace(op, std::move(t)).first->second;
 }
 

@@ -26,12 +26,19 @@ def Kiln_GlobalOp : Kiln_Op<"global", [Symbol]> {
     that compute new weights attach them as `value` (for example a
     `dense_resource` blob).
 
+    `quant` (set by kiln-quantize-weights) is the weight's storage format:
+    `{format = "int4", group_size = 32, symmetric = true, axis = 0}`, where
+    `axis` is the reduction axis of the matrix product that reads it. The
+    model then computes with the quantized-dequantized values defined in
+    include/kiln/Quant/Quant.h, and backends pick kernels by the format.
+
     ```mlir
     kiln.global @"h.0.attn.c_attn.weight" : tensor<128x384xf32>
+    kiln.global @"h.0.mlp.c_fc.weight" : tensor<128x512xf32> {quant = {axis = 0 : i64, format = "int8", group_size = 0 : i64, symmetric = true}}
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<AnyRankedTensor>:$type,
-                       OptionalAttr<ElementsAttr>:$value);
+                       OptionalAttr<ElementsAttr>:$value, OptionalAttr<DictionaryAttr>:$quant);
   let assemblyFormat = "$sym_name `:` $type (`=` $value^)? attr-dict";
   let hasVerifier = 1;
 }

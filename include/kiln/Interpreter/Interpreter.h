@@ -97,4 +97,7 @@ namespace kiln {
 /// its inline `value`, or the checkpoint tensor of the same name (opened
 /// once into `checkpoint` from the module's kiln.checkpoint attribute).
 std::vector<double> readGlobalValues(mlir::Operation *globalOp, std::unique_ptr<Checkpoint> &checkpoint);
+/// The values the model computes with: readGlobalValues after the global's
+/// `quant` format (quantized and dequantized as include/kiln/Quant/Quant.h defines).
+std::vector<double> readEffectiveGlobalValues(mlir::Operation *globalOp, std::unique_ptr<Checkpoint> &checkpoint);
 } // namespace kiln

@@ -5,6 +5,7 @@
 #include "kiln/IR/KilnOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace kiln {
@@ -12,11 +13,19 @@ namespace kiln {
 #define GEN_PASS_DECL
 #include "kiln/Passes/FusionPasses.h.inc"
 
+#define GEN_PASS_DECL
+#include "kiln/Passes/QuantPasses.h.inc"
+
 #define GEN_PASS_REGISTRATION
 #include "kiln/Passes/FusionPasses.h.inc"
+#define GEN_PASS_REGISTRATION
+#include "kiln/Passes/QuantPasses.h.inc"
 
 /// Registers every kiln pass with MLIR's pass registry (for pipelines by name).
-inline void registerKilnPasses() { registerKilnFusionPasses(); }
+inline void registerKilnPasses() {
+  registerKilnFusionPasses();
+  registerKilnQuantPasses();
+}
 
 } // namespace kiln
 

@@ -140,3 +140,23 @@ func.func @f(%x: tensor<1x3x4xi32>) -> tensor<1x3x4xi32> {
   %y = kiln.softmax %x : tensor<1x3x4xi32>
   return %y : tensor<1x3x4xi32>
 }
+
+// -----
+
+// expected-error @+1 {{unknown quant format 'int3'}}
+kiln.global @q : tensor<4x4xf32> {quant = {axis = 0 : i64, format = "int3", group_size = 0 : i64, symmetric = true}}
+
+// -----
+
+// expected-error @+1 {{int8 is symmetric only}}
+kiln.global @q : tensor<4x4xf32> {quant = {axis = 0 : i64, format = "int8", group_size = 0 : i64, symmetric = false}}
+
+// -----
+
+// expected-error @+1 {{quant must be {format, group_size, symmetric, axis}}}
+kiln.global @q : tensor<4x4xf32> {quant = {format = "int8"}}
+
+// -----
+
+// expected-error @+1 {{only 2-D weights are quantized}}
+kiln.global @q : tensor<4xf32> {quant = {axis = 0 : i64, format = "int8", group_size = 0 : i64, symmetric = true}}

@@ -2,6 +2,7 @@
 #ifndef KILN_TOOLS_COMMANDS_H
 #define KILN_TOOLS_COMMANDS_H
 
+#include "../Args.h"
 #include "kiln/Frontend/Importer.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -24,6 +25,10 @@ struct LoadedModel {
   std::string checkpointDir; ///< Where the weights and tokenizer files are.
 };
 LoadedModel loadModel(const std::string &path, const ImportOptions &options);
+
+/// Runs --pipeline FILE.yaml or --passes LIST (after --load-pass-plugin) on
+/// the module; nothing if neither is given.
+void applyUserPipeline(const Args &args, mlir::ModuleOp module);
 
 /// Registers the dialects kiln modules use.
 void registerKilnDialects(mlir::MLIRContext &context);

@@ -51,11 +51,15 @@ size_t argmax(const std::vector<double> &v) {
 } // namespace
 
 int evalCommand(int argc, char **argv) {
-  Args args("eval", {"--text", "--window", "--max-tokens", "--against", "--threads"}, {"--json", "--help"});
+  Args args("eval", {"--text", "--window", "--max-tokens", "--against", "--threads", "--pipeline", "--passes",
+                     "--load-pass-plugin"},
+            {"--json", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << "usage: kiln eval MODEL_DIR|FILE.mlir --text FILE [--window W] [--max-tokens N]\n"
-                 "                 [--against TEACHER_DIR|FILE.mlir] [--json]\n"
+                 "                 [--against TEACHER_DIR|FILE.mlir] [--pipeline FILE.yaml | --passes LIST]\n"
+                 "                 [--load-pass-plugin PATH] [--json]\n"
+                 "The pipeline (if any) is applied to the model, not to the teacher.\n"
                  "Perplexity over independent windows of W tokens (default: the context length),\n"
                  "scoring tokens 1..W-1 of each; with --against, KL(teacher || model) and top-1 agreement.\n";
     return 0;
@@ -75,6 +79,7 @@ int evalCommand(int argc, char **argv) {
     window = Checkpoint::open(path)->config().nPositions;
   options.promptLen = options.ctxLen = window;
   LoadedModel model = loadModel(path, options);
+  applyUserPipeline(args, *model.module);
   ReferenceModel ref(*model.module);
   std::optional<LoadedModel> teacherModel;
   std::unique_ptr<ReferenceModel> teacher;

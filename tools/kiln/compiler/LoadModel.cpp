@@ -2,7 +2,14 @@
 #include "Commands.h"
 
 #include "kiln/IR/KilnOps.h"
+#include "kiln/Passes/Passes.h"
+#include "kiln/Passes/Pipeline.h"
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Tools/Plugins/PassPlugin.h"
+#include "mlir/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Verifier.h"
@@ -16,6 +23,30 @@ namespace kiln {
 
 void registerKilnDialects(mlir::MLIRContext &context) {
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+}
+
+void applyUserPipeline(const Args &args, mlir::ModuleOp module) {
+  if (args.has("--load-pass-plugin")) {
+    std::string path = args.get("--load-pass-plugin");
+    auto plugin = mlir::PassPlugin::load(path);
+    if (!plugin)
+      fail(path, "cannot load pass plugin: " + llvm::toString(plugin.takeError()));
+    plugin->registerPassRegistryCallbacks();
+  }
+  registerKilnPasses();
+  mlir::registerTransformsPasses();
+  if (args.has("--pipeline") && args.has("--passes"))
+    args.error("give --pipeline or --passes, not both");
+  if (!args.has("--pipeline") && !args.has("--passes"))
+    return;
+  Pipeline pipeline = args.has("--pipeline")
+                          ? parsePipelineYaml(readFile(args.get("--pipeline"), "cannot open pipeline file"),
+                                              args.get("--pipeline"))
+                          : parsePassList(args.get("--passes"));
+  mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(module.getContext());
+  addPipeline(pm, pipeline);
+  if (failed(pm.run(module)) || failed(mlir::verify(module)))
+    throw Error("the pass pipeline failed");
 }
 
 LoadedModel loadModel(const std::string &path, const ImportOptions &options) {

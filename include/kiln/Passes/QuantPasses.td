@@ -1,0 +1,34 @@
+//===- QuantPasses.td - kiln quantization passes --------------*- tablegen -*-===//
+#ifndef KILN_QUANT_PASSES_TD
+#define KILN_QUANT_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::ModuleOp"> {
+  let summary = "Give linear (and optionally LM head) weights a quantized storage format";
+  let description = [{
+    Marks the weight of every `kiln.linear` (and, with `include-lm-head`, the
+    embedding the `kiln.lm_head` reads, which a tied model shares with the
+    token embedding) with its format, for example
+
+    ```mlir
+    kiln.global @h.0.mlp.c_fc.weight : tensor<768x3072xf32>
+        {quant = {axis = 0 : i64, format = "int4", group_size = 32 : i64, symmetric = true}}
+    ```
+
+    From then on the model computes with the quantized-dequantized weights
+    (round to nearest, half to even; exact definitions in
+    include/kiln/Quant/Quant.h): the reference interpreter reproduces what a
+    backend's integer kernels compute. Groups run along the reduction axis.
+  }];
+  let options = [
+    Option<"format", "format", "std::string", "\"int8\"", "f16, bf16, int8 or int4">,
+    Option<"groupSize", "group-size", "int64_t", "0", "Elements per scale along the reduction axis (0: per channel)">,
+    Option<"symmetric", "symmetric", "bool", "true", "Symmetric (no zero point); int8 is always symmetric">,
+    Option<"includeLMHead", "include-lm-head", "bool", "false", "Also quantize the LM head (the tied embedding)">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numQuantized", "num-quantized", "Weights given a quantized format">];
+}
+
+#endif
