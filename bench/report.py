@@ -4,7 +4,8 @@ is faster) and the bandwidth floor for f32 decode."""
 import json
 import sys
 
-kiln = json.load(open(sys.argv[1]))
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+kiln = runs[0]  # f32; further lines are other formats (int8)
 peers = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 cfg = json.load(open(sys.argv[3]))
 E, L, V, I = cfg["n_embd"], cfg["n_layer"], cfg["vocab_size"], cfg.get("n_inner") or 4 * cfg["n_embd"]
@@ -15,16 +16,25 @@ bytes_per_token = 4 * (L * per_layer + 2 * E + V * E + 2 * E)
 bw = next((p["read_gb_s"] for p in peers if p["peer"] == "membw"), None)
 floor_ms = bytes_per_token / (bw * 1e9) * 1e3 if bw else None
 
-rows = [("Kiln", "f32", kiln["prefill_tok_s"], kiln["decode_ms_per_token"])]
+rows = [("Kiln", r.get("format", "f32"), r["prefill_tok_s"], r["decode_ms_per_token"]) for r in runs]
 rows += [(p["peer"], p["format"], p["prefill_tok_s"], p["decode_ms_per_token"]) for p in peers if p["peer"] != "membw"]
 print(f"GPT-2 124M (random weights), {kiln['threads']} threads, 128-token prompt, 128 decoded tokens")
 print(f"{'engine':<12} {'format':<6} {'prefill tok/s':>14} {'decode ms/tok':>14} {'Kiln/peer prefill':>18} {'peer/Kiln decode':>17}")
+# Each peer row is compared with the Kiln run of the same weight format
+# (q8_0 with Kiln int8; q4_0 has no Kiln counterpart yet).
+by_format = {r.get("format", "f32"): r for r in runs}
+match = {"f32": "f32", "q8_0": "int8"}
 for name, fmt, pf, dm in rows:
-    rp = "" if name == "Kiln" else f"{kiln['prefill_tok_s'] / pf:.2f}x"
-    rd = "" if name == "Kiln" else f"{dm / kiln['decode_ms_per_token']:.2f}x"
+    k = by_format.get(match.get(fmt, ""))
+    rp = "" if name == "Kiln" or not k else f"{k['prefill_tok_s'] / pf:.2f}x"
+    rd = "" if name == "Kiln" or not k else f"{dm / k['decode_ms_per_token']:.2f}x"
     print(f"{name:<12} {fmt:<6} {pf:>14.1f} {dm:>14.2f} {rp:>18} {rd:>17}")
 if floor_ms:
     print(f"bandwidth floor (f32): {bytes_per_token / 1e6:.1f} MB/token at {bw:.1f} GB/s read = {floor_ms:.2f} ms/token; "
           f"Kiln decode is {kiln['decode_ms_per_token'] / floor_ms:.2f}x the floor")
+if "int8" in by_format:
+    i8 = by_format["int8"]
+    print(f"Kiln int8: {kiln['decode_ms_per_token'] / i8['decode_ms_per_token']:.2f}x Kiln f32's decode speed, "
+          f"weights {i8['weights_bytes'] / 1e6:.1f} MB, peak RSS {i8['peak_rss_bytes'] / 1e6:.1f} MB")
 print(f"Kiln: weights {kiln['weights_bytes'] / 1e6:.1f} MB, peak RSS {kiln['peak_rss_bytes'] / 1e6:.1f} MB, "
       f"open {kiln['open_ms']:.1f} ms, compile {kiln['compile_ms'] / 1000:.1f} s, kernels {kiln['kernels']}")

@@ -21,6 +21,10 @@ start=$(date +%s%N)
 "$kiln" compile "$ckpt" -o "$work/gpt2-124m.kiln" --cpu=native --prompt-len 128 2> "$work/compile.log"
 compile_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 "$kiln" bench "$work/gpt2-124m.kiln" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --json \
-  | sed "s/}\$/, \"compile_ms\": $compile_ms}/" > "$work/kiln.json"
+  | sed "s/}\$/, \"compile_ms\": $compile_ms, \"format\": \"f32\"}/" > "$work/kiln.json"
+"$kiln" compile "$ckpt" -o "$work/gpt2-124m-int8.kiln" --cpu=native --prompt-len 128 --pipeline "$root/pipelines/int8.yaml" \
+  2>> "$work/compile.log"
+"$kiln" bench "$work/gpt2-124m-int8.kiln" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --json \
+  | sed "s/}\$/, \"format\": \"int8\"}/" >> "$work/kiln.json"
 "$root/bench/peers/run_peers.sh" "$peers" "$ckpt" > "$work/peers.jsonl"
 /usr/bin/python3 "$root/bench/report.py" "$work/kiln.json" "$work/peers.jsonl" "$ckpt/config.json"

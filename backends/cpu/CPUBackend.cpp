@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "CPUBackend.h"
+#include "kernels/KernelABI.h"
 
 #include "kiln/Backend/Backend.h"
 #include "kiln/IR/KilnOps.h"
@@ -139,7 +140,7 @@ private:
     os << "{name: cpu, triple: " << cg.triple << ", cpu: " << cg.cpu << ", required_features: [";
     for (size_t i = 0; i < required_.size(); ++i)
       os << (i ? ", " : "") << required_[i];
-    os << "], kernel_abi: 1}";
+    os << "], kernel_abi: " << KILN_MODEL_ABI_VERSION << "}";
     return os.str();
   }
 

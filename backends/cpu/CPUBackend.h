@@ -17,7 +17,7 @@ class Checkpoint;
 
 namespace cpu {
 
-/// Packs weights on first request and returns their element offset in
+/// Packs weights on first request and returns their byte offset in
 /// weights.bin. Layouts: "rowmajor" (as stored), "panel16" (a [K, N]
 /// matrix for x @ W; see kernels/KernelABI.h) and "panel16t" (a [N, K]
 /// matrix used as its transpose: the LM head reads the [V, E] embedding).
@@ -25,7 +25,10 @@ class WeightPacker {
 public:
   explicit WeightPacker(ArtifactWriter &writer) : writer_(writer) {}
   ~WeightPacker();
+  /// Byte offset of the global in `layout` in weights.bin.
   uint64_t offset(mlir::Operation *global, const std::string &layout);
+  /// The global's storage format ("f32", "int8-sym", ...).
+  std::string format(mlir::Operation *global);
 
 private:
   ArtifactWriter &writer_;

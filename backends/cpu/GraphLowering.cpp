@@ -202,11 +202,15 @@ private:
     if (p.buffer == kWeights) {
       auto w = v.getDefiningOp<WeightOp>();
       Operation *global = SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr());
-      return elementPtr(bases_[kWeights], i64(int64_t(packer_.offset(global, weightLayout))), b_.getF32Type());
+      return elementPtr(bases_[kWeights], i64(int64_t(packer_.offset(global, weightLayout))), b_.getI8Type());
     }
     return elementPtr(bases_[size_t(p.buffer)], i64(p.offset), b_.getF32Type());
   }
   int64_t stride(Value v) { return places_.at(v).rowStride; }
+  std::string weightFormat(Value v) {
+    auto w = v.getDefiningOp<WeightOp>();
+    return w ? packer_.format(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : "f32";
+  }
   int64_t rows(Value v) { return numElements(v.getType()) / lastDim(v); }
   void requireDense(Operation *op, Value v) {
     if (stride(v) != lastDim(v))
@@ -221,6 +225,10 @@ private:
     if (!out_.lookupSymbol("kiln_uk_linear"))
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t}));
+    if (!out_.lookupSymbol("kiln_uk_linear_q8"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_q8",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
+                                                                       ptrTy(), i64t, i64t, i64t}));
     if (!out_.lookupSymbol("kiln_uk_attention"))
       b_.create<LLVM::LLVMFuncOp>(
           loc_, "kiln_uk_attention",
@@ -262,13 +270,31 @@ private:
           .Case<LinearOp>([&](LinearOp l) {
             requireDense(l, l.getInput());
             Value bias = l.getBias() ? ptr(l.getBias()) : b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult();
-            callKernel("kiln_uk_linear", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16"), bias, ptr(l.getResult()),
-                                          i64(rows(l.getInput())), i64(lastDim(l.getInput())), i64(lastDim(l.getResult()))});
+            Value M = i64(rows(l.getInput())), K = i64(lastDim(l.getInput())), N = i64(lastDim(l.getResult()));
+            std::string format = weightFormat(l.getWeight());
+            if (format == "f32")
+              callKernel("kiln_uk_linear", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16"), bias,
+                                            ptr(l.getResult()), M, K, N});
+            else if (format == "int8-sym")
+              callKernel("kiln_uk_linear_q8", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16_q8"),
+                                               ptr(l.getWeight(), "q8_scales"), bias, ptr(l.getResult()), M, K, N});
+            else
+              unsupported(l, "linear weights of format " + format + " have no cpu kernel yet (f32 and int8 do)");
             if (auto epilogue = l.getGeluEpilogue())
               emitGeluLoop(ptr(l.getResult()), ptr(l.getResult()), numElements(l.getType()), *epilogue);
           })
           .Case<LMHeadOp>([&](LMHeadOp h) {
             requireDense(h, h.getInput());
+            std::string format = weightFormat(h.getEmbedding());
+            if (format == "int8-sym") {
+              callKernel("kiln_uk_linear_q8",
+                         {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "panel16t_q8"), ptr(h.getEmbedding(), "q8t_scales"),
+                          b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(), ptr(h.getResult()), i64(rows(h.getInput())),
+                          i64(lastDim(h.getInput())), i64(lastDim(h.getResult()))});
+              return;
+            }
+            if (format != "f32")
+              unsupported(h, "an LM head of format " + format + " has no cpu kernel yet (f32 and int8 do)");
             callKernel("kiln_uk_linear",
                        {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "panel16t"),
                         b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(), ptr(h.getResult()), i64(rows(h.getInput())),
@@ -297,7 +323,13 @@ private:
   /// head reads: a tied embedding is stored once, not twice.
   void emitEmbedding(EmbeddingOp e) {
     int64_t dim = lastDim(e.getResult()), tableRows = shapeOf(e.getTable())[0];
-    Value table = ptr(e.getTable(), "panel16t"), out = ptr(e.getResult());
+    std::string format = weightFormat(e.getTable());
+    if (format != "f32" && format != "int8-sym")
+      unsupported(e, "an embedding table of format " + format + " has no cpu lowering yet (f32 and int8 do)");
+    bool int8 = format == "int8-sym";
+    // int8 tables are gathered from the LM head's int8 panels and scaled per row.
+    Value table = ptr(e.getTable(), int8 ? "panel16t_q8" : "panel16t"), out = ptr(e.getResult());
+    Value scales = int8 ? ptr(e.getTable(), "q8t_scales") : Value();
     Value ids = elementPtr(bases_[size_t(places_.at(e.getIds()).buffer)], i64(0), b_.getI32Type());
     loop(rows(e.getResult()), [&](Value s) {
       Value id = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(ids, s, b_.getI32Type()));
@@ -309,8 +341,13 @@ private:
       // Element (row, d) of panel16t: ((row / 16) * dim + d) * 16 + row % 16.
       Value panelBase = mul(b_.create<arith::DivUIOp>(loc_, row, i64(16)), i64(dim * 16));
       Value lane = b_.create<arith::RemUIOp>(loc_, row, i64(16));
+      Value rowScale = int8 ? load(scales, row) : Value();
       loop(dim, [&](Value d) {
-        Value v = load(table, add(add(panelBase, mul(d, i64(16))), lane));
+        Value index = add(add(panelBase, mul(d, i64(16))), lane);
+        Value v = int8 ? b_.create<arith::MulFOp>(
+                             loc_, b_.create<arith::SIToFPOp>(loc_, b_.getF32Type(), load(table, index, b_.getI8Type())),
+                             rowScale)
+                       : load(table, index);
         store(b_.create<arith::SelectOp>(loc_, valid, v, f32(0)), out, add(mul(s, i64(dim)), d));
       });
     });

@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define KILN_MODEL_ABI_VERSION 1
+#define KILN_MODEL_ABI_VERSION 2
 #define KILN_PANEL 16
 
 /* Work-splitting callback the runtime provides: runs fn(arg, begin, end)
@@ -52,10 +52,15 @@ typedef void (*KilnAttentionFn)(const KilnRuntimeContext *rt, const float *q, in
                                 const float *k_cache, const float *v_cache, const int32_t *positions, float *out,
                                 int64_t S, int64_t H, int64_t C, int64_t D, float scale);
 
+/* y = x @ dequant(W) + bias for int8 per-output-channel weights ("panel16_q8"). */
+typedef void (*KilnLinearQ8Fn)(const KilnRuntimeContext *rt, const float *x, const int8_t *w, const float *scale,
+                               const float *bias, float *y, int64_t M, int64_t K, int64_t N);
+
 typedef struct KilnKernelTable {
   const char *name;
   KilnLinearFn linear;
   KilnAttentionFn attention;
+  KilnLinearQ8Fn linear_q8;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -70,6 +75,8 @@ typedef void (*KilnGraphFn)(void **buffers, const KilnRuntimeContext *rt);
 /* Called by generated code; dispatch through the selected table. */
 void kiln_uk_linear(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias, float *y,
                     int64_t M, int64_t K, int64_t N);
+void kiln_uk_linear_q8(const KilnRuntimeContext *rt, const float *x, const int8_t *w, const float *scale,
+                       const float *bias, float *y, int64_t M, int64_t K, int64_t N);
 void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
                        const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
                        int64_t D, float scale);
