@@ -31,7 +31,7 @@ bool hostHasFeature(const std::string &name) {
 uint64_t hostCpuFeatures() {
   uint64_t bits = 0;
 #if defined(__x86_64__)
-  if (hostHasFeature("avx2") && hostHasFeature("fma"))
+  if (hostHasFeature("avx2") && hostHasFeature("fma") && hostHasFeature("f16c"))
     bits |= KILN_CPU_AVX2;
   if (hostHasFeature("avx512f") && hostHasFeature("avx512bw") && hostHasFeature("avx512vl") &&
       hostHasFeature("avx512dq"))

@@ -229,6 +229,11 @@ private:
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_q8",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
                                                                        ptrTy(), i64t, i64t, i64t}));
+    for (const char *half : {"kiln_uk_linear_f16", "kiln_uk_linear_bf16"})
+      if (!out_.lookupSymbol(half))
+        b_.create<LLVM::LLVMFuncOp>(loc_, half,
+                                    LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
+                                                                         i64t, i64t, i64t}));
     if (!out_.lookupSymbol("kiln_uk_attention"))
       b_.create<LLVM::LLVMFuncOp>(
           loc_, "kiln_uk_attention",
@@ -278,8 +283,11 @@ private:
             else if (format == "int8-sym")
               callKernel("kiln_uk_linear_q8", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16_q8"),
                                                ptr(l.getWeight(), "q8_scales"), bias, ptr(l.getResult()), M, K, N});
+            else if (format == "f16" || format == "bf16")
+              callKernel("kiln_uk_linear_" + format, {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16_" + format),
+                                                      bias, ptr(l.getResult()), M, K, N});
             else
-              unsupported(l, "linear weights of format " + format + " have no cpu kernel yet (f32 and int8 do)");
+              unsupported(l, "linear weights of format " + format + " have no cpu kernel yet (f32, f16, bf16, int8 do)");
             if (auto epilogue = l.getGeluEpilogue())
               emitGeluLoop(ptr(l.getResult()), ptr(l.getResult()), numElements(l.getType()), *epilogue);
           })
@@ -293,8 +301,15 @@ private:
                           i64(lastDim(h.getInput())), i64(lastDim(h.getResult()))});
               return;
             }
+            if (format == "f16" || format == "bf16") {
+              callKernel("kiln_uk_linear_" + format,
+                         {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "panel16t_" + format),
+                          b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(), ptr(h.getResult()), i64(rows(h.getInput())),
+                          i64(lastDim(h.getInput())), i64(lastDim(h.getResult()))});
+              return;
+            }
             if (format != "f32")
-              unsupported(h, "an LM head of format " + format + " has no cpu kernel yet (f32 and int8 do)");
+              unsupported(h, "an LM head of format " + format + " has no cpu kernel yet (f32, f16, bf16, int8 do)");
             callKernel("kiln_uk_linear",
                        {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "panel16t"),
                         b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(), ptr(h.getResult()), i64(rows(h.getInput())),
@@ -324,11 +339,13 @@ private:
   void emitEmbedding(EmbeddingOp e) {
     int64_t dim = lastDim(e.getResult()), tableRows = shapeOf(e.getTable())[0];
     std::string format = weightFormat(e.getTable());
-    if (format != "f32" && format != "int8-sym")
-      unsupported(e, "an embedding table of format " + format + " has no cpu lowering yet (f32 and int8 do)");
-    bool int8 = format == "int8-sym";
-    // int8 tables are gathered from the LM head's int8 panels and scaled per row.
-    Value table = ptr(e.getTable(), int8 ? "panel16t_q8" : "panel16t"), out = ptr(e.getResult());
+    if (format != "f32" && format != "int8-sym" && format != "f16" && format != "bf16")
+      unsupported(e, "an embedding table of format " + format + " has no cpu lowering yet (f32, f16, bf16, int8 do)");
+    bool int8 = format == "int8-sym", half = format == "f16" || format == "bf16";
+    // Quantized tables are gathered from the LM head's panels and widened
+    // (and for int8 scaled per row) in registers.
+    Value table = ptr(e.getTable(), int8 ? "panel16t_q8" : half ? "panel16t_" + format : "panel16t"),
+          out = ptr(e.getResult());
     Value scales = int8 ? ptr(e.getTable(), "q8t_scales") : Value();
     Value ids = elementPtr(bases_[size_t(places_.at(e.getIds()).buffer)], i64(0), b_.getI32Type());
     loop(rows(e.getResult()), [&](Value s) {
@@ -344,10 +361,12 @@ private:
       Value rowScale = int8 ? load(scales, row) : Value();
       loop(dim, [&](Value d) {
         Value index = add(add(panelBase, mul(d, i64(16))), lane);
-        Value v = int8 ? b_.create<arith::MulFOp>(
-                             loc_, b_.create<arith::SIToFPOp>(loc_, b_.getF32Type(), load(table, index, b_.getI8Type())),
-                             rowScale)
-                       : load(table, index);
+        Value v = int8   ? b_.create<arith::MulFOp>(loc_,
+                                                    b_.create<arith::SIToFPOp>(loc_, b_.getF32Type(),
+                                                                               load(table, index, b_.getI8Type())),
+                                                    rowScale)
+                  : half ? widenHalf(load(table, index, b_.getI16Type()), format == "f16")
+                         : load(table, index);
         store(b_.create<arith::SelectOp>(loc_, valid, v, f32(0)), out, add(mul(s, i64(dim)), d));
       });
     });
@@ -408,6 +427,32 @@ private:
   void emitGelu(GeluOp g) {
     requireDense(g, g.getInput());
     emitGeluLoop(ptr(g.getInput()), ptr(g.getResult()), numElements(g.getType()), g.getApproximation());
+  }
+
+  /// The f32 value of 16-bit float bits, with integer operations only (no
+  /// library call on CPUs without F16C): bf16 is the top half of an f32;
+  /// f16 re-biases the exponent, with zero/subnormal and inf/NaN cases.
+  Value widenHalf(Value bits, bool f16) {
+    Type i32 = b_.getI32Type();
+    auto c = [&](int64_t v) { return b_.create<arith::ConstantIntOp>(loc_, v, 32).getResult(); };
+    Value h = b_.create<arith::ExtUIOp>(loc_, i32, bits);
+    if (!f16)
+      return b_.create<arith::BitcastOp>(loc_, b_.getF32Type(), b_.create<arith::ShLIOp>(loc_, h, c(16)));
+    Value sign = b_.create<arith::ShLIOp>(loc_, b_.create<arith::AndIOp>(loc_, h, c(0x8000)), c(16));
+    Value exp = b_.create<arith::AndIOp>(loc_, b_.create<arith::ShRUIOp>(loc_, h, c(10)), c(0x1f));
+    Value mant = b_.create<arith::AndIOp>(loc_, h, c(0x3ff));
+    Value mant23 = b_.create<arith::ShLIOp>(loc_, mant, c(13));
+    Value normal = b_.create<arith::OrIOp>(
+        loc_, sign, b_.create<arith::OrIOp>(loc_, b_.create<arith::ShLIOp>(loc_, b_.create<arith::AddIOp>(loc_, exp, c(112)), c(23)), mant23));
+    Value special = b_.create<arith::OrIOp>(loc_, sign, b_.create<arith::OrIOp>(loc_, c(0x7f800000), mant23));
+    // Zero and subnormals: mant * 2^-24, with the sign.
+    Value small = b_.create<arith::MulFOp>(loc_, b_.create<arith::UIToFPOp>(loc_, b_.getF32Type(), mant), f32(5.9604644775390625e-08));
+    Value smallBits = b_.create<arith::OrIOp>(loc_, sign, b_.create<arith::BitcastOp>(loc_, i32, small));
+    Value isZeroExp = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::eq, exp, c(0));
+    Value isMaxExp = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::eq, exp, c(0x1f));
+    Value out = b_.create<arith::SelectOp>(loc_, isMaxExp, special, normal);
+    out = b_.create<arith::SelectOp>(loc_, isZeroExp, smallBits, out);
+    return b_.create<arith::BitcastOp>(loc_, b_.getF32Type(), out);
   }
 
   /// out[i] = gelu(in[i]) for i < n (in and out may be the same buffer).

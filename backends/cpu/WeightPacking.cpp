@@ -5,6 +5,7 @@
 #include "kiln/IR/KilnOps.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Quant/Quant.h"
+#include "kiln/Support/Float16.h"
 #include "kiln/Support/Error.h"
 
 #include "../cpu/kernels/KernelABI.h"
@@ -63,6 +64,26 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
           }
     }
     entry.bytes = packed.size() * sizeof(float);
+    bytes = writer_.addWeight(entry, packed.data());
+  } else if (layout == "panel16_f16" || layout == "panel16t_f16" || layout == "panel16_bf16" ||
+             layout == "panel16t_bf16") {
+    // 16-bit panels; the values are the reference's (round to nearest even).
+    bool f16 = layout.find("bf16") == std::string::npos, transposed = layout.rfind("panel16t", 0) == 0;
+    WeightFormat want = f16 ? WeightFormat::F16 : WeightFormat::BF16;
+    if (spec.format != want || spec.axis != (transposed ? 1 : 0))
+      throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", not " + (f16 ? "f16" : "bf16") +
+                  " along axis " + (transposed ? "1" : "0"));
+    int64_t K = transposed ? shape[1] : shape[0], N = transposed ? shape[0] : shape[1];
+    entry.dtype = f16 ? "f16" : "bf16";
+    std::vector<uint16_t> packed(size_t(panels(N) * K * KILN_PANEL), 0);
+    for (int64_t p = 0; p < panels(N); ++p)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < KILN_PANEL && p * KILN_PANEL + j < N; ++j) {
+          int64_t n = p * KILN_PANEL + j;
+          float v = float(values[size_t(transposed ? n * K + k : k * N + n)]);
+          packed[size_t((p * K + k) * KILN_PANEL + j)] = f16 ? floatToHalf(v) : floatToBf16(v);
+        }
+    entry.bytes = packed.size() * sizeof(uint16_t);
     bytes = writer_.addWeight(entry, packed.data());
   } else if (layout == "panel16_q8" || layout == "q8_scales" || layout == "panel16t_q8" || layout == "q8t_scales") {
     // int8 per output channel, the exact quantization the reference uses

@@ -74,20 +74,21 @@ for name, flags in RANDOM:
     compare(name, art, folder, "--prompt-ids", "5,17,99,1000,3,3,42", 16, ("--ctx-len", 48))
     compare(name + " 12-token prompt (2 chunks)", art, folder, "--prompt-ids", ",".join(str(i * 7 + 1) for i in range(12)),
             8, ("--ctx-len", 48))
-# int8 (pipelines/int8.yaml): the compiled artifact against the reference
-# interpreter on the same int8 IR (the formats' math is shared, so only the
-# order of float operations differs).
+# Weight formats (pipelines/int8.yaml, f16.yaml, bf16.yaml): the compiled
+# artifact against the reference interpreter on the same quantized IR (the
+# formats' math is shared, so only the order of float operations differs).
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-int8 = os.path.join(root, "pipelines", "int8.yaml")
-for name, model in [("trained", MODEL), ("h3-e96-l5-f16", os.path.join(args.work, "ckpt-h3-e96-l5-f16")),
-                    ("bf16-untied-prefixed-sharded", os.path.join(args.work, "ckpt-bf16-untied-prefixed-sharded"))]:
-    ir = os.path.join(args.work, f"int8-{name}.mlir")
-    art = os.path.join(args.work, f"int8-{name}.kiln")
-    kiln(args, "compile", model, "--pipeline", int8, "--prompt-len", 4, "--ctx-len", 48, "--emit", "kiln", "-o", ir)
-    kiln(args, "compile", model, "--pipeline", int8, "--prompt-len", 4, "--ctx-len", 48, "-o", art)
-    if name == "trained":
-        for p in golden["prompts"]:
-            compare(f"int8 {name} {p['prompt']!r}", art, ir, "--prompt", p["prompt"], 16)
-    else:
-        compare(f"int8 {name}", art, ir, "--prompt-ids", "5,17,99,1000,3,3,42", 16)
+for fmt in ("int8", "f16", "bf16"):
+    pipeline = os.path.join(root, "pipelines", fmt + ".yaml")
+    for name, model in [("trained", MODEL), ("h3-e96-l5-f16", os.path.join(args.work, "ckpt-h3-e96-l5-f16")),
+                        ("bf16-untied-prefixed-sharded", os.path.join(args.work, "ckpt-bf16-untied-prefixed-sharded"))]:
+        ir = os.path.join(args.work, f"{fmt}-{name}.mlir")
+        art = os.path.join(args.work, f"{fmt}-{name}.kiln")
+        kiln(args, "compile", model, "--pipeline", pipeline, "--prompt-len", 4, "--ctx-len", 48, "--emit", "kiln", "-o", ir)
+        kiln(args, "compile", model, "--pipeline", pipeline, "--prompt-len", 4, "--ctx-len", 48, "-o", art)
+        if name == "trained":
+            for p in golden["prompts"]:
+                compare(f"{fmt} {name} {p['prompt']!r}", art, ir, "--prompt", p["prompt"], 16)
+        else:
+            compare(f"{fmt} {name}", art, ir, "--prompt-ids", "5,17,99,1000,3,3,42", 16)
 c.finish()

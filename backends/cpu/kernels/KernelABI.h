@@ -32,7 +32,7 @@ typedef struct KilnRuntimeContext {
 
 /* CPU feature bits the runtime reports to kiln_model_init. */
 enum {
-  KILN_CPU_AVX2 = 1 << 0,    /* AVX2 + FMA */
+  KILN_CPU_AVX2 = 1 << 0,    /* AVX2 + FMA + F16C */
   KILN_CPU_AVX512 = 1 << 1,  /* AVX-512 F, BW, VL, DQ */
   KILN_CPU_NEON = 1 << 2,
 };
@@ -56,11 +56,17 @@ typedef void (*KilnAttentionFn)(const KilnRuntimeContext *rt, const float *q, in
 typedef void (*KilnLinearQ8Fn)(const KilnRuntimeContext *rt, const float *x, const int8_t *w, const float *scale,
                                const float *bias, float *y, int64_t M, int64_t K, int64_t N);
 
+/* y = x @ W + bias for f16 or bf16 weights in "panel16" panels of 16-bit values. */
+typedef void (*KilnLinearHalfFn)(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias,
+                                 float *y, int64_t M, int64_t K, int64_t N);
+
 typedef struct KilnKernelTable {
   const char *name;
   KilnLinearFn linear;
   KilnAttentionFn attention;
   KilnLinearQ8Fn linear_q8;
+  KilnLinearHalfFn linear_f16;
+  KilnLinearHalfFn linear_bf16;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -77,6 +83,10 @@ void kiln_uk_linear(const KilnRuntimeContext *rt, const float *x, const float *w
                     int64_t M, int64_t K, int64_t N);
 void kiln_uk_linear_q8(const KilnRuntimeContext *rt, const float *x, const int8_t *w, const float *scale,
                        const float *bias, float *y, int64_t M, int64_t K, int64_t N);
+void kiln_uk_linear_f16(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias, float *y,
+                        int64_t M, int64_t K, int64_t N);
+void kiln_uk_linear_bf16(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias, float *y,
+                         int64_t M, int64_t K, int64_t N);
 void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
                        const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
                        int64_t D, float scale);
