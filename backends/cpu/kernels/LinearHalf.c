@@ -91,6 +91,36 @@ static void half_task(void *arg, int64_t p0, int64_t p1) {
     int64_t n0 = p * KILN_PANEL, nn = KILN_MIN(KILN_PANEL, N - n0);
 #if defined(VW)
     enum { V = KILN_PANEL / VW };
+    if (a->M == 1) {
+      /* Decode: a plain stream over the panel, four independent sums per lane group. */
+      vec s0[V], s1[V], s2[V], s3[V];
+      for (int v = 0; v < V; ++v)
+        s0[v] = s1[v] = s2[v] = s3[v] = vzero();
+      const float *x = a->x;
+      int64_t k = 0;
+      for (; k + 4 <= K; k += 4)
+        for (int v = 0; v < V; ++v) {
+          s0[v] = vfma(vset1(x[k]), widen(panel + k * KILN_PANEL + v * VW), s0[v]);
+          s1[v] = vfma(vset1(x[k + 1]), widen(panel + (k + 1) * KILN_PANEL + v * VW), s1[v]);
+          s2[v] = vfma(vset1(x[k + 2]), widen(panel + (k + 2) * KILN_PANEL + v * VW), s2[v]);
+          s3[v] = vfma(vset1(x[k + 3]), widen(panel + (k + 3) * KILN_PANEL + v * VW), s3[v]);
+        }
+      for (; k < K; ++k)
+        for (int v = 0; v < V; ++v)
+          s0[v] = vfma(vset1(x[k]), widen(panel + k * KILN_PANEL + v * VW), s0[v]);
+      float out[KILN_PANEL], part[4][KILN_PANEL];
+      for (int v = 0; v < V; ++v) {
+        vstore(part[0] + v * VW, s0[v]);
+        vstore(part[1] + v * VW, s1[v]);
+        vstore(part[2] + v * VW, s2[v]);
+        vstore(part[3] + v * VW, s3[v]);
+      }
+      for (int j = 0; j < KILN_PANEL; ++j)
+        out[j] = (part[0][j] + part[1][j]) + (part[2][j] + part[3][j]);
+      for (int64_t j = 0; j < nn; ++j)
+        a->y[n0 + j] = out[j] + (a->bias ? a->bias[n0 + j] : 0.0f);
+      continue;
+    }
     for (int64_t m0 = 0; m0 < a->M; m0 += MR) {
       int64_t mr = KILN_MIN(MR, a->M - m0);
       vec acc[MR][V];
