@@ -16,6 +16,15 @@ typedef struct LinearArgs {
   int64_t M, K, N;
 } LinearArgs;
 
+/* Arguments of one int8 linear call (the LinearQ8*.c kernels). */
+typedef struct Q8Args {
+  const float *x;
+  const int8_t *w;
+  const float *scale, *bias;
+  float *y;
+  int64_t M, K, N;
+} Q8Args;
+
 /* Runs fn over [0, n) on the runtime's pool (or inline without one). */
 static inline void kiln_parallel(const KilnRuntimeContext *rt, int64_t n, KilnTaskFn fn, void *arg) {
   if (rt && rt->parallel_for && rt->threads > 1 && n > 1)

@@ -16,14 +16,6 @@
 
 #define MR 4
 
-typedef struct Q8Args {
-  const float *x;
-  const int8_t *w;
-  const float *scale, *bias;
-  float *y;
-  int64_t M, K, N;
-} Q8Args;
-
 static void q8_task(void *arg, int64_t p0, int64_t p1) {
   const Q8Args *a = (const Q8Args *)arg;
   const int64_t K = a->K, N = a->N;

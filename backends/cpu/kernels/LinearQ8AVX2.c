@@ -8,14 +8,6 @@
 
 #define MR 6
 
-typedef struct Q8Args {
-  const float *x;
-  const int8_t *w;
-  const float *scale, *bias;
-  float *y;
-  int64_t M, K, N;
-} Q8Args;
-
 static inline __m256 widen8(const int8_t *p) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }

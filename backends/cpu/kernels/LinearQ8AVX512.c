@@ -9,14 +9,6 @@
 
 #define MR 12
 
-typedef struct Q8Args {
-  const float *x;
-  const int8_t *w;
-  const float *scale, *bias;
-  float *y;
-  int64_t M, K, N;
-} Q8Args;
-
 static inline __m512 widen(const int8_t *p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
 }

@@ -4,6 +4,7 @@
 
 #include "../Args.h"
 #include "kiln/Frontend/Importer.h"
+#include "kiln/Passes/Pipeline.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -26,6 +27,9 @@ struct LoadedModel {
 };
 LoadedModel loadModel(const std::string &path, const ImportOptions &options);
 
+/// Loads --load-pass-plugin, registers every pass, and parses --pipeline
+/// FILE.yaml or --passes LIST (`defaultPasses` when neither is given).
+Pipeline userPipeline(const Args &args, const std::string &defaultPasses);
 /// Runs --pipeline FILE.yaml or --passes LIST (after --load-pass-plugin) on
 /// the module; nothing if neither is given.
 void applyUserPipeline(const Args &args, mlir::ModuleOp module);

@@ -80,16 +80,6 @@ int compileCommand(int argc, char **argv) {
     return 0;
   }
 
-  if (args.has("--load-pass-plugin")) {
-    std::string path = args.get("--load-pass-plugin");
-    auto plugin = mlir::PassPlugin::load(path);
-    if (!plugin)
-      fail(path, "cannot load pass plugin: " + llvm::toString(plugin.takeError()));
-    plugin->registerPassRegistryCallbacks();
-  }
-  registerKilnPasses();
-  mlir::registerTransformsPasses();
-
   std::unique_ptr<TargetBackend> backend;
   if (args.has("--load-backend-plugin"))
     backend = loadBackendPlugin(args.get("--load-backend-plugin"));
@@ -134,15 +124,7 @@ int compileCommand(int argc, char **argv) {
 
   // The user's pipeline (a file, a list, or the default: pipelines/f32.yaml's
   // passes), then the backend's lowering passes.
-  if (args.has("--pipeline") && args.has("--passes"))
-    args.error("give --pipeline or --passes, not both");
-  Pipeline user;
-  if (args.has("--pipeline")) {
-    std::string file = args.get("--pipeline");
-    user = parsePipelineYaml(readFile(file, "cannot open pipeline file"), file);
-  } else {
-    user = parsePassList(args.get("--passes", kDefaultPasses));
-  }
+  Pipeline user = userPipeline(args, kDefaultPasses);
   mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(model.context.get());
   addPipeline(pm, user);
   backend->buildLoweringPipeline(pm, backendOptions);

@@ -25,7 +25,7 @@ void registerKilnDialects(mlir::MLIRContext &context) {
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
 }
 
-void applyUserPipeline(const Args &args, mlir::ModuleOp module) {
+Pipeline userPipeline(const Args &args, const std::string &defaultPasses) {
   if (args.has("--load-pass-plugin")) {
     std::string path = args.get("--load-pass-plugin");
     auto plugin = mlir::PassPlugin::load(path);
@@ -37,12 +37,15 @@ void applyUserPipeline(const Args &args, mlir::ModuleOp module) {
   mlir::registerTransformsPasses();
   if (args.has("--pipeline") && args.has("--passes"))
     args.error("give --pipeline or --passes, not both");
-  if (!args.has("--pipeline") && !args.has("--passes"))
+  if (args.has("--pipeline"))
+    return parsePipelineYaml(readFile(args.get("--pipeline"), "cannot open pipeline file"), args.get("--pipeline"));
+  return parsePassList(args.get("--passes", defaultPasses));
+}
+
+void applyUserPipeline(const Args &args, mlir::ModuleOp module) {
+  Pipeline pipeline = userPipeline(args, "");
+  if (pipeline.text.empty())
     return;
-  Pipeline pipeline = args.has("--pipeline")
-                          ? parsePipelineYaml(readFile(args.get("--pipeline"), "cannot open pipeline file"),
-                                              args.get("--pipeline"))
-                          : parsePassList(args.get("--passes"));
   mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(module.getContext());
   addPipeline(pm, pipeline);
   if (failed(pm.run(module)) || failed(mlir::verify(module)))
