@@ -9,6 +9,8 @@
 #ifndef KILN_INTERPRETER_INTERPRETER_H
 #define KILN_INTERPRETER_INTERPRETER_H
 
+#include "kiln/Quant/Quant.h"
+
 #include "mlir/IR/BuiltinOps.h"
 
 #include <cstdint>
@@ -97,6 +99,8 @@ namespace kiln {
 /// its inline `value`, or the checkpoint tensor of the same name (opened
 /// once into `checkpoint` from the module's kiln.checkpoint attribute).
 std::vector<double> readGlobalValues(mlir::Operation *globalOp, std::unique_ptr<Checkpoint> &checkpoint);
+/// The storage format of a kiln.global (f32 when it has no `quant`).
+QuantSpec quantSpecOf(mlir::Operation *globalOp);
 /// The values the model computes with: readGlobalValues after the global's
 /// `quant` format (quantized and dequantized as include/kiln/Quant/Quant.h defines).
 std::vector<double> readEffectiveGlobalValues(mlir::Operation *globalOp, std::unique_ptr<Checkpoint> &checkpoint);
