@@ -17,6 +17,8 @@
 #include "CPUBackend.h"
 
 #include "kiln/IR/KilnOps.h"
+#include "kiln/Interpreter/Interpreter.h"
+#include "kiln/Quant/Quant.h"
 #include "kiln/Support/Error.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -211,6 +213,14 @@ private:
     auto w = v.getDefiningOp<WeightOp>();
     return w ? packer_.format(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : "f32";
   }
+  /// The group size of an int4 weight (its whole reduction axis if ungrouped).
+  int64_t int4Group(Value v) {
+    auto w = v.getDefiningOp<WeightOp>();
+    Operation *global = SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr());
+    QuantSpec spec = quantSpecOf(global);
+    auto shape = mlir::cast<mlir::RankedTensorType>(cast<GlobalOp>(global).getType()).getShape();
+    return spec.groupSize > 0 ? spec.groupSize : shape[spec.axis];
+  }
   int64_t rows(Value v) { return numElements(v.getType()) / lastDim(v); }
   void requireDense(Operation *op, Value v) {
     if (stride(v) != lastDim(v))
@@ -229,6 +239,10 @@ private:
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_q8",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
                                                                        ptrTy(), i64t, i64t, i64t}));
+    if (!out_.lookupSymbol("kiln_uk_linear_q4"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_q4",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
+                                                                       ptrTy(), i64t, i64t, i64t, i64t}));
     for (const char *half : {"kiln_uk_linear_f16", "kiln_uk_linear_bf16"})
       if (!out_.lookupSymbol(half))
         b_.create<LLVM::LLVMFuncOp>(loc_, half,
@@ -286,8 +300,12 @@ private:
             else if (format == "f16" || format == "bf16")
               callKernel("kiln_uk_linear_" + format, {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16_" + format),
                                                       bias, ptr(l.getResult()), M, K, N});
+            else if (format.rfind("int4", 0) == 0)
+              callKernel("kiln_uk_linear_q4", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "q4"),
+                                               ptr(l.getWeight(), "q4_params"), bias, ptr(l.getResult()), M, K, N,
+                                               i64(int4Group(l.getWeight()))});
             else
-              unsupported(l, "linear weights of format " + format + " have no cpu kernel yet (f32, f16, bf16, int8 do)");
+              unsupported(l, "linear weights of format " + format + " have no cpu kernel (f32, f16, bf16, int8, int4 do)");
             if (auto epilogue = l.getGeluEpilogue())
               emitGeluLoop(ptr(l.getResult()), ptr(l.getResult()), numElements(l.getType()), *epilogue);
           })
@@ -301,6 +319,13 @@ private:
                           i64(lastDim(h.getInput())), i64(lastDim(h.getResult()))});
               return;
             }
+            if (format.rfind("int4", 0) == 0) {
+              callKernel("kiln_uk_linear_q4",
+                         {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "q4t"), ptr(h.getEmbedding(), "q4t_params"),
+                          b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(), ptr(h.getResult()), i64(rows(h.getInput())),
+                          i64(lastDim(h.getInput())), i64(lastDim(h.getResult())), i64(int4Group(h.getEmbedding()))});
+              return;
+            }
             if (format == "f16" || format == "bf16") {
               callKernel("kiln_uk_linear_" + format,
                          {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "panel16t_" + format),
@@ -309,7 +334,7 @@ private:
               return;
             }
             if (format != "f32")
-              unsupported(h, "an LM head of format " + format + " has no cpu kernel yet (f32, f16, bf16, int8 do)");
+              unsupported(h, "an LM head of format " + format + " has no cpu kernel (f32, f16, bf16, int8, int4 do)");
             callKernel("kiln_uk_linear",
                        {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "panel16t"),
                         b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(), ptr(h.getResult()), i64(rows(h.getInput())),
@@ -339,9 +364,13 @@ private:
   void emitEmbedding(EmbeddingOp e) {
     int64_t dim = lastDim(e.getResult()), tableRows = shapeOf(e.getTable())[0];
     std::string format = weightFormat(e.getTable());
-    if (format != "f32" && format != "int8-sym" && format != "f16" && format != "bf16")
-      unsupported(e, "an embedding table of format " + format + " has no cpu lowering yet (f32, f16, bf16, int8 do)");
-    bool int8 = format == "int8-sym", half = format == "f16" || format == "bf16";
+    bool int8 = format == "int8-sym", half = format == "f16" || format == "bf16", int4 = format.rfind("int4", 0) == 0;
+    if (format != "f32" && !int8 && !half && !int4)
+      unsupported(e, "an embedding table of format " + format + " has no cpu lowering (f32, f16, bf16, int8, int4 do)");
+    if (int4) {
+      emitEmbeddingInt4(e);
+      return;
+    }
     // Quantized tables are gathered from the LM head's panels and widened
     // (and for int8 scaled per row) in registers.
     Value table = ptr(e.getTable(), int8 ? "panel16t_q8" : half ? "panel16t_" + format : "panel16t"),
@@ -367,6 +396,37 @@ private:
                                                     rowScale)
                   : half ? widenHalf(load(table, index, b_.getI16Type()), format == "f16")
                          : load(table, index);
+        store(b_.create<arith::SelectOp>(loc_, valid, v, f32(0)), out, add(mul(s, i64(dim)), d));
+      });
+    });
+  }
+
+  /// Gathers rows of an int4 table from the LM head's "q4t" rows: element
+  /// (row, d) is nibble d of the row (see kernels/KernelABI.h), dequantized
+  /// with its group's {scale, zero}.
+  void emitEmbeddingInt4(EmbeddingOp e) {
+    int64_t dim = lastDim(e.getResult()), tableRows = shapeOf(e.getTable())[0], group = int4Group(e.getTable());
+    int64_t groups = (dim + group - 1) / group;
+    Value table = ptr(e.getTable(), "q4t"), params = ptr(e.getTable(), "q4t_params"), out = ptr(e.getResult());
+    Value ids = elementPtr(bases_[size_t(places_.at(e.getIds()).buffer)], i64(0), b_.getI32Type());
+    loop(rows(e.getResult()), [&](Value s) {
+      Value id = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(ids, s, b_.getI32Type()));
+      Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, id, i64(0));
+      Value row = b_.create<arith::SelectOp>(loc_, valid, id, i64(0));
+      row = b_.create<arith::MinSIOp>(loc_, row, i64(tableRows - 1));
+      loop(dim, [&](Value d) {
+        Value chunk = b_.create<arith::DivUIOp>(loc_, d, i64(32)), i = b_.create<arith::RemUIOp>(loc_, d, i64(32));
+        Value byteIndex = add(add(mul(row, i64(dim / 2)), mul(chunk, i64(16))),
+                              b_.create<arith::RemUIOp>(loc_, i, i64(16)));
+        Value byte = b_.create<arith::ExtUIOp>(loc_, b_.getI32Type(), load(table, byteIndex, b_.getI8Type()));
+        Value shift = b_.create<arith::TruncIOp>(
+            loc_, b_.getI32Type(), mul(b_.create<arith::DivUIOp>(loc_, i, i64(16)), i64(4)));
+        Value nibble = b_.create<arith::AndIOp>(loc_, b_.create<arith::ShRUIOp>(loc_, byte, shift),
+                                                b_.create<arith::ConstantIntOp>(loc_, 15, 32));
+        Value p = mul(add(mul(row, i64(groups)), b_.create<arith::DivUIOp>(loc_, d, i64(group))), i64(2));
+        Value centered = b_.create<arith::SubFOp>(loc_, b_.create<arith::UIToFPOp>(loc_, b_.getF32Type(), nibble),
+                                                  load(params, add(p, i64(1))));
+        Value v = b_.create<arith::MulFOp>(loc_, centered, load(params, p));
         store(b_.create<arith::SelectOp>(loc_, valid, v, f32(0)), out, add(mul(s, i64(dim)), d));
       });
     });

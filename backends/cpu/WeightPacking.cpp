@@ -45,7 +45,7 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
   entry.dtype = "f32";
   entry.shape.assign(shape.begin(), shape.end());
   // Layouts ending in "t" of a panel read an [N, K] table as its transpose.
-  bool transposed = layout.rfind("panel16t", 0) == 0 || layout == "q8t_scales";
+  bool transposed = layout.rfind("panel16t", 0) == 0 || layout == "q8t_scales" || layout.rfind("q4t", 0) == 0;
   if (layout != "rowmajor" && shape.size() != 2)
     throw Error("cpu backend: weight @" + entry.name + " must be 2-D for layout " + layout);
   int64_t K = shape.size() == 2 ? (transposed ? shape[1] : shape[0]) : 0;
@@ -95,6 +95,44 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     entry.shape = {N};
     entry.bytes = scales.size() * sizeof(float);
     offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
+    return offsets_.at(key);
+  }
+  if (layout == "q4" || layout == "q4_params" || layout == "q4t" || layout == "q4t_params") {
+    // int4 in groups along the reduction axis, one row of nibbles per output
+    // channel (kernels/KernelABI.h), from the reference's quantization.
+    if (spec.format != WeightFormat::Int4 || spec.axis != (transposed ? 1 : 0))
+      throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", not int4 along axis " +
+                  (transposed ? "1" : "0"));
+    int64_t group = spec.groupSize > 0 ? spec.groupSize : K;
+    if (K % 32 != 0 || group % 32 != 0)
+      throw Error("cpu backend: weight @" + entry.name + " (" + spec.name() + ", " + std::to_string(K) +
+                  " inputs): the int4 kernels need inputs and groups in multiples of 32");
+    std::vector<float> f(values.begin(), values.end());
+    QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
+    std::vector<uint8_t> packed(size_t(N * K / 2), 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        // Symmetric values -8..7 are stored as u = q + 8 with zero point 8.
+        uint8_t u = uint8_t(m.q[at(k, n)] + (spec.symmetric ? 8 : 0));
+        int64_t chunk = k / 32, i = k % 32;
+        packed[size_t(n * K / 2 + chunk * 16 + i % 16)] |= uint8_t(i < 16 ? u : u << 4);
+      }
+    entry.layout = transposed ? "q4t" : "q4";
+    entry.dtype = "u4";
+    entry.bytes = packed.size();
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, packed.data());
+    std::vector<float> params(size_t(N * m.groups * 2));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t g = 0; g < m.groups; ++g) {
+        size_t s = size_t(n * m.groups + g);
+        params[2 * s] = m.scale[s];
+        params[2 * s + 1] = spec.symmetric ? 8.0f : float(m.zero[s]);
+      }
+    entry.layout = transposed ? "q4t_params" : "q4_params";
+    entry.dtype = "f32";
+    entry.shape = {N, m.groups, 2};
+    entry.bytes = params.size() * sizeof(float);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, params.data());
     return offsets_.at(key);
   }
   throw Error("cpu backend: unknown weight layout '" + layout + "'");

@@ -74,18 +74,22 @@ for name, flags in RANDOM:
     compare(name, art, folder, "--prompt-ids", "5,17,99,1000,3,3,42", 16, ("--ctx-len", 48))
     compare(name + " 12-token prompt (2 chunks)", art, folder, "--prompt-ids", ",".join(str(i * 7 + 1) for i in range(12)),
             8, ("--ctx-len", 48))
-# Weight formats (pipelines/int8.yaml, f16.yaml, bf16.yaml): the compiled
-# artifact against the reference interpreter on the same quantized IR (the
-# formats' math is shared, so only the order of float operations differs).
+# Weight formats (the shipped pipelines, and int4 asymmetric with the LM
+# head and embedding in int4 too): the compiled artifact against the
+# reference interpreter on the same quantized IR (the formats' math is
+# shared, so only the order of float operations differs).
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-for fmt in ("int8", "f16", "bf16"):
-    pipeline = os.path.join(root, "pipelines", fmt + ".yaml")
+FORMATS = [(fmt, ["--pipeline", os.path.join(root, "pipelines", fmt + ".yaml")])
+           for fmt in ("int8", "f16", "bf16", "int4-g32", "int4-g128")]
+FORMATS.append(("int4-g64-asym-lmhead", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 symmetric=false "
+                                                     "include-lm-head=true},kiln-fuse-linear-gelu,canonicalize"]))
+for fmt, pipeline in FORMATS:
     for name, model in [("trained", MODEL), ("h3-e96-l5-f16", os.path.join(args.work, "ckpt-h3-e96-l5-f16")),
                         ("bf16-untied-prefixed-sharded", os.path.join(args.work, "ckpt-bf16-untied-prefixed-sharded"))]:
         ir = os.path.join(args.work, f"{fmt}-{name}.mlir")
         art = os.path.join(args.work, f"{fmt}-{name}.kiln")
-        kiln(args, "compile", model, "--pipeline", pipeline, "--prompt-len", 4, "--ctx-len", 48, "--emit", "kiln", "-o", ir)
-        kiln(args, "compile", model, "--pipeline", pipeline, "--prompt-len", 4, "--ctx-len", 48, "-o", art)
+        kiln(args, "compile", model, *pipeline, "--prompt-len", 4, "--ctx-len", 48, "--emit", "kiln", "-o", ir)
+        kiln(args, "compile", model, *pipeline, "--prompt-len", 4, "--ctx-len", 48, "-o", art)
         if name == "trained":
             for p in golden["prompts"]:
                 compare(f"{fmt} {name} {p['prompt']!r}", art, ir, "--prompt", p["prompt"], 16)

@@ -15,7 +15,9 @@
   void kiln_linear_f16_##v(const KilnRuntimeContext *, const float *, const uint16_t *, const float *, float *,   \
                            int64_t, int64_t, int64_t);                                                           \
   void kiln_linear_bf16_##v(const KilnRuntimeContext *, const float *, const uint16_t *, const float *, float *,  \
-                            int64_t, int64_t, int64_t);
+                            int64_t, int64_t, int64_t);                                                  \
+  void kiln_linear_q4_##v(const KilnRuntimeContext *, const float *, const uint8_t *, const float *, const float *, \
+                          float *, int64_t, int64_t, int64_t, int64_t);
 
 DECLARE_VARIANT(generic)
 #if defined(__x86_64__)
@@ -32,12 +34,12 @@ typedef struct Variant {
 } Variant;
 
 static const Variant kVariants[] = {
-    {KILN_KERNELS_GENERIC, 0, {"generic", kiln_linear_generic, kiln_attention_generic, kiln_linear_q8_generic, kiln_linear_f16_generic, kiln_linear_bf16_generic}},
+    {KILN_KERNELS_GENERIC, 0, {"generic", kiln_linear_generic, kiln_attention_generic, kiln_linear_q8_generic, kiln_linear_f16_generic, kiln_linear_bf16_generic, kiln_linear_q4_generic}},
 #if defined(__x86_64__)
-    {KILN_KERNELS_AVX2, KILN_CPU_AVX2, {"avx2", kiln_linear_avx2, kiln_attention_avx2, kiln_linear_q8_avx2, kiln_linear_f16_avx2, kiln_linear_bf16_avx2}},
-    {KILN_KERNELS_AVX512, KILN_CPU_AVX2 | KILN_CPU_AVX512, {"avx512", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512}},
+    {KILN_KERNELS_AVX2, KILN_CPU_AVX2, {"avx2", kiln_linear_avx2, kiln_attention_avx2, kiln_linear_q8_avx2, kiln_linear_f16_avx2, kiln_linear_bf16_avx2, kiln_linear_q4_avx2}},
+    {KILN_KERNELS_AVX512, KILN_CPU_AVX2 | KILN_CPU_AVX512, {"avx512", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512}},
 #elif defined(__aarch64__)
-    {KILN_KERNELS_NEON, KILN_CPU_NEON, {"neon", kiln_linear_neon, kiln_attention_neon, kiln_linear_q8_neon, kiln_linear_f16_neon, kiln_linear_bf16_neon}},
+    {KILN_KERNELS_NEON, KILN_CPU_NEON, {"neon", kiln_linear_neon, kiln_attention_neon, kiln_linear_q8_neon, kiln_linear_f16_neon, kiln_linear_bf16_neon, kiln_linear_q4_neon}},
 #endif
 };
 
@@ -68,6 +70,11 @@ void kiln_uk_linear(const KilnRuntimeContext *rt, const float *x, const float *w
 void kiln_uk_linear_q8(const KilnRuntimeContext *rt, const float *x, const int8_t *w, const float *scale,
                        const float *bias, float *y, int64_t M, int64_t K, int64_t N) {
   selected->linear_q8(rt, x, w, scale, bias, y, M, K, N);
+}
+
+void kiln_uk_linear_q4(const KilnRuntimeContext *rt, const float *x, const uint8_t *w, const float *params,
+                       const float *bias, float *y, int64_t M, int64_t K, int64_t N, int64_t G) {
+  selected->linear_q4(rt, x, w, params, bias, y, M, K, N, G);
 }
 
 void kiln_uk_linear_f16(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias, float *y,

@@ -56,6 +56,14 @@ typedef void (*KilnAttentionFn)(const KilnRuntimeContext *rt, const float *q, in
 typedef void (*KilnLinearQ8Fn)(const KilnRuntimeContext *rt, const float *x, const int8_t *w, const float *scale,
                                const float *bias, float *y, int64_t M, int64_t K, int64_t N);
 
+/* y = x @ dequant(W) + bias for int4 weights in groups of G inputs (layout
+ * "q4": one row of K/2 bytes per output channel, each 32 inputs k0.. as 16
+ * bytes, byte i = k0+i | (k0+16+i) << 4; params: {scale, zero} floats per
+ * channel per group, the last group may be short; element = (nibble - zero) *
+ * scale). K % 32 == 0 and G % 32 == 0. */
+typedef void (*KilnLinearQ4Fn)(const KilnRuntimeContext *rt, const float *x, const uint8_t *w, const float *params,
+                               const float *bias, float *y, int64_t M, int64_t K, int64_t N, int64_t G);
+
 /* y = x @ W + bias for f16 or bf16 weights in "panel16" panels of 16-bit values. */
 typedef void (*KilnLinearHalfFn)(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias,
                                  float *y, int64_t M, int64_t K, int64_t N);
@@ -67,6 +75,7 @@ typedef struct KilnKernelTable {
   KilnLinearQ8Fn linear_q8;
   KilnLinearHalfFn linear_f16;
   KilnLinearHalfFn linear_bf16;
+  KilnLinearQ4Fn linear_q4;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -83,6 +92,8 @@ void kiln_uk_linear(const KilnRuntimeContext *rt, const float *x, const float *w
                     int64_t M, int64_t K, int64_t N);
 void kiln_uk_linear_q8(const KilnRuntimeContext *rt, const float *x, const int8_t *w, const float *scale,
                        const float *bias, float *y, int64_t M, int64_t K, int64_t N);
+void kiln_uk_linear_q4(const KilnRuntimeContext *rt, const float *x, const uint8_t *w, const float *params,
+                       const float *bias, float *y, int64_t M, int64_t K, int64_t N, int64_t G);
 void kiln_uk_linear_f16(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias, float *y,
                         int64_t M, int64_t K, int64_t N);
 void kiln_uk_linear_bf16(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias, float *y,

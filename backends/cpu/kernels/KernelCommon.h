@@ -25,6 +25,15 @@ typedef struct Q8Args {
   int64_t M, K, N;
 } Q8Args;
 
+/* Arguments of one int4 group-wise linear call (the LinearQ4*.c kernels). */
+typedef struct Q4Args {
+  const float *x;
+  const uint8_t *w;
+  const float *params, *bias;
+  float *y;
+  int64_t M, K, N, G;
+} Q4Args;
+
 /* Runs fn over [0, n) on the runtime's pool (or inline without one). */
 static inline void kiln_parallel(const KilnRuntimeContext *rt, int64_t n, KilnTaskFn fn, void *arg) {
   if (rt && rt->parallel_for && rt->threads > 1 && n > 1)
