@@ -159,6 +159,12 @@ LogicalResult LinearOp::verify() {
   expected.back() = w[1];
   if (res != ArrayRef<int64_t>(expected))
     return emitOpError("result must be ") << shapeStr(expected) << ", got " << shapeStr(res);
+  bool isStatic = getInputQuant() == InputQuantization::Static;
+  if (isStatic != bool(getInputScale()))
+    return emitOpError(isStatic ? "static input quantization needs an input_scale"
+                                : "input_scale is only meaningful with input_quant = static");
+  if (isStatic && !(getInputScale()->convertToDouble() > 0))
+    return emitOpError("input_scale must be > 0");
   return success();
 }
 

@@ -54,9 +54,11 @@ int kernelVariant(const std::string &name, const std::string &where) {
     return KILN_KERNELS_AVX2;
   if (name == "avx512")
     return KILN_KERNELS_AVX512;
+  if (name == "avx512vnni")
+    return KILN_KERNELS_AVX512VNNI;
   if (name == "neon")
     return KILN_KERNELS_NEON;
-  fail(where, "unknown kernel variant '" + name + "' (auto, generic, avx2, avx512, neon)");
+  fail(where, "unknown kernel variant '" + name + "' (auto, generic, avx2, avx512, avx512vnni, neon)");
 }
 
 } // namespace

@@ -36,6 +36,8 @@ uint64_t hostCpuFeatures() {
   if (hostHasFeature("avx512f") && hostHasFeature("avx512bw") && hostHasFeature("avx512vl") &&
       hostHasFeature("avx512dq"))
     bits |= KILN_CPU_AVX512;
+  if (hostHasFeature("avx512vnni"))
+    bits |= KILN_CPU_AVX512VNNI;
 #elif defined(__aarch64__)
   bits |= KILN_CPU_NEON;
 #endif

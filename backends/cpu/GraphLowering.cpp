@@ -149,6 +149,16 @@ private:
       places_[r].offset = at / 4;
       arenaBytes_ = std::max<uint64_t>(arenaBytes_, uint64_t(at + bytes));
     }
+    // One scratch region after the plan for the int8 copies of W8A8 inputs
+    // (ops run one at a time, so they all share it).
+    for (Operation &op : body)
+      if (auto l = dyn_cast<LinearOp>(op); l && l.getInputQuant()) {
+        int64_t M = rows(l.getInput()), Kp = (lastDim(l.getInput()) + 3) / 4 * 4;
+        scratchBytes_ = std::max<int64_t>(scratchBytes_, round64(M * Kp) + round64(M * 4));
+      }
+    scratchOffset_ = round64(int64_t(arenaBytes_));
+    if (scratchBytes_ > 0)
+      arenaBytes_ = uint64_t(scratchOffset_ + scratchBytes_);
     // Views inherit their root's final offset.
     for (auto &[v, p] : places_)
       if (p.root != v && p.buffer == kArena)
@@ -213,6 +223,22 @@ private:
     auto w = v.getDefiningOp<WeightOp>();
     return w ? packer_.format(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : "f32";
   }
+  static int64_t round64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+  /// W8A8: quantize the input rows into the scratch region, then the
+  /// integer product.
+  void emitLinearW8A8(LinearOp l, Value bias, Value M, Value K, Value N) {
+    if (weightFormat(l.getWeight()) != "int8-sym")
+      unsupported(l, "an int8 input needs int8 per-channel weights, got " + weightFormat(l.getWeight()));
+    int64_t m = rows(l.getInput()), Kp = (lastDim(l.getInput()) + 3) / 4 * 4;
+    Value xq = elementPtr(bases_[kArena], i64(scratchOffset_), b_.getI8Type());
+    Value xscale = elementPtr(bases_[kArena], i64(scratchOffset_ + round64(m * Kp)), b_.getI8Type());
+    double staticScale = l.getInputQuant() == InputQuantization::Static ? l.getInputScale()->convertToDouble() : 0.0;
+    callKernel("kiln_uk_quantize_rows", {rt_, ptr(l.getInput()), M, K, f32(staticScale), xq, xscale});
+    callKernel("kiln_uk_linear_w8a8", {rt_, xq, xscale, ptr(l.getWeight(), "panel16_q8x4"), ptr(l.getWeight(), "q8x4_scales"),
+                                       ptr(l.getWeight(), "q8x4_sums"), bias, ptr(l.getResult()), M, K, N});
+  }
+
   /// The group size of an int4 weight (its whole reduction axis if ungrouped).
   int64_t int4Group(Value v) {
     auto w = v.getDefiningOp<WeightOp>();
@@ -239,6 +265,14 @@ private:
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_q8",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
                                                                        ptrTy(), i64t, i64t, i64t}));
+    if (!out_.lookupSymbol("kiln_uk_quantize_rows"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_quantize_rows",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, i64t, b_.getF32Type(),
+                                                                       ptrTy(), ptrTy()}));
+    if (!out_.lookupSymbol("kiln_uk_linear_w8a8"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_w8a8",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
+                                                                       ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t}));
     if (!out_.lookupSymbol("kiln_uk_linear_q4"))
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_q4",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
@@ -291,7 +325,9 @@ private:
             Value bias = l.getBias() ? ptr(l.getBias()) : b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult();
             Value M = i64(rows(l.getInput())), K = i64(lastDim(l.getInput())), N = i64(lastDim(l.getResult()));
             std::string format = weightFormat(l.getWeight());
-            if (format == "f32")
+            if (l.getInputQuant())
+              emitLinearW8A8(l, bias, M, K, N);
+            else if (format == "f32")
               callKernel("kiln_uk_linear", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16"), bias,
                                             ptr(l.getResult()), M, K, N});
             else if (format == "int8-sym")
@@ -582,6 +618,7 @@ private:
   DenseMap<Value, Place> places_;
   DenseMap<Value, int64_t> lastUse_;
   uint64_t arenaBytes_ = 0;
+  int64_t scratchOffset_ = 0, scratchBytes_ = 0; ///< bytes, in the arena
 };
 
 } // namespace

@@ -97,6 +97,41 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
     return offsets_.at(key);
   }
+  if (layout == "panel16_q8x4" || layout == "q8x4_sums" || layout == "q8x4_scales") {
+    // W8A8: int8 per output channel as for panel16_q8, in quads of inputs
+    // (kernels/KernelABI.h), with 128 * each column's sum of values.
+    if (spec.format != WeightFormat::Int8 || spec.axis != 0 || spec.groupSize != 0)
+      throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() +
+                  ", W8A8 needs int8 per output channel along axis 0");
+    std::vector<float> f(values.begin(), values.end());
+    QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
+    int64_t Kp = (K + 3) / 4 * 4;
+    std::vector<int8_t> packed(size_t(panels(N) * Kp * KILN_PANEL), 0);
+    std::vector<int32_t> sums(size_t(panels(N) * KILN_PANEL), 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t p = n / KILN_PANEL, j = n % KILN_PANEL;
+        int8_t q = m.q[at(k, n)];
+        packed[size_t((p * Kp + k / 4 * 4) * KILN_PANEL + j * 4 + k % 4)] = q;
+        sums[size_t(n)] += 128 * q;
+      }
+    entry.layout = "panel16_q8x4";
+    entry.dtype = "i8";
+    entry.bytes = packed.size();
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, packed.data());
+    entry.layout = "q8x4_sums";
+    entry.dtype = "i32";
+    entry.shape = {N};
+    entry.bytes = sums.size() * sizeof(int32_t);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, sums.data());
+    std::vector<float> scales(size_t(panels(N) * KILN_PANEL), 0.0f);
+    std::copy(m.scale.begin(), m.scale.end(), scales.begin());
+    entry.layout = "q8x4_scales";
+    entry.dtype = "f32";
+    entry.bytes = scales.size() * sizeof(float);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
+    return offsets_.at(key);
+  }
   if (layout == "q4" || layout == "q4_params" || layout == "q4t" || layout == "q4t_params") {
     // int4 in groups along the reduction axis, one row of nibbles per output
     // channel (kernels/KernelABI.h), from the reference's quantization.

@@ -95,7 +95,8 @@ private:
     auto xs = cast<RankedTensorType>(x.getType()).getShape();
     SmallVector<int64_t> shape(xs.begin(), xs.end());
     shape.back() = cast<RankedTensorType>(w.getType()).getShape()[1];
-    return b_.create<LinearOp>(loc_, act(shape), x, w, weight(prefix + ".bias"), GeluApproximationAttr());
+    return b_.create<LinearOp>(loc_, act(shape), x, w, weight(prefix + ".bias"), GeluApproximationAttr(), InputQuantizationAttr(),
+                               FloatAttr());
   }
 
   void buildFunction(ModuleOp module, StringRef name, int64_t seq, bool lastOnly) {

@@ -219,6 +219,12 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
   const double inf = std::numeric_limits<double>::infinity();
 
   for (Operation &op : func.getBody().front()) {
+    if (observer_ && !isa<WeightOp>(op)) {
+      std::vector<const Tensor *> operands;
+      for (Value v : op.getOperands())
+        operands.push_back(&st.get(v));
+      observer_(&op, operands);
+    }
     auto out = [&](unsigned i = 0) { return Tensor(shapeOf(op.getResult(i).getType())); };
     llvm::TypeSwitch<Operation *>(&op)
         .Case<WeightOp>([&](WeightOp w) {
@@ -255,9 +261,26 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
           st.set(rl.getSum(), std::move(sum));
         })
         .Case<LinearOp>([&](LinearOp l) {
-          const Tensor &x = st.get(l.getInput()), &w = st.get(l.getWeight());
+          const Tensor *xp = &st.get(l.getInput()), &w = st.get(l.getWeight());
           const Tensor *bias = l.getBias() ? &st.get(l.getBias()) : nullptr;
           size_t K = size_t(w.shape[0]), N = size_t(w.shape[1]);
+          Tensor quantized;
+          if (auto mode = l.getInputQuant()) {
+            // W8A8: every row as its int8 quantization (include/kiln/Quant/Quant.h).
+            float staticScale = *mode == InputQuantization::Static ? float(l.getInputScale()->convertToDouble()) : 0;
+            quantized = *xp;
+            std::vector<float> row(K);
+            std::vector<int8_t> q(K);
+            for (size_t r0 = 0; r0 < quantized.size(); r0 += K) {
+              for (size_t k = 0; k < K; ++k)
+                row[k] = float(quantized.data[r0 + k]);
+              float scale = quantizeActivationRow(row.data(), int64_t(K), staticScale, q.data());
+              for (size_t k = 0; k < K; ++k)
+                quantized.data[r0 + k] = double(q[k]) * double(scale);
+            }
+            xp = &quantized;
+          }
+          const Tensor &x = *xp;
           Tensor r = out();
           contract(x.data.data(), w.data.data(), bias ? bias->data.data() : nullptr, r.data.data(), x.size() / K, K,
                    N, threads_);

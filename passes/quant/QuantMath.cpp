@@ -135,4 +135,17 @@ std::vector<float> quantizeDequantize(const float *w, int64_t rows, int64_t cols
   return out;
 }
 
+float quantizeActivationRow(const float *x, int64_t K, float staticScale, int8_t *q) {
+  float scale = staticScale;
+  if (!(scale > 0)) {
+    float amax = 0;
+    for (int64_t k = 0; k < K; ++k)
+      amax = std::max(amax, std::fabs(x[k]));
+    scale = amax / 127.0f;
+  }
+  for (int64_t k = 0; k < K; ++k)
+    q[k] = scale == 0 ? 0 : int8_t(std::clamp(roundHalfEven(x[k] / scale), -127.0f, 127.0f));
+  return scale;
+}
+
 } // namespace kiln

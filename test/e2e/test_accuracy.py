@@ -3,7 +3,8 @@
 held-out text, against its f32 model, at the bars of the pass-library issue
 (--window 256 --max-tokens 8192): f32 dppl <= 0.001% and KL 0; f16 KL <= 1e-6;
 bf16 KL <= 2e-5; int8 dppl <= 0.2% and KL <= 1e-4; int4-g32 dppl <= 1% and
-KL <= 1.5e-2; int4-g128 dppl <= 1.5% and KL <= 2.5e-2. Writes the measured
+KL <= 1.5e-2; int4-g128 dppl <= 1.5% and KL <= 2.5e-2; w8a8 (dynamic, and static
+calibrated on calib.txt) dppl <= 0.3% and KL <= 5e-4. Writes the measured
 table to WORK/accuracy.json. f16 must also stay token-exact on the golden prompts."""
 import json
 import os
@@ -21,13 +22,15 @@ BARS = {  # pipeline: (max relative perplexity change, max KL)
     "int8": (2e-3, 1e-4),
     "int4-g32": (1e-2, 1.5e-2),
     "int4-g128": (1.5e-2, 2.5e-2),
+    "w8a8": (3e-3, 5e-4),
+    "w8a8-static": (3e-3, 5e-4),
 }
 base = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 8192, "--json")
 table = {"teacher_perplexity": base["perplexity"]}
 for name, (max_dppl, max_kl) in BARS.items():
     pipeline = os.path.join(root, "pipelines", name + ".yaml")
     out = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 8192, "--pipeline", pipeline,
-                    "--against", MODEL, "--json")
+                    "--calibration", os.path.join(MODEL, "calib.txt"), "--against", MODEL, "--json")
     dppl = (out["perplexity"] - base["perplexity"]) / base["perplexity"]
     table[name] = {"perplexity": out["perplexity"], "dppl": dppl, "kl": out["kl"], "top1": out["top1_agreement"]}
     msg = f"{name}: ppl {out['perplexity']:.4f} (dppl {100 * dppl:+.4f}%), KL {out['kl']:.3g}, top-1 {out['top1_agreement']:.4f}"

@@ -76,6 +76,24 @@ TEST_F(InterpreterOps, LinearAndLMHead) {
   expectNear(out[1].data, {1, 2, 0});
 }
 
+TEST_F(InterpreterOps, LinearWithInt8Inputs) {
+  // Two rows through W = I: dynamic quantization gives each row its own scale
+  // (max|x| / 127), static the given one (values beyond it clamp).
+  auto out = run(R"(
+    kiln.global @w : tensor<2x2xf32> = dense<[[1.0, 0.0], [0.0, 1.0]]> : tensor<2x2xf32>
+    func.func @f(%x: tensor<2x2xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>) {
+      %w = kiln.weight @w : tensor<2x2xf32>
+      %d = kiln.linear %x, %w {input_quant = 0 : i32} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+      %s = kiln.linear %x, %w {input_quant = 1 : i32, input_scale = 0.5 : f32} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+      return %d, %s : tensor<2x2xf32>, tensor<2x2xf32>
+    })",
+                 {make({2, 2}, {127, 0.5, -2.54, 1.0})});
+  // Row 0: scale 1, 0.5 rounds half to even -> 0. Row 1: scale 0.02, 1.0 / 0.02 = 50.
+  expectNear(out[0].data, {127, 0, double(-127 * (2.54f / 127.0f)), double(50 * (2.54f / 127.0f))}, 1e-6);
+  // Static 0.5: 127 / 0.5 clamps to 127 -> 63.5; 0.5 -> 1 * 0.5; -2.54 -> -5 * 0.5; 1.0 -> 2 * 0.5.
+  expectNear(out[1].data, {63.5, 0.5, -2.5, 1.0}, 1e-12);
+}
+
 TEST_F(InterpreterOps, GeluBothForms) {
   auto out = run(R"(
     func.func @f(%x: tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>) {

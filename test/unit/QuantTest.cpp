@@ -97,6 +97,21 @@ TEST(Quant, HalfFormatsRoundToNearestEven) {
   EXPECT_EQ(b[0], 0.333984375f);
 }
 
+TEST(Quant, ActivationRowsPerTokenOrStatic) {
+  const float x[] = {-254, 100.5, 1, 0};
+  int8_t q[4];
+  // Dynamic: scale 254 / 127 = 2; 100.5 / 2 = 50.25 -> 50, 1 / 2 = 0.5 -> 0 (half to even).
+  EXPECT_EQ(quantizeActivationRow(x, 4, 0, q), 2.0f);
+  EXPECT_EQ(std::vector<int8_t>(q, q + 4), (std::vector<int8_t>{-127, 50, 0, 0}));
+  // Static scale 0.5: values clamp to +-127; 1 / 0.5 = 2.
+  EXPECT_EQ(quantizeActivationRow(x, 4, 0.5f, q), 0.5f);
+  EXPECT_EQ(std::vector<int8_t>(q, q + 4), (std::vector<int8_t>{-127, 127, 2, 0}));
+  // An all-zero row has scale 0 and quantizes to zeros.
+  const float zeros[] = {0, 0};
+  EXPECT_EQ(quantizeActivationRow(zeros, 2, 0, q), 0.0f);
+  EXPECT_EQ(q[0], 0);
+}
+
 TEST(Quant, RejectsBadSpecs) {
   const float w[] = {1, 2};
   EXPECT_THROW(quantizeMatrix(w, 2, 1, spec(WeightFormat::Int8, 0, false, 0)), Error);

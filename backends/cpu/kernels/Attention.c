@@ -37,20 +37,36 @@ static void attention_task(void *arg, int64_t t0, int64_t t1) {
     int64_t visible = KILN_MIN(C, limit + 1);
     const float *q = a->q + s * a->q_stride + h * D;
     const float *kh = a->k + h * C * D, *vh = a->v + h * C * D;
+    /* Float sums are never reassociated (no -ffast-math), so every
+     * reduction keeps 16 independent partial sums: that is what lets the
+     * compiler vectorise it. */
     float mx = -3.402823466e38f;
     for (int64_t c = 0; c < visible; ++c) {
       const float *kr = kh + c * D;
+      float part[16] = {0};
+      int64_t d = 0;
+      for (; d + 16 <= D; d += 16)
+        for (int i = 0; i < 16; ++i)
+          part[i] += q[d + i] * kr[d + i];
       float dot = 0.0f;
-      for (int64_t d = 0; d < D; ++d)
+      for (; d < D; ++d)
         dot += q[d] * kr[d];
+      for (int i = 0; i < 16; ++i)
+        dot += part[i];
       scores[c] = dot * a->scale;
       mx = scores[c] > mx ? scores[c] : mx;
     }
-    float sum = 0.0f;
-    for (int64_t c = 0; c < visible; ++c) {
+    for (int64_t c = 0; c < visible; ++c)
       scores[c] = kiln_exp_nonpositive(scores[c] - mx);
+    float part[16] = {0}, sum = 0.0f;
+    int64_t c = 0;
+    for (; c + 16 <= visible; c += 16)
+      for (int i = 0; i < 16; ++i)
+        part[i] += scores[c + i];
+    for (; c < visible; ++c)
       sum += scores[c];
-    }
+    for (int i = 0; i < 16; ++i)
+      sum += part[i];
     for (int64_t d = 0; d < D; ++d)
       acc[d] = 0.0f;
     for (int64_t c = 0; c < visible; ++c) {

@@ -35,12 +35,13 @@ enum {
   KILN_CPU_AVX2 = 1 << 0,    /* AVX2 + FMA + F16C */
   KILN_CPU_AVX512 = 1 << 1,  /* AVX-512 F, BW, VL, DQ */
   KILN_CPU_NEON = 1 << 2,
+  KILN_CPU_AVX512VNNI = 1 << 3,
 };
 
 /* Kernel variants, oldest to shiniest; kiln_model_init picks the best one
  * the CPU supports, or the one forced. */
 enum { KILN_KERNELS_AUTO = -1, KILN_KERNELS_GENERIC = 0, KILN_KERNELS_AVX2 = 1, KILN_KERNELS_AVX512 = 2,
-       KILN_KERNELS_NEON = 3 };
+       KILN_KERNELS_NEON = 3, KILN_KERNELS_AVX512VNNI = 4 };
 
 /* y[M, N] = x[M, K] @ W + bias (bias may be null); W in panel16 layout. */
 typedef void (*KilnLinearFn)(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias,
@@ -64,6 +65,19 @@ typedef void (*KilnLinearQ8Fn)(const KilnRuntimeContext *rt, const float *x, con
 typedef void (*KilnLinearQ4Fn)(const KilnRuntimeContext *rt, const float *x, const uint8_t *w, const float *params,
                                const float *bias, float *y, int64_t M, int64_t K, int64_t N, int64_t G);
 
+/* W8A8, step 1: rows of x [M, K] quantized to int8 (activation
+ * quantization of include/kiln/Quant/Quant.h; static_scale > 0 fixes the
+ * scale, else one per row) into xq (rows of round_up(K, 4) bytes, in the
+ * variant's own encoding) and scales [M]. */
+typedef void (*KilnQuantizeRowsFn)(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K,
+                                   float static_scale, int8_t *xq, float *scales);
+/* W8A8, step 2: y = float(xq @ Wq) * xscale[m] * wscale[n] + bias, W int8
+ * in "panel16_q8x4" panels ([Kp/4][16][4] per 16 outputs), wsum[n] = 128 *
+ * sum_k Wq[k, n] (for unsigned-by-signed dot products). */
+typedef void (*KilnLinearW8A8Fn)(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale,
+                                 const int8_t *w, const float *wscale, const int32_t *wsum, const float *bias,
+                                 float *y, int64_t M, int64_t K, int64_t N);
+
 /* y = x @ W + bias for f16 or bf16 weights in "panel16" panels of 16-bit values. */
 typedef void (*KilnLinearHalfFn)(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias,
                                  float *y, int64_t M, int64_t K, int64_t N);
@@ -76,6 +90,8 @@ typedef struct KilnKernelTable {
   KilnLinearHalfFn linear_f16;
   KilnLinearHalfFn linear_bf16;
   KilnLinearQ4Fn linear_q4;
+  KilnQuantizeRowsFn quantize_rows;
+  KilnLinearW8A8Fn linear_w8a8;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -94,6 +110,11 @@ void kiln_uk_linear_q8(const KilnRuntimeContext *rt, const float *x, const int8_
                        const float *bias, float *y, int64_t M, int64_t K, int64_t N);
 void kiln_uk_linear_q4(const KilnRuntimeContext *rt, const float *x, const uint8_t *w, const float *params,
                        const float *bias, float *y, int64_t M, int64_t K, int64_t N, int64_t G);
+void kiln_uk_quantize_rows(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K, float static_scale,
+                           int8_t *xq, float *scales);
+void kiln_uk_linear_w8a8(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale, const int8_t *w,
+                         const float *wscale, const int32_t *wsum, const float *bias, float *y, int64_t M, int64_t K,
+                         int64_t N);
 void kiln_uk_linear_f16(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias, float *y,
                         int64_t M, int64_t K, int64_t N);
 void kiln_uk_linear_bf16(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias, float *y,

@@ -34,6 +34,18 @@ typedef struct Q4Args {
   int64_t M, K, N, G;
 } Q4Args;
 
+/* Arguments of one W8A8 linear call (the LinearW8A8*.c kernels). */
+typedef struct W8A8Args {
+  const int8_t *xq;
+  const float *xscale;
+  const int8_t *w;
+  const float *wscale;
+  const int32_t *wsum;
+  const float *bias;
+  float *y;
+  int64_t M, K, N;
+} W8A8Args;
+
 /* Runs fn over [0, n) on the runtime's pool (or inline without one). */
 static inline void kiln_parallel(const KilnRuntimeContext *rt, int64_t n, KilnTaskFn fn, void *arg) {
   if (rt && rt->parallel_for && rt->threads > 1 && n > 1)

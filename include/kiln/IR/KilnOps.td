@@ -103,6 +103,10 @@ def Kiln_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", [
   let cppNamespace = "::kiln";
 }
 
+def Kiln_InputQuantization : I32EnumAttr<"InputQuantization", "int8 activation quantization of a linear's input", [
+    I32EnumAttrCase<"Dynamic", 0, "dynamic">, I32EnumAttrCase<"Static", 1, "static">]> {
+  let cppNamespace = "::kiln";
+}
 
 def Kiln_LinearOp : Kiln_Op<"linear", [Pure]> {
   let summary = "x @ W + b with W stored [in, out]";
@@ -112,10 +116,19 @@ def Kiln_LinearOp : Kiln_Op<"linear", [Pure]> {
     is referenced without a transposed copy; backends repack it for their
     kernels. The bias is optional. With `gelu_epilogue` (set by
     kiln-fuse-linear-gelu) the GELU of that formula is applied to the result.
+
+    With `input_quant` (set by kiln-quantize-activations) each row of the
+    input is first replaced by its symmetric int8 quantization `q * s`,
+    `q = clamp(rne(x / s), -127, 127)` in float32: `dynamic` takes
+    `s = max|row| / 127` per row (per token), `static` the calibrated
+    `input_scale`. With int8 weights this is W8A8: backends compute the
+    product with integer dot products.
   }];
   let arguments = (ins Kiln_ActTensor:$input, Kiln_FloatTensor:$weight,
                        Optional<Kiln_FloatTensor>:$bias,
-                       OptionalAttr<Kiln_GeluApproximation>:$gelu_epilogue);
+                       OptionalAttr<Kiln_GeluApproximation>:$gelu_epilogue,
+                       OptionalAttr<Kiln_InputQuantization>:$input_quant,
+                       OptionalAttr<F32Attr>:$input_scale);
   let results = (outs Kiln_ActTensor:$result);
   let assemblyFormat = "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <functional>
 #include <vector>
 
 namespace kiln {
@@ -47,6 +48,11 @@ public:
   /// Threads used inside contractions (default: hardware concurrency).
   void setThreads(unsigned threads) { threads_ = threads ? threads : 1; }
 
+  /// Called before each op (weights excepted) with its operand values, for
+  /// calibration; pass an empty function to remove it.
+  using Observer = std::function<void(mlir::Operation *, const std::vector<const Tensor *> &operands)>;
+  void setObserver(Observer observer) { observer_ = std::move(observer); }
+
 private:
   struct State;
   const Tensor &global(mlir::Operation *globalOp);
@@ -56,6 +62,7 @@ private:
   std::unique_ptr<Checkpoint> checkpoint_;
   std::map<mlir::Operation *, Tensor> globals_, transposed_;
   unsigned threads_;
+  Observer observer_;
 };
 
 /// Drives a kiln module's prefill/decode functions over its KV cache the way

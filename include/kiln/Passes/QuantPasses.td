@@ -31,4 +31,31 @@ def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::ModuleOp"> {
   let statistics = [Statistic<"numQuantized", "num-quantized", "Weights given a quantized format">];
 }
 
+def QuantizeActivations : Pass<"kiln-quantize-activations", "mlir::ModuleOp"> {
+  let summary = "Quantize linear inputs to int8 (W8A8), per token or with calibrated scales";
+  let description = [{
+    Gives every `kiln.linear` whose weight is int8 per output channel (run
+    `kiln-quantize-weights{format=int8}` first) an int8 input:
+
+    ```mlir
+    %y = kiln.linear %x, %w, %b {input_quant = 0 : i32} : ...  // 0: dynamic, 1: static
+    ```
+
+    `mode=dynamic` takes each row's (token's) own scale, max|x| / 127, at
+    run time. `mode=static` fixes one scale per linear, max|x| / 127 over
+    calibration text run through the reference interpreter (before any
+    activation is quantized); the text comes from the `calibration` option
+    or `kiln compile --calibration FILE` (module attribute
+    `kiln.calibration`). Linears reading the same weight (the prefill and
+    decode functions) share a scale. Values past the calibrated range clamp.
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", "\"dynamic\"", "dynamic (per token) or static (calibrated)">,
+    Option<"calibration", "calibration", "std::string", "\"\"", "Calibration text file (static mode)">,
+    Option<"maxTokens", "max-tokens", "int64_t", "4096", "Calibration tokens to run at most">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numQuantized", "num-quantized", "Linears given an int8 input">];
+}
+
 #endif

@@ -62,6 +62,13 @@ float dequantizedAt(const QuantizedMatrix &m, const QuantSpec &spec, int64_t r, 
 /// (for f16/bf16, rounded to that type), as float32 values.
 std::vector<float> quantizeDequantize(const float *w, int64_t rows, int64_t cols, const QuantSpec &spec);
 
+/// Activation quantization (W8A8): one row of a linear's input, symmetric
+/// int8. The scale is `staticScale` when > 0 (calibrated), otherwise
+/// max|x| / 127 of the row (dynamic, per token); in float32:
+///   q = clamp(rne(x / scale), -127, 127), 0 for a scale of 0.
+/// The row then stands for q * scale. Returns the scale; writes K values to q.
+float quantizeActivationRow(const float *x, int64_t K, float staticScale, int8_t *q);
+
 } // namespace kiln
 
 #endif

@@ -39,6 +39,30 @@ func.func @f(%x: tensor<1x2x4xf32>, %w: tensor<4x12xf32>, %b: tensor<8xf32>) -> 
 
 // -----
 
+func.func @f(%x: tensor<1x2x4xf32>, %w: tensor<4x12xf32>) -> tensor<1x2x12xf32> {
+  // expected-error @+1 {{static input quantization needs an input_scale}}
+  %y = kiln.linear %x, %w {input_quant = 1 : i32} : (tensor<1x2x4xf32>, tensor<4x12xf32>) -> tensor<1x2x12xf32>
+  return %y : tensor<1x2x12xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x4xf32>, %w: tensor<4x12xf32>) -> tensor<1x2x12xf32> {
+  // expected-error @+1 {{input_scale must be > 0}}
+  %y = kiln.linear %x, %w {input_quant = 1 : i32, input_scale = -1.0 : f32} : (tensor<1x2x4xf32>, tensor<4x12xf32>) -> tensor<1x2x12xf32>
+  return %y : tensor<1x2x12xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x4xf32>, %w: tensor<4x12xf32>) -> tensor<1x2x12xf32> {
+  // expected-error @+1 {{input_scale is only meaningful with input_quant = static}}
+  %y = kiln.linear %x, %w {input_scale = 1.0 : f32} : (tensor<1x2x4xf32>, tensor<4x12xf32>) -> tensor<1x2x12xf32>
+  return %y : tensor<1x2x12xf32>
+}
+
+// -----
+
 func.func @f(%x: tensor<1x2x4xf32>, %g: tensor<5xf32>) -> tensor<1x2x4xf32> {
   // expected-error @+1 {{gamma and beta must be [4], got [5]}}
   %y = kiln.layer_norm %x, %g, %g {epsilon = 1.0e-5 : f64} : (tensor<1x2x4xf32>, tensor<5xf32>, tensor<5xf32>) -> tensor<1x2x4xf32>

@@ -32,6 +32,8 @@ LoadedModel loadModel(const std::string &path, const ImportOptions &options);
 Pipeline userPipeline(const Args &args, const std::string &defaultPasses);
 /// Runs --pipeline FILE.yaml or --passes LIST (after --load-pass-plugin) on
 /// the module; nothing if neither is given.
+/// --calibration FILE: the text calibrating passes read (module attribute kiln.calibration).
+void setCalibration(const Args &args, mlir::ModuleOp module);
 void applyUserPipeline(const Args &args, mlir::ModuleOp module);
 
 /// Registers the dialects kiln modules use.

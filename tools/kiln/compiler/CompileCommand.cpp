@@ -31,6 +31,7 @@ const char *kCompileHelp =
     "usage: kiln compile MODEL_DIR|FILE.mlir -o OUT [--target cpu] [--prompt-len N] [--ctx-len N]\n"
     "                    [--emit kiln|lowered|llvm|obj|artifact] [--load-backend-plugin PATH]\n"
     "                    [--pipeline FILE.yaml | --passes LIST] [--load-pass-plugin PATH]\n"
+    "                    [--calibration TEXT_FILE]\n"
     "                    [--print-ir-after-all] [--print-ir-after PASS] [--timing] [--pass-statistics]\n"
     "                    [--<backend option>=VALUE ...]\n"
     "       kiln compile --list-targets [--load-backend-plugin PATH]\n"
@@ -52,7 +53,7 @@ int compileCommand(int argc, char **argv) {
   // --name=value pairs the driver does not know and hand them over.
   std::set<std::string> valued = {"-o",         "--target",         "--prompt-len",       "--ctx-len",
                                   "--emit",     "--load-backend-plugin", "--pipeline",    "--passes",
-                                  "--load-pass-plugin", "--print-ir-after"};
+                                  "--load-pass-plugin", "--print-ir-after", "--calibration"};
   std::set<std::string> flags = {"--list-targets", "--help", "--print-ir-after-all", "--timing", "--pass-statistics"};
   std::vector<char *> driverArgs = {argv[0], argv[1]};
   BackendOptions backendOptions;
@@ -124,6 +125,7 @@ int compileCommand(int argc, char **argv) {
 
   // The user's pipeline (a file, a list, or the default: pipelines/f32.yaml's
   // passes), then the backend's lowering passes.
+  setCalibration(args, module);
   Pipeline user = userPipeline(args, kDefaultPasses);
   mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(model.context.get());
   addPipeline(pm, user);

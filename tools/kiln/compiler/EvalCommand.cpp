@@ -52,13 +52,13 @@ size_t argmax(const std::vector<double> &v) {
 
 int evalCommand(int argc, char **argv) {
   Args args("eval", {"--text", "--window", "--max-tokens", "--against", "--threads", "--pipeline", "--passes",
-                     "--load-pass-plugin"},
+                     "--load-pass-plugin", "--calibration"},
             {"--json", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << "usage: kiln eval MODEL_DIR|FILE.mlir --text FILE [--window W] [--max-tokens N]\n"
                  "                 [--against TEACHER_DIR|FILE.mlir] [--pipeline FILE.yaml | --passes LIST]\n"
-                 "                 [--load-pass-plugin PATH] [--json]\n"
+                 "                 [--load-pass-plugin PATH] [--calibration FILE] [--json]\n"
                  "The pipeline (if any) is applied to the model, not to the teacher.\n"
                  "Perplexity over independent windows of W tokens (default: the context length),\n"
                  "scoring tokens 1..W-1 of each; with --against, KL(teacher || model) and top-1 agreement.\n";

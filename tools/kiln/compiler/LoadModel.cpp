@@ -42,7 +42,17 @@ Pipeline userPipeline(const Args &args, const std::string &defaultPasses) {
   return parsePassList(args.get("--passes", defaultPasses));
 }
 
+void setCalibration(const Args &args, mlir::ModuleOp module) {
+  if (!args.has("--calibration"))
+    return;
+  std::string path = args.get("--calibration");
+  if (!std::filesystem::is_regular_file(path))
+    fail(path, "cannot open calibration text");
+  module->setAttr("kiln.calibration", mlir::StringAttr::get(module.getContext(), path));
+}
+
 void applyUserPipeline(const Args &args, mlir::ModuleOp module) {
+  setCalibration(args, module);
   Pipeline pipeline = userPipeline(args, "");
   if (pipeline.text.empty())
     return;

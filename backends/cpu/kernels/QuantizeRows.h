@@ -1,0 +1,58 @@
+/*===- QuantizeRows.h - int8 activation quantization (W8A8) ---------------===*
+ * Included by the W8A8 kernels. Exactly quantizeActivationRow of
+ * include/kiln/Quant/Quant.h in float32: scale = static_scale, or max|x| / 127
+ * per row; q = clamp(rne(x / scale), -127, 127). Rows are stored Kp =
+ * round_up(K, 4) bytes apart, zero padded, as q + KILN_XQ_OFFSET (0, or 128
+ * for kernels whose dot product multiplies unsigned by signed bytes).
+ *===----------------------------------------------------------------------===*/
+#ifndef KILN_QUANTIZE_ROWS_H
+#define KILN_QUANTIZE_ROWS_H
+
+#include "KernelCommon.h"
+
+typedef struct QuantizeRowsArgs {
+  const float *x;
+  int64_t K;
+  float static_scale;
+  int8_t *xq;
+  float *scales;
+} QuantizeRowsArgs;
+
+static inline int64_t kiln_pad4(int64_t k) { return (k + 3) & ~(int64_t)3; }
+
+static void quantize_rows_task(void *arg, int64_t r0, int64_t r1) {
+  const QuantizeRowsArgs *a = (const QuantizeRowsArgs *)arg;
+  const int64_t K = a->K, Kp = kiln_pad4(K);
+  for (int64_t r = r0; r < r1; ++r) {
+    const float *x = a->x + r * K;
+    int8_t *q = a->xq + r * Kp;
+    float scale = a->static_scale;
+    if (!(scale > 0)) {
+      float amax = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        float v = x[k] < 0 ? -x[k] : x[k];
+        amax = v > amax ? v : amax;
+      }
+      scale = amax / 127.0f;
+    }
+    a->scales[r] = scale;
+    for (int64_t k = 0; k < K; ++k) {
+      float v = scale == 0 ? 0.0f : x[k] / scale;
+      v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
+      /* Round half to even without libm: adding 1.5 * 2^23 leaves the
+       * rounded integer in the mantissa (|v| <= 127). */
+      v = (v + 12582912.0f) - 12582912.0f;
+      q[k] = (int8_t)((int32_t)v + KILN_XQ_OFFSET);
+    }
+    for (int64_t k = K; k < Kp; ++k)
+      q[k] = (int8_t)KILN_XQ_OFFSET;
+  }
+}
+
+static inline void kiln_quantize_rows_impl(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K,
+                                           float static_scale, int8_t *xq, float *scales) {
+  QuantizeRowsArgs a = {x, K, static_scale, xq, scales};
+  kiln_parallel(rt, M, quantize_rows_task, &a);
+}
+
+#endif
