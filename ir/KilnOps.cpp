@@ -147,6 +147,17 @@ OpFoldResult ScaleOp::fold(FoldAdaptor) {
   return getFactor().convertToDouble() == 1.0 ? getInput() : OpFoldResult();
 }
 
+/// input_quant / input_scale of kiln.linear and kiln.lm_head.
+template <typename Op> static LogicalResult verifyInputQuant(Op op) {
+  bool isStatic = op.getInputQuant() == InputQuantization::Static;
+  if (isStatic != bool(op.getInputScale()))
+    return op.emitOpError(isStatic ? "static input quantization needs an input_scale"
+                                   : "input_scale is only meaningful with input_quant = static");
+  if (isStatic && !(op.getInputScale()->convertToDouble() > 0))
+    return op.emitOpError("input_scale must be > 0");
+  return success();
+}
+
 LogicalResult LinearOp::verify() {
   if (failed(requireStatic(*this)) || failed(requireRank(*this, getWeight(), 2, "weight")))
     return failure();
@@ -159,13 +170,7 @@ LogicalResult LinearOp::verify() {
   expected.back() = w[1];
   if (res != ArrayRef<int64_t>(expected))
     return emitOpError("result must be ") << shapeStr(expected) << ", got " << shapeStr(res);
-  bool isStatic = getInputQuant() == InputQuantization::Static;
-  if (isStatic != bool(getInputScale()))
-    return emitOpError(isStatic ? "static input quantization needs an input_scale"
-                                : "input_scale is only meaningful with input_quant = static");
-  if (isStatic && !(getInputScale()->convertToDouble() > 0))
-    return emitOpError("input_scale must be > 0");
-  return success();
+  return verifyInputQuant(*this);
 }
 
 LogicalResult LMHeadOp::verify() {
@@ -179,7 +184,7 @@ LogicalResult LMHeadOp::verify() {
   expected.back() = e[0];
   if (res != ArrayRef<int64_t>(expected))
     return emitOpError("result must be ") << shapeStr(expected) << ", got " << shapeStr(res);
-  return success();
+  return verifyInputQuant(*this);
 }
 
 LogicalResult SplitOp::verify() {

@@ -29,6 +29,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <functional>
+
 using namespace mlir;
 
 namespace kiln::cpu {
@@ -151,11 +153,15 @@ private:
     }
     // One scratch region after the plan for the int8 copies of W8A8 inputs
     // (ops run one at a time, so they all share it).
-    for (Operation &op : body)
-      if (auto l = dyn_cast<LinearOp>(op); l && l.getInputQuant()) {
-        int64_t M = rows(l.getInput()), Kp = (lastDim(l.getInput()) + 3) / 4 * 4;
-        scratchBytes_ = std::max<int64_t>(scratchBytes_, round64(M * Kp) + round64(M * 4));
+    for (Operation &op : body) {
+      auto l = dyn_cast<LinearOp>(op);
+      auto h = dyn_cast<LMHeadOp>(op);
+      if ((l && l.getInputQuant()) || (h && h.getInputQuant())) {
+        Value input = l ? l.getInput() : h.getInput();
+        int64_t M = rows(input), K = lastDim(input), Kp = (K + 3) / 4 * 4;
+        scratchBytes_ = std::max<int64_t>(scratchBytes_, round64(M * Kp) + round64(M * 4) + round64(M * ((K + 31) / 32) * 4));
       }
+    }
     scratchOffset_ = round64(int64_t(arenaBytes_));
     if (scratchBytes_ > 0)
       arenaBytes_ = uint64_t(scratchOffset_ + scratchBytes_);
@@ -225,19 +231,36 @@ private:
   }
   static int64_t round64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
-  /// W8A8: quantize the input rows into the scratch region, then the
-  /// integer product.
-  void emitLinearW8A8(LinearOp l, Value bias, Value M, Value K, Value N) {
-    if (weightFormat(l.getWeight()) != "int8-sym")
-      unsupported(l, "an int8 input needs int8 per-channel weights, got " + weightFormat(l.getWeight()));
-    int64_t m = rows(l.getInput()), Kp = (lastDim(l.getInput()) + 3) / 4 * 4;
+  /// W8A8 / W4A8 (a product with `input_quant`): quantize the input rows
+  /// into the scratch region, then the integer product. `transposed`: the
+  /// weight is an LM head's [vocab, dim] table.
+  void emitIntegerProduct(Operation *op, Value input, Value weight, std::optional<InputQuantization> mode,
+                          std::optional<APFloat> scale, Value bias, Value result, bool transposed) {
+    std::string format = weightFormat(weight), t = transposed ? ".t" : "";
+    bool int4 = format.rfind("int4", 0) == 0;
+    if (format != "int8-sym" && !int4)
+      unsupported(op, "an int8 input needs int8 per-channel or int4 weights, got " + format);
+    int64_t m = rows(input), k = lastDim(input), Kp = (k + 3) / 4 * 4;
+    Value M = i64(m), K = i64(k), N = i64(lastDim(result));
     Value xq = elementPtr(bases_[kArena], i64(scratchOffset_), b_.getI8Type());
     Value xscale = elementPtr(bases_[kArena], i64(scratchOffset_ + round64(m * Kp)), b_.getI8Type());
-    double staticScale = l.getInputQuant() == InputQuantization::Static ? l.getInputScale()->convertToDouble() : 0.0;
-    callKernel("kiln_uk_quantize_rows", {rt_, ptr(l.getInput()), M, K, f32(staticScale), xq, xscale});
-    callKernel("kiln_uk_linear_w8a8", {rt_, xq, xscale, ptr(l.getWeight(), "panel16_q8x4"), ptr(l.getWeight(), "q8x4_scales"),
-                                       ptr(l.getWeight(), "q8x4_sums"), bias, ptr(l.getResult()), M, K, N});
+    Value xsums = int4 ? elementPtr(bases_[kArena], i64(scratchOffset_ + round64(m * Kp) + round64(m * 4)), b_.getI8Type())
+                       : null();
+    double staticScale = mode == InputQuantization::Static ? scale->convertToDouble() : 0.0;
+    callKernel("kiln_uk_quantize_rows", {rt_, ptr(input), M, K, f32(staticScale), xq, xscale, xsums});
+    if (!bias)
+      bias = null();
+    if (int4) {
+      bool symmetric = format.size() >= 4 && format.compare(format.size() - 4, 4, "-sym") == 0;
+      callKernel("kiln_uk_linear_w4a8", {rt_, xq, xscale, xsums, ptr(weight, "q4x4" + t), ptr(weight, "q4x4.scales" + t),
+                                         symmetric ? null() : ptr(weight, "q4x4.zeros" + t), bias, ptr(result), M, K, N,
+                                         i64(int4Group(weight))});
+      return;
+    }
+    callKernel("kiln_uk_linear_w8a8", {rt_, xq, xscale, ptr(weight, "q8x4" + t), ptr(weight, "q8x4.scales" + t),
+                                       ptr(weight, "q8x4.sums" + t), bias, ptr(result), M, K, N});
   }
+  Value null() { return b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(); }
 
   /// The group size of an int4 weight (its whole reduction axis if ungrouped).
   int64_t int4Group(Value v) {
@@ -268,7 +291,11 @@ private:
     if (!out_.lookupSymbol("kiln_uk_quantize_rows"))
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_quantize_rows",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, i64t, b_.getF32Type(),
-                                                                       ptrTy(), ptrTy()}));
+                                                                       ptrTy(), ptrTy(), ptrTy()}));
+    if (!out_.lookupSymbol("kiln_uk_linear_w4a8"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_w4a8",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
+                                                                       ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t, i64t}));
     if (!out_.lookupSymbol("kiln_uk_linear_w8a8"))
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_w8a8",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
@@ -326,7 +353,8 @@ private:
             Value M = i64(rows(l.getInput())), K = i64(lastDim(l.getInput())), N = i64(lastDim(l.getResult()));
             std::string format = weightFormat(l.getWeight());
             if (l.getInputQuant())
-              emitLinearW8A8(l, bias, M, K, N);
+              emitIntegerProduct(l, l.getInput(), l.getWeight(), l.getInputQuant(), l.getInputScale(),
+                                 l.getBias() ? ptr(l.getBias()) : Value(), l.getResult(), false);
             else if (format == "f32")
               callKernel("kiln_uk_linear", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16"), bias,
                                             ptr(l.getResult()), M, K, N});
@@ -348,6 +376,11 @@ private:
           .Case<LMHeadOp>([&](LMHeadOp h) {
             requireDense(h, h.getInput());
             std::string format = weightFormat(h.getEmbedding());
+            if (h.getInputQuant()) {
+              emitIntegerProduct(h, h.getInput(), h.getEmbedding(), h.getInputQuant(), h.getInputScale(), Value(),
+                                 h.getResult(), true);
+              return;
+            }
             if (format == "int8-sym") {
               callKernel("kiln_uk_linear_q8",
                          {rt_, ptr(h.getInput()), ptr(h.getEmbedding(), "panel16t_q8"), ptr(h.getEmbedding(), "q8t_scales"),
@@ -403,6 +436,18 @@ private:
     bool int8 = format == "int8-sym", half = format == "f16" || format == "bf16", int4 = format.rfind("int4", 0) == 0;
     if (format != "f32" && !int8 && !half && !int4)
       unsupported(e, "an embedding table of format " + format + " has no cpu lowering (f32, f16, bf16, int8, int4 do)");
+    // The LM head reading the same table with int8 inputs decides its layout.
+    auto w = e.getTable().getDefiningOp<WeightOp>();
+    bool integerHead = false;
+    func_.walk([&](LMHeadOp h) {
+      auto hw = h.getEmbedding().getDefiningOp<WeightOp>();
+      if (w && hw && hw.getGlobalAttr() == w.getGlobalAttr() && h.getInputQuant())
+        integerHead = true;
+    });
+    if (integerHead && (int8 || int4)) {
+      emitEmbeddingFromIntegerHead(e, int4);
+      return;
+    }
     if (int4) {
       emitEmbeddingInt4(e);
       return;
@@ -437,13 +482,11 @@ private:
     });
   }
 
-  /// Gathers rows of an int4 table from the LM head's "q4t" rows: element
-  /// (row, d) is nibble d of the row (see kernels/KernelABI.h), dequantized
-  /// with its group's {scale, zero}.
-  void emitEmbeddingInt4(EmbeddingOp e) {
-    int64_t dim = lastDim(e.getResult()), tableRows = shapeOf(e.getTable())[0], group = int4Group(e.getTable());
-    int64_t groups = (dim + group - 1) / group;
-    Value table = ptr(e.getTable(), "q4t"), params = ptr(e.getTable(), "q4t_params"), out = ptr(e.getResult());
+  /// The shared loop of the quantized gathers: out[s, d] = valueAt(row, d)
+  /// for each slot's token row (zeros for padding slots).
+  void emitGather(EmbeddingOp e, const std::function<Value(Value row, Value d)> &valueAt) {
+    int64_t dim = lastDim(e.getResult()), tableRows = shapeOf(e.getTable())[0];
+    Value out = ptr(e.getResult());
     Value ids = elementPtr(bases_[size_t(places_.at(e.getIds()).buffer)], i64(0), b_.getI32Type());
     loop(rows(e.getResult()), [&](Value s) {
       Value id = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(ids, s, b_.getI32Type()));
@@ -451,20 +494,65 @@ private:
       Value row = b_.create<arith::SelectOp>(loc_, valid, id, i64(0));
       row = b_.create<arith::MinSIOp>(loc_, row, i64(tableRows - 1));
       loop(dim, [&](Value d) {
-        Value chunk = b_.create<arith::DivUIOp>(loc_, d, i64(32)), i = b_.create<arith::RemUIOp>(loc_, d, i64(32));
-        Value byteIndex = add(add(mul(row, i64(dim / 2)), mul(chunk, i64(16))),
-                              b_.create<arith::RemUIOp>(loc_, i, i64(16)));
-        Value byte = b_.create<arith::ExtUIOp>(loc_, b_.getI32Type(), load(table, byteIndex, b_.getI8Type()));
-        Value shift = b_.create<arith::TruncIOp>(
-            loc_, b_.getI32Type(), mul(b_.create<arith::DivUIOp>(loc_, i, i64(16)), i64(4)));
-        Value nibble = b_.create<arith::AndIOp>(loc_, b_.create<arith::ShRUIOp>(loc_, byte, shift),
-                                                b_.create<arith::ConstantIntOp>(loc_, 15, 32));
-        Value p = mul(add(mul(row, i64(groups)), b_.create<arith::DivUIOp>(loc_, d, i64(group))), i64(2));
-        Value centered = b_.create<arith::SubFOp>(loc_, b_.create<arith::UIToFPOp>(loc_, b_.getF32Type(), nibble),
-                                                  load(params, add(p, i64(1))));
-        Value v = b_.create<arith::MulFOp>(loc_, centered, load(params, p));
-        store(b_.create<arith::SelectOp>(loc_, valid, v, f32(0)), out, add(mul(s, i64(dim)), d));
+        store(b_.create<arith::SelectOp>(loc_, valid, valueAt(row, d), f32(0)), out, add(mul(s, i64(dim)), d));
       });
+    });
+  }
+  Value divu(Value a, int64_t b) { return b_.create<arith::DivUIOp>(loc_, a, i64(b)); }
+  Value remu(Value a, int64_t b) { return b_.create<arith::RemUIOp>(loc_, a, i64(b)); }
+  /// Nibble `high ? 1 : 0` of byte `index` of `table`, as f32.
+  Value nibbleAt(Value table, Value index, Value high) {
+    Value byte = b_.create<arith::ExtUIOp>(loc_, b_.getI32Type(), load(table, index, b_.getI8Type()));
+    Value shift = b_.create<arith::TruncIOp>(loc_, b_.getI32Type(), mul(high, i64(4)));
+    Value nibble = b_.create<arith::AndIOp>(loc_, b_.create<arith::ShRUIOp>(loc_, byte, shift),
+                                            b_.create<arith::ConstantIntOp>(loc_, 15, 32));
+    return b_.create<arith::UIToFPOp>(loc_, b_.getF32Type(), nibble);
+  }
+
+  /// An int4 table from the LM head's "q4t" rows: element (row, d) is
+  /// nibble d of the row (kernels/KernelABI.h) with its group's {scale, zero}.
+  void emitEmbeddingInt4(EmbeddingOp e) {
+    int64_t dim = lastDim(e.getResult()), group = int4Group(e.getTable()), groups = (dim + group - 1) / group;
+    Value table = ptr(e.getTable(), "q4t"), params = ptr(e.getTable(), "q4t_params");
+    emitGather(e, [&](Value row, Value d) {
+      Value i = remu(d, 32);
+      Value byteIndex = add(add(mul(row, i64(dim / 2)), mul(divu(d, 32), i64(16))), remu(i, 16));
+      Value p = mul(add(mul(row, i64(groups)), divu(d, group)), i64(2));
+      Value centered = b_.create<arith::SubFOp>(loc_, nibbleAt(table, byteIndex, divu(i, 16)), load(params, add(p, i64(1))));
+      return b_.create<arith::MulFOp>(loc_, centered, load(params, p)).getResult();
+    });
+  }
+
+  /// A tied table whose LM head takes int8 inputs is stored once, in the
+  /// head's "q8x4.t" / "q4x4.t" panels; the lookup gathers from those.
+  void emitEmbeddingFromIntegerHead(EmbeddingOp e, bool int4) {
+    int64_t dim = lastDim(e.getResult());
+    Value table = e.getTable();
+    if (!int4) {
+      int64_t Kp = (dim + 3) / 4 * 4;
+      Value q = ptr(table, "q8x4.t"), scales = ptr(table, "q8x4.scales.t");
+      emitGather(e, [&](Value row, Value d) {
+        Value index = add(add(mul(divu(row, 16), i64(Kp * 16)), mul(divu(d, 4), i64(64))),
+                          add(mul(remu(row, 16), i64(4)), remu(d, 4)));
+        Value v = b_.create<arith::SIToFPOp>(loc_, b_.getF32Type(), load(q, index, b_.getI8Type()));
+        return b_.create<arith::MulFOp>(loc_, v, load(scales, row)).getResult();
+      });
+      return;
+    }
+    int64_t group = int4Group(table), groups = (dim + group - 1) / group, chunks = dim / 32;
+    bool symmetric = weightFormat(table).find("-sym") != std::string::npos;
+    Value q = ptr(table, "q4x4.t"), scales = ptr(table, "q4x4.scales.t");
+    Value zeros = symmetric ? Value() : ptr(table, "q4x4.zeros.t");
+    emitGather(e, [&](Value row, Value d) {
+      Value i = remu(d, 32), p = divu(row, 16), j = remu(row, 16);
+      Value index = add(add(mul(add(mul(p, i64(chunks)), divu(d, 32)), i64(256)), mul(divu(i, 8), i64(64))),
+                        add(mul(j, i64(4)), remu(i, 4)));
+      Value high = divu(remu(i, 8), 4);
+      Value param = add(mul(add(mul(p, i64(groups)), divu(d, group)), i64(16)), j);
+      Value zero = symmetric ? f32(8.0)
+                             : b_.create<arith::SIToFPOp>(loc_, b_.getF32Type(), load(zeros, param, b_.getI32Type())).getResult();
+      Value centered = b_.create<arith::SubFOp>(loc_, nibbleAt(q, index, high), zero);
+      return b_.create<arith::MulFOp>(loc_, centered, load(scales, param)).getResult();
     });
   }
 

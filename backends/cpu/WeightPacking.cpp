@@ -45,7 +45,10 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
   entry.dtype = "f32";
   entry.shape.assign(shape.begin(), shape.end());
   // Layouts ending in "t" of a panel read an [N, K] table as its transpose.
-  bool transposed = layout.rfind("panel16t", 0) == 0 || layout == "q8t_scales" || layout.rfind("q4t", 0) == 0;
+  // (Newer layouts mark the transposed read with a ".t" suffix.)
+  bool dotT = layout.size() > 2 && layout.compare(layout.size() - 2, 2, ".t") == 0;
+  bool transposed = layout.rfind("panel16t", 0) == 0 || layout == "q8t_scales" || layout.rfind("q4t", 0) == 0 || dotT;
+  const std::string base = dotT ? layout.substr(0, layout.size() - 2) : layout, suffix = dotT ? ".t" : "";
   if (layout != "rowmajor" && shape.size() != 2)
     throw Error("cpu backend: weight @" + entry.name + " must be 2-D for layout " + layout);
   int64_t K = shape.size() == 2 ? (transposed ? shape[1] : shape[0]) : 0;
@@ -97,12 +100,12 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
     return offsets_.at(key);
   }
-  if (layout == "panel16_q8x4" || layout == "q8x4_sums" || layout == "q8x4_scales") {
+  if (base == "q8x4" || base == "q8x4.sums" || base == "q8x4.scales") {
     // W8A8: int8 per output channel as for panel16_q8, in quads of inputs
     // (kernels/KernelABI.h), with 128 * each column's sum of values.
-    if (spec.format != WeightFormat::Int8 || spec.axis != 0 || spec.groupSize != 0)
+    if (spec.format != WeightFormat::Int8 || spec.axis != (transposed ? 1 : 0) || spec.groupSize != 0)
       throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() +
-                  ", W8A8 needs int8 per output channel along axis 0");
+                  ", integer inputs need int8 per output channel along axis " + (transposed ? "1" : "0"));
     std::vector<float> f(values.begin(), values.end());
     QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
     int64_t Kp = (K + 3) / 4 * 4;
@@ -115,21 +118,69 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
         packed[size_t((p * Kp + k / 4 * 4) * KILN_PANEL + j * 4 + k % 4)] = q;
         sums[size_t(n)] += 128 * q;
       }
-    entry.layout = "panel16_q8x4";
+    entry.layout = "q8x4" + suffix;
     entry.dtype = "i8";
     entry.bytes = packed.size();
     offsets_[{op, entry.layout}] = writer_.addWeight(entry, packed.data());
-    entry.layout = "q8x4_sums";
+    entry.layout = "q8x4.sums" + suffix;
     entry.dtype = "i32";
     entry.shape = {N};
     entry.bytes = sums.size() * sizeof(int32_t);
     offsets_[{op, entry.layout}] = writer_.addWeight(entry, sums.data());
     std::vector<float> scales(size_t(panels(N) * KILN_PANEL), 0.0f);
     std::copy(m.scale.begin(), m.scale.end(), scales.begin());
-    entry.layout = "q8x4_scales";
+    entry.layout = "q8x4.scales" + suffix;
     entry.dtype = "f32";
     entry.bytes = scales.size() * sizeof(float);
     offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
+    return offsets_.at(key);
+  }
+  if (base == "q4x4" || base == "q4x4.scales" || base == "q4x4.zeros") {
+    // W4A8: int4 nibbles in quads of inputs per 16 outputs (kernels/LinearW4A8.c),
+    // per-group scales and (asymmetric only) zero points per panel.
+    if (spec.format != WeightFormat::Int4 || spec.axis != (transposed ? 1 : 0))
+      throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", not int4 along axis " +
+                  (transposed ? "1" : "0"));
+    int64_t group = spec.groupSize > 0 ? spec.groupSize : K;
+    if (K % 32 != 0 || group % 32 != 0)
+      throw Error("cpu backend: weight @" + entry.name + " (" + spec.name() + ", " + std::to_string(K) +
+                  " inputs): the int4 kernels need inputs and groups in multiples of 32");
+    std::vector<float> f(values.begin(), values.end());
+    QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
+    int64_t chunks = K / 32;
+    std::vector<uint8_t> packed(size_t(panels(N) * chunks * 256), 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        uint8_t u = uint8_t(m.q[at(k, n)] + (spec.symmetric ? 8 : 0));
+        int64_t p = n / KILN_PANEL, j = n % KILN_PANEL, c = k / 32, i = k % 32, v = i / 8, t = i % 4;
+        bool high = (i % 8) >= 4;
+        packed[size_t((p * chunks + c) * 256 + v * 64 + j * 4 + t)] |= uint8_t(high ? u << 4 : u);
+      }
+    entry.layout = "q4x4" + suffix;
+    entry.dtype = "u4";
+    entry.bytes = packed.size();
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, packed.data());
+    std::vector<float> scales(size_t(panels(N) * m.groups * KILN_PANEL), 0.0f);
+    std::vector<int32_t> zeros(scales.size(), 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t g = 0; g < m.groups; ++g) {
+        size_t dst = size_t(((n / KILN_PANEL) * m.groups + g) * KILN_PANEL + n % KILN_PANEL);
+        scales[dst] = m.scale[size_t(n * m.groups + g)];
+        zeros[dst] = m.zero[size_t(n * m.groups + g)];
+      }
+    entry.layout = "q4x4.scales" + suffix;
+    entry.dtype = "f32";
+    entry.shape = {panels(N), m.groups, KILN_PANEL};
+    entry.bytes = scales.size() * sizeof(float);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
+    if (!spec.symmetric) {
+      entry.layout = "q4x4.zeros" + suffix;
+      entry.dtype = "i32";
+      entry.bytes = zeros.size() * sizeof(int32_t);
+      offsets_[{op, entry.layout}] = writer_.addWeight(entry, zeros.data());
+    } else if (base == "q4x4.zeros") {
+      throw Error("cpu backend: weight @" + entry.name + " is symmetric: it has no zero points");
+    }
     return offsets_.at(key);
   }
   if (layout == "q4" || layout == "q4_params" || layout == "q4t" || layout == "q4t_params") {

@@ -169,7 +169,8 @@ private:
       x = b_.create<SelectLastOp>(loc_, act({B, 1, E}), x, positions);
     auto xs = cast<RankedTensorType>(x.getType()).getShape();
     Value logits = b_.create<LMHeadOp>(loc_, act({xs[0], xs[1], V}),
-                                       x, weight(ckpt_.tiedLMHead() ? "wte.weight" : "lm_head.weight"));
+                                       x, weight(ckpt_.tiedLMHead() ? "wte.weight" : "lm_head.weight"),
+                                       InputQuantizationAttr(), FloatAttr());
     SmallVector<Value> rets = {logits};
     rets.append(presents.begin(), presents.end());
     b_.create<func::ReturnOp>(loc_, rets);

@@ -11,6 +11,7 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
+#include <optional>
 #include <limits>
 #include <thread>
 
@@ -199,6 +200,28 @@ const Tensor &Interpreter::transposedGlobal(Operation *op) {
   return transposed_.emplace(op, std::move(t)).first->second;
 }
 
+namespace {
+/// `x` with every row of K values replaced by its int8 quantization
+/// (include/kiln/Quant/Quant.h), stored in `storage`; `x` itself without `mode`.
+const Tensor &quantizeInput(const Tensor &x, size_t K, std::optional<InputQuantization> mode,
+                            std::optional<llvm::APFloat> scaleAttr, Tensor &storage) {
+  if (!mode)
+    return x;
+  float staticScale = *mode == InputQuantization::Static ? float(scaleAttr->convertToDouble()) : 0;
+  storage = x;
+  std::vector<float> row(K);
+  std::vector<int8_t> q(K);
+  for (size_t r0 = 0; r0 < storage.size(); r0 += K) {
+    for (size_t k = 0; k < K; ++k)
+      row[k] = float(storage.data[r0 + k]);
+    float scale = quantizeActivationRow(row.data(), int64_t(K), staticScale, q.data());
+    for (size_t k = 0; k < K; ++k)
+      storage.data[r0 + k] = double(q[k]) * double(scale);
+  }
+  return storage;
+}
+} // namespace
+
 std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector<Tensor> &args) {
   auto func = module_.lookupSymbol<func::FuncOp>(name);
   if (!func)
@@ -265,22 +288,7 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
           const Tensor *bias = l.getBias() ? &st.get(l.getBias()) : nullptr;
           size_t K = size_t(w.shape[0]), N = size_t(w.shape[1]);
           Tensor quantized;
-          if (auto mode = l.getInputQuant()) {
-            // W8A8: every row as its int8 quantization (include/kiln/Quant/Quant.h).
-            float staticScale = *mode == InputQuantization::Static ? float(l.getInputScale()->convertToDouble()) : 0;
-            quantized = *xp;
-            std::vector<float> row(K);
-            std::vector<int8_t> q(K);
-            for (size_t r0 = 0; r0 < quantized.size(); r0 += K) {
-              for (size_t k = 0; k < K; ++k)
-                row[k] = float(quantized.data[r0 + k]);
-              float scale = quantizeActivationRow(row.data(), int64_t(K), staticScale, q.data());
-              for (size_t k = 0; k < K; ++k)
-                quantized.data[r0 + k] = double(q[k]) * double(scale);
-            }
-            xp = &quantized;
-          }
-          const Tensor &x = *xp;
+          const Tensor &x = quantizeInput(*xp, K, l.getInputQuant(), l.getInputScale(), quantized);
           Tensor r = out();
           contract(x.data.data(), w.data.data(), bias ? bias->data.data() : nullptr, r.data.data(), x.size() / K, K,
                    N, threads_);
@@ -289,7 +297,9 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
           st.set(l.getResult(), std::move(r));
         })
         .Case<LMHeadOp>([&](LMHeadOp h) {
-          const Tensor &x = st.get(h.getInput());
+          Tensor quantized;
+          const Tensor &x = quantizeInput(st.get(h.getInput()), size_t(shapeOf(h.getInput().getType()).back()),
+                                          h.getInputQuant(), h.getInputScale(), quantized);
           // Contract against E^T so each logit sums over k in order, vectorised over the vocab.
           Tensor transposedLocal;
           const Tensor *et;

@@ -23,9 +23,18 @@ using namespace mlir;
 namespace kiln {
 namespace {
 
-Operation *weightGlobal(LinearOp l) {
-  auto w = l.getWeight().getDefiningOp<WeightOp>();
+/// The global a product (kiln.linear or kiln.lm_head) reads its weights from.
+Operation *weightGlobal(Operation *op) {
+  Value weight = isa<LinearOp>(op) ? cast<LinearOp>(op).getWeight() : cast<LMHeadOp>(op).getEmbedding();
+  auto w = weight.getDefiningOp<WeightOp>();
   return w ? SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr()) : nullptr;
+}
+
+/// Integer weights the integer kernels take: int8 per output channel, or int4.
+bool hasIntegerWeights(Operation *op) {
+  Operation *global = weightGlobal(op);
+  QuantSpec spec = global ? quantSpecOf(global) : QuantSpec();
+  return (spec.format == WeightFormat::Int8 && spec.groupSize == 0) || spec.format == WeightFormat::Int4;
 }
 
 struct QuantizeActivationsPass : impl::QuantizeActivationsBase<QuantizeActivationsPass> {
@@ -37,17 +46,23 @@ struct QuantizeActivationsPass : impl::QuantizeActivationsBase<QuantizeActivatio
       module.emitError("kiln-quantize-activations: unknown mode '") << mode << "' (dynamic, static)";
       return signalPassFailure();
     }
-    SmallVector<LinearOp> linears;
+    // Every linear (an error if its weights are not integer), and the LM
+    // head when its weights are.
+    SmallVector<Operation *> products;
     bool bad = false;
-    module.walk([&](LinearOp l) {
-      Operation *global = weightGlobal(l);
-      QuantSpec spec = global ? quantSpecOf(global) : QuantSpec();
-      if (spec.format != WeightFormat::Int8 || spec.groupSize != 0) {
-        l.emitError("kiln-quantize-activations: the weight is ")
-            << spec.name() << ", W8A8 needs int8 per output channel (run kiln-quantize-weights{format=int8} first)";
-        bad = true;
+    module.walk([&](Operation *op) {
+      if (auto l = dyn_cast<LinearOp>(op)) {
+        if (!hasIntegerWeights(l)) {
+          Operation *global = weightGlobal(l);
+          l.emitError("kiln-quantize-activations: the weight is ")
+              << (global ? quantSpecOf(global).name() : std::string("computed"))
+              << ", integer inputs need int8 per-channel or int4 weights (run kiln-quantize-weights first)";
+          bad = true;
+        }
+        products.push_back(op);
+      } else if (isa<LMHeadOp>(op) && hasIntegerWeights(op)) {
+        products.push_back(op);
       }
-      linears.push_back(l);
     });
     if (bad)
       return signalPassFailure();
@@ -62,23 +77,23 @@ struct QuantizeActivationsPass : impl::QuantizeActivationsBase<QuantizeActivatio
         return signalPassFailure();
       }
     }
-    for (LinearOp l : linears) {
+    for (Operation *op : products) {
       if (mode == "dynamic") {
-        l.setInputQuant(InputQuantization::Dynamic);
+        op->setAttr("input_quant", InputQuantizationAttr::get(&getContext(), InputQuantization::Dynamic));
         continue;
       }
-      auto it = amax.find(weightGlobal(l));
+      auto it = amax.find(weightGlobal(op));
       // An input the calibration never reached (or all zeros) gets a tiny
       // scale rather than none: every value still quantizes to 0.
       float range = it == amax.end() ? 0.0f : it->second;
-      l.setInputQuant(InputQuantization::Static);
-      l.setInputScaleAttr(b.getF32FloatAttr(range > 0 ? range / 127.0f : 1e-30f));
+      op->setAttr("input_quant", InputQuantizationAttr::get(&getContext(), InputQuantization::Static));
+      op->setAttr("input_scale", b.getF32FloatAttr(range > 0 ? range / 127.0f : 1e-30f));
     }
-    numQuantized += linears.size();
-    recordStatistic(getArgument().str(), "num-quantized", linears.size());
+    numQuantized += products.size();
+    recordStatistic(getArgument().str(), "num-quantized", products.size());
   }
 
-  /// max |input| per linear weight over the calibration text, run through
+  /// max |input| per product's weights over the calibration text, run through
   /// the prefill function in full chunks (no padding rows).
   llvm::DenseMap<Operation *, float> calibrate(ModuleOp module) {
     std::string path = calibration;
@@ -104,10 +119,9 @@ struct QuantizeActivationsPass : impl::QuantizeActivationsBase<QuantizeActivatio
                   " tokens");
     llvm::DenseMap<Operation *, float> amax;
     model.interpreter().setObserver([&](Operation *op, const std::vector<const Tensor *> &operands) {
-      auto l = dyn_cast<LinearOp>(op);
-      if (!l)
+      if (!isa<LinearOp, LMHeadOp>(op))
         return;
-      float &m = amax[weightGlobal(l)];
+      float &m = amax[weightGlobal(op)];
       for (double v : operands[0]->data)
         m = std::max(m, std::fabs(float(v)));
     });

@@ -4,7 +4,8 @@ held-out text, against its f32 model, at the bars of the pass-library issue
 (--window 256 --max-tokens 8192): f32 dppl <= 0.001% and KL 0; f16 KL <= 1e-6;
 bf16 KL <= 2e-5; int8 dppl <= 0.2% and KL <= 1e-4; int4-g32 dppl <= 1% and
 KL <= 1.5e-2; int4-g128 dppl <= 1.5% and KL <= 2.5e-2; w8a8 (dynamic, and static
-calibrated on calib.txt) dppl <= 0.3% and KL <= 5e-4. Writes the measured
+calibrated on calib.txt) dppl <= 0.3% and KL <= 5e-4; w4a8-g32 (int4-g32 weights with the
+LM head, int8 activations) at int4-g32's bars. Writes the measured
 table to WORK/accuracy.json. f16 must also stay token-exact on the golden prompts."""
 import json
 import os
@@ -24,6 +25,7 @@ BARS = {  # pipeline: (max relative perplexity change, max KL)
     "int4-g128": (1.5e-2, 2.5e-2),
     "w8a8": (3e-3, 5e-4),
     "w8a8-static": (3e-3, 5e-4),
+    "w4a8-g32": (1e-2, 1.5e-2),  # held to int4-g32's bars
 }
 base = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 8192, "--json")
 table = {"teacher_perplexity": base["perplexity"]}

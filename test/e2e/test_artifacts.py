@@ -82,7 +82,9 @@ for name, flags in RANDOM:
 # shared, so only the order of float operations differs).
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FORMATS = [(fmt, ["--pipeline", os.path.join(root, "pipelines", fmt + ".yaml")])
-           for fmt in ("int8", "f16", "bf16", "int4-g32", "int4-g128", "w8a8")]
+           for fmt in ("int8", "f16", "bf16", "int4-g32", "int4-g128", "w8a8", "w4a8-g32")]
+FORMATS.append(("w4a8-g64-asym", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 symmetric=false "
+                                              "include-lm-head=true},kiln-quantize-activations,canonicalize"]))
 FORMATS.append(("w8a8-static", ["--pipeline", os.path.join(root, "pipelines", "w8a8-static.yaml"), "--calibration",
                                 os.path.join(MODEL, "calib.txt")]))
 FORMATS.append(("int4-g64-asym-lmhead", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 symmetric=false "
@@ -92,7 +94,7 @@ for fmt, pipeline in FORMATS:
     # kernels their float32 ones, so a value at a rounding boundary can land
     # one step (1/127 of the row's range) apart: a wider logit tolerance,
     # the same greedy ids.
-    tolerance = 1e-2 if fmt.startswith("w8a8") else 1e-3
+    tolerance = 1e-2 if fmt.startswith(("w8a8", "w4a8")) else 1e-3
     for name, model in [("trained", MODEL), ("h3-e96-l5-f16", os.path.join(args.work, "ckpt-h3-e96-l5-f16")),
                         ("bf16-untied-prefixed-sharded", os.path.join(args.work, "ckpt-bf16-untied-prefixed-sharded"))]:
         ir = os.path.join(args.work, f"{fmt}-{name}.mlir")

@@ -19,7 +19,10 @@
   void kiln_linear_q4_##v(const KilnRuntimeContext *, const float *, const uint8_t *, const float *, const float *, \
                           float *, int64_t, int64_t, int64_t, int64_t);                                 \
   void kiln_quantize_rows_##v(const KilnRuntimeContext *, const float *, int64_t, int64_t, float, int8_t *,      \
-                              float *);                                                                          \
+                              float *, int32_t *);                                                               \
+  void kiln_linear_w4a8_##v(const KilnRuntimeContext *, const int8_t *, const float *, const int32_t *,         \
+                            const uint8_t *, const float *, const int32_t *, const float *, float *, int64_t,   \
+                            int64_t, int64_t, int64_t);                                                        \
   void kiln_linear_w8a8_##v(const KilnRuntimeContext *, const int8_t *, const float *, const int8_t *,          \
                             const float *, const int32_t *, const float *, float *, int64_t, int64_t, int64_t);
 
@@ -28,7 +31,10 @@ DECLARE_VARIANT(generic)
 DECLARE_VARIANT(avx2)
 DECLARE_VARIANT(avx512)
 void kiln_quantize_rows_avx512vnni(const KilnRuntimeContext *, const float *, int64_t, int64_t, float, int8_t *,
-                                   float *);
+                                   float *, int32_t *);
+void kiln_linear_w4a8_avx512vnni(const KilnRuntimeContext *, const int8_t *, const float *, const int32_t *,
+                                 const uint8_t *, const float *, const int32_t *, const float *, float *, int64_t,
+                                 int64_t, int64_t, int64_t);
 void kiln_linear_w8a8_avx512vnni(const KilnRuntimeContext *, const int8_t *, const float *, const int8_t *,
                                  const float *, const int32_t *, const float *, float *, int64_t, int64_t, int64_t);
 #elif defined(__aarch64__)
@@ -43,18 +49,18 @@ typedef struct Variant {
 
 static const Variant kVariants[] = {
     {KILN_KERNELS_GENERIC, 0, {"generic", kiln_linear_generic, kiln_attention_generic, kiln_linear_q8_generic, kiln_linear_f16_generic, kiln_linear_bf16_generic, kiln_linear_q4_generic,
-      kiln_quantize_rows_generic, kiln_linear_w8a8_generic}},
+      kiln_quantize_rows_generic, kiln_linear_w8a8_generic, kiln_linear_w4a8_generic}},
 #if defined(__x86_64__)
     {KILN_KERNELS_AVX2, KILN_CPU_AVX2, {"avx2", kiln_linear_avx2, kiln_attention_avx2, kiln_linear_q8_avx2, kiln_linear_f16_avx2, kiln_linear_bf16_avx2, kiln_linear_q4_avx2,
-      kiln_quantize_rows_avx2, kiln_linear_w8a8_avx2}},
+      kiln_quantize_rows_avx2, kiln_linear_w8a8_avx2, kiln_linear_w4a8_avx2}},
     {KILN_KERNELS_AVX512, KILN_CPU_AVX2 | KILN_CPU_AVX512, {"avx512", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
-      kiln_quantize_rows_avx512, kiln_linear_w8a8_avx512}},
+      kiln_quantize_rows_avx512, kiln_linear_w8a8_avx512, kiln_linear_w4a8_avx512}},
     /* AVX-512 with integer dot products: only the W8A8 kernels differ. */
     {KILN_KERNELS_AVX512VNNI, KILN_CPU_AVX2 | KILN_CPU_AVX512 | KILN_CPU_AVX512VNNI, {"avx512vnni", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
-      kiln_quantize_rows_avx512vnni, kiln_linear_w8a8_avx512vnni}},
+      kiln_quantize_rows_avx512vnni, kiln_linear_w8a8_avx512vnni, kiln_linear_w4a8_avx512vnni}},
 #elif defined(__aarch64__)
     {KILN_KERNELS_NEON, KILN_CPU_NEON, {"neon", kiln_linear_neon, kiln_attention_neon, kiln_linear_q8_neon, kiln_linear_f16_neon, kiln_linear_bf16_neon, kiln_linear_q4_neon,
-      kiln_quantize_rows_neon, kiln_linear_w8a8_neon}},
+      kiln_quantize_rows_neon, kiln_linear_w8a8_neon, kiln_linear_w4a8_neon}},
 #endif
 };
 
@@ -93,8 +99,14 @@ void kiln_uk_linear_q4(const KilnRuntimeContext *rt, const float *x, const uint8
 }
 
 void kiln_uk_quantize_rows(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K, float static_scale,
-                           int8_t *xq, float *scales) {
-  selected->quantize_rows(rt, x, M, K, static_scale, xq, scales);
+                           int8_t *xq, float *scales, int32_t *xsums) {
+  selected->quantize_rows(rt, x, M, K, static_scale, xq, scales, xsums);
+}
+
+void kiln_uk_linear_w4a8(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale, const int32_t *xsums,
+                         const uint8_t *w, const float *scales, const int32_t *zeros, const float *bias, float *y,
+                         int64_t M, int64_t K, int64_t N, int64_t G) {
+  selected->linear_w4a8(rt, xq, xscale, xsums, w, scales, zeros, bias, y, M, K, N, G);
 }
 
 void kiln_uk_linear_w8a8(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale, const int8_t *w,

@@ -68,15 +68,24 @@ typedef void (*KilnLinearQ4Fn)(const KilnRuntimeContext *rt, const float *x, con
 /* W8A8, step 1: rows of x [M, K] quantized to int8 (activation
  * quantization of include/kiln/Quant/Quant.h; static_scale > 0 fixes the
  * scale, else one per row) into xq (rows of round_up(K, 4) bytes, in the
- * variant's own encoding) and scales [M]. */
+ * variant's own encoding) and scales [M]; with xsums (may be null), the sums
+ * of the int8 values over each 32 inputs, [M][ceil(K / 32)]. */
 typedef void (*KilnQuantizeRowsFn)(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K,
-                                   float static_scale, int8_t *xq, float *scales);
+                                   float static_scale, int8_t *xq, float *scales, int32_t *xsums);
 /* W8A8, step 2: y = float(xq @ Wq) * xscale[m] * wscale[n] + bias, W int8
  * in "panel16_q8x4" panels ([Kp/4][16][4] per 16 outputs), wsum[n] = 128 *
  * sum_k Wq[k, n] (for unsigned-by-signed dot products). */
 typedef void (*KilnLinearW8A8Fn)(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale,
                                  const int8_t *w, const float *wscale, const int32_t *wsum, const float *bias,
                                  float *y, int64_t M, int64_t K, int64_t N);
+
+/* W4A8, step 2: y = x @ dequant(W) with int4 weights in "q4x4" panels (see
+ * LinearW4A8.c; K % 32 == 0, G % 32 == 0) and the activations of step 1:
+ * per group of G inputs an exact int32 dot product minus zero * xsum, scaled
+ * in float. zeros null: symmetric (zero point 8). */
+typedef void (*KilnLinearW4A8Fn)(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale,
+                                 const int32_t *xsums, const uint8_t *w, const float *scales, const int32_t *zeros,
+                                 const float *bias, float *y, int64_t M, int64_t K, int64_t N, int64_t G);
 
 /* y = x @ W + bias for f16 or bf16 weights in "panel16" panels of 16-bit values. */
 typedef void (*KilnLinearHalfFn)(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias,
@@ -92,6 +101,7 @@ typedef struct KilnKernelTable {
   KilnLinearQ4Fn linear_q4;
   KilnQuantizeRowsFn quantize_rows;
   KilnLinearW8A8Fn linear_w8a8;
+  KilnLinearW4A8Fn linear_w4a8;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -111,7 +121,10 @@ void kiln_uk_linear_q8(const KilnRuntimeContext *rt, const float *x, const int8_
 void kiln_uk_linear_q4(const KilnRuntimeContext *rt, const float *x, const uint8_t *w, const float *params,
                        const float *bias, float *y, int64_t M, int64_t K, int64_t N, int64_t G);
 void kiln_uk_quantize_rows(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K, float static_scale,
-                           int8_t *xq, float *scales);
+                           int8_t *xq, float *scales, int32_t *xsums);
+void kiln_uk_linear_w4a8(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale, const int32_t *xsums,
+                         const uint8_t *w, const float *scales, const int32_t *zeros, const float *bias, float *y,
+                         int64_t M, int64_t K, int64_t N, int64_t G);
 void kiln_uk_linear_w8a8(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale, const int8_t *w,
                          const float *wscale, const int32_t *wsum, const float *bias, float *y, int64_t M, int64_t K,
                          int64_t N);

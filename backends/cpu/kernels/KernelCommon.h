@@ -46,6 +46,19 @@ typedef struct W8A8Args {
   int64_t M, K, N;
 } W8A8Args;
 
+/* Arguments of one W4A8 linear call (the LinearW4A8*.c kernels). */
+typedef struct W4A8Args {
+  const int8_t *xq;
+  const float *xscale;
+  const int32_t *xsums;
+  const uint8_t *w;
+  const float *scales;
+  const int32_t *zeros;
+  const float *bias;
+  float *y;
+  int64_t M, K, N, G;
+} W4A8Args;
+
 /* Runs fn over [0, n) on the runtime's pool (or inline without one). */
 static inline void kiln_parallel(const KilnRuntimeContext *rt, int64_t n, KilnTaskFn fn, void *arg) {
   if (rt && rt->parallel_for && rt->threads > 1 && n > 1)

@@ -43,8 +43,8 @@ static void w8a8_task(void *arg, int64_t p0, int64_t p1) {
 }
 
 void KILN_FN(kiln_quantize_rows)(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K,
-                                 float static_scale, int8_t *xq, float *scales) {
-  kiln_quantize_rows_impl(rt, x, M, K, static_scale, xq, scales);
+                                 float static_scale, int8_t *xq, float *scales, int32_t *xsums) {
+  kiln_quantize_rows_impl(rt, x, M, K, static_scale, xq, scales, xsums);
 }
 
 void KILN_FN(kiln_linear_w8a8)(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale, const int8_t *w,

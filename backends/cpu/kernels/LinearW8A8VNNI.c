@@ -94,8 +94,8 @@ static void w8a8_task(void *arg, int64_t q0, int64_t q1) {
 }
 
 void kiln_quantize_rows_avx512vnni(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K,
-                                   float static_scale, int8_t *xq, float *scales) {
-  kiln_quantize_rows_impl(rt, x, M, K, static_scale, xq, scales);
+                                   float static_scale, int8_t *xq, float *scales, int32_t *xsums) {
+  kiln_quantize_rows_impl(rt, x, M, K, static_scale, xq, scales, xsums);
 }
 
 void kiln_linear_w8a8_avx512vnni(const KilnRuntimeContext *rt, const int8_t *xq, const float *xscale, const int8_t *w,

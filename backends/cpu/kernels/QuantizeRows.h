@@ -3,7 +3,9 @@
  * include/kiln/Quant/Quant.h in float32: scale = static_scale, or max|x| / 127
  * per row; q = clamp(rne(x / scale), -127, 127). Rows are stored Kp =
  * round_up(K, 4) bytes apart, zero padded, as q + KILN_XQ_OFFSET (0, or 128
- * for kernels whose dot product multiplies unsigned by signed bytes).
+ * for kernels whose dot product multiplies unsigned by signed bytes). With
+ * xsums, also the sum of q over each 32 inputs: [M][ceil(K / 32)] (W4A8
+ * subtracts zero points with them).
  *===----------------------------------------------------------------------===*/
 #ifndef KILN_QUANTIZE_ROWS_H
 #define KILN_QUANTIZE_ROWS_H
@@ -16,6 +18,7 @@ typedef struct QuantizeRowsArgs {
   float static_scale;
   int8_t *xq;
   float *scales;
+  int32_t *xsums;
 } QuantizeRowsArgs;
 
 static inline int64_t kiln_pad4(int64_t k) { return (k + 3) & ~(int64_t)3; }
@@ -36,13 +39,20 @@ static void quantize_rows_task(void *arg, int64_t r0, int64_t r1) {
       scale = amax / 127.0f;
     }
     a->scales[r] = scale;
-    for (int64_t k = 0; k < K; ++k) {
-      float v = scale == 0 ? 0.0f : x[k] / scale;
-      v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
-      /* Round half to even without libm: adding 1.5 * 2^23 leaves the
-       * rounded integer in the mantissa (|v| <= 127). */
-      v = (v + 12582912.0f) - 12582912.0f;
-      q[k] = (int8_t)((int32_t)v + KILN_XQ_OFFSET);
+    const int64_t chunks = (K + 31) / 32;
+    for (int64_t c = 0; c < chunks; ++c) {
+      int32_t sum = 0;
+      for (int64_t k = 32 * c; k < KILN_MIN(K, 32 * c + 32); ++k) {
+        float v = scale == 0 ? 0.0f : x[k] / scale;
+        v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
+        /* Round half to even without libm: adding 1.5 * 2^23 leaves the
+         * rounded integer in the mantissa (|v| <= 127). */
+        v = (v + 12582912.0f) - 12582912.0f;
+        sum += (int32_t)v;
+        q[k] = (int8_t)((int32_t)v + KILN_XQ_OFFSET);
+      }
+      if (a->xsums)
+        a->xsums[r * chunks + c] = sum;
     }
     for (int64_t k = K; k < Kp; ++k)
       q[k] = (int8_t)KILN_XQ_OFFSET;
@@ -50,8 +60,8 @@ static void quantize_rows_task(void *arg, int64_t r0, int64_t r1) {
 }
 
 static inline void kiln_quantize_rows_impl(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K,
-                                           float static_scale, int8_t *xq, float *scales) {
-  QuantizeRowsArgs a = {x, K, static_scale, xq, scales};
+                                           float static_scale, int8_t *xq, float *scales, int32_t *xsums) {
+  QuantizeRowsArgs a = {x, K, static_scale, xq, scales, xsums};
   kiln_parallel(rt, M, quantize_rows_task, &a);
 }
 

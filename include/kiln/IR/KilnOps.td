@@ -139,8 +139,12 @@ def Kiln_LMHeadOp : Kiln_Op<"lm_head", [Pure]> {
   let description = [{
     `result[..., v] = sum_k input[..., k] * embedding[v, k]`. With tied
     embeddings `embedding` is the token embedding table `wte`.
+    `input_quant` and `input_scale` quantize the input rows to int8 exactly
+    as for `kiln.linear`.
   }];
-  let arguments = (ins Kiln_ActTensor:$input, Kiln_FloatTensor:$embedding);
+  let arguments = (ins Kiln_ActTensor:$input, Kiln_FloatTensor:$embedding,
+                       OptionalAttr<Kiln_InputQuantization>:$input_quant,
+                       OptionalAttr<F32Attr>:$input_scale);
   let results = (outs Kiln_ActTensor:$result);
   let assemblyFormat = "$input `,` $embedding attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;

@@ -32,21 +32,23 @@ def QuantizeWeights : Pass<"kiln-quantize-weights", "mlir::ModuleOp"> {
 }
 
 def QuantizeActivations : Pass<"kiln-quantize-activations", "mlir::ModuleOp"> {
-  let summary = "Quantize linear inputs to int8 (W8A8), per token or with calibrated scales";
+  let summary = "Quantize the inputs of integer-weight products to int8 (W8A8, W4A8)";
   let description = [{
-    Gives every `kiln.linear` whose weight is int8 per output channel (run
-    `kiln-quantize-weights{format=int8}` first) an int8 input:
+    Gives every `kiln.linear` an int8 input; its weight must be int8 per
+    output channel or int4 (run `kiln-quantize-weights` first). The
+    `kiln.lm_head` gets one too when its weights are integer
+    (`include-lm-head`), and keeps its float input otherwise.
 
     ```mlir
     %y = kiln.linear %x, %w, %b {input_quant = 0 : i32} : ...  // 0: dynamic, 1: static
     ```
 
     `mode=dynamic` takes each row's (token's) own scale, max|x| / 127, at
-    run time. `mode=static` fixes one scale per linear, max|x| / 127 over
+    run time. `mode=static` fixes one scale per product, max|x| / 127 over
     calibration text run through the reference interpreter (before any
     activation is quantized); the text comes from the `calibration` option
     or `kiln compile --calibration FILE` (module attribute
-    `kiln.calibration`). Linears reading the same weight (the prefill and
+    `kiln.calibration`). Products reading the same weight (the prefill and
     decode functions) share a scale. Values past the calibrated range clamp.
   }];
   let options = [
@@ -55,7 +57,7 @@ def QuantizeActivations : Pass<"kiln-quantize-activations", "mlir::ModuleOp"> {
     Option<"maxTokens", "max-tokens", "int64_t", "4096", "Calibration tokens to run at most">,
   ];
   let dependentDialects = ["::kiln::KilnDialect"];
-  let statistics = [Statistic<"numQuantized", "num-quantized", "Linears given an int8 input">];
+  let statistics = [Statistic<"numQuantized", "num-quantized", "Products given an int8 input">];
 }
 
 #endif

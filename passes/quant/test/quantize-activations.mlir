@@ -6,7 +6,7 @@
 // Every linear gets a dynamic int8 input; the LM head keeps its f32 input.
 // CHECK: kiln.linear %arg0, %{{.*}}, %{{.*}} {input_quant = 0 : i32}
 // CHECK: kiln.lm_head %{{.*}}, %{{.*}} :
-// F32: the weight is f32, W8A8 needs int8 per output channel
+// F32: the weight is f32, integer inputs need int8 per-channel or int4 weights
 // NOCAL: static scales need calibration text
 // MODE: unknown mode 'sometimes' (dynamic, static)
 kiln.global @w : tensor<64x8xf32>

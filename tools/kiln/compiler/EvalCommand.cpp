@@ -3,13 +3,17 @@
 // Perplexity over independent windows of W tokens (stride W), scoring tokens
 // 1..W-1 of each window, over the first N tokens of a text file; with
 // --against, also the KL divergence KL(teacher || model) and top-1 agreement
-// at the same positions.
+// at the same positions. Models run on the reference interpreter (their
+// prefill function scores a whole window at once); compiled artifacts run
+// on the runtime, one prefilled token and then one decode step per token,
+// so every position's logits come from the code users run.
 //
 //===----------------------------------------------------------------------===//
 #include "../Args.h"
 #include "Commands.h"
 
 #include "kiln/Interpreter/Interpreter.h"
+#include "kiln/Runtime/Runtime.h"
 #include "kiln/Runtime/Tokenizer.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
@@ -48,73 +52,85 @@ size_t argmax(const std::vector<double> &v) {
       best = i;
   return best;
 }
-} // namespace
 
-int evalCommand(int argc, char **argv) {
-  Args args("eval", {"--text", "--window", "--max-tokens", "--against", "--threads", "--pipeline", "--passes",
-                     "--load-pass-plugin", "--calibration"},
-            {"--json", "--help"});
-  args.parse(argc, argv, 2);
-  if (args.has("--help")) {
-    std::cout << "usage: kiln eval MODEL_DIR|FILE.mlir --text FILE [--window W] [--max-tokens N]\n"
-                 "                 [--against TEACHER_DIR|FILE.mlir] [--pipeline FILE.yaml | --passes LIST]\n"
-                 "                 [--load-pass-plugin PATH] [--calibration FILE] [--json]\n"
-                 "The pipeline (if any) is applied to the model, not to the teacher.\n"
-                 "Perplexity over independent windows of W tokens (default: the context length),\n"
-                 "scoring tokens 1..W-1 of each; with --against, KL(teacher || model) and top-1 agreement.\n";
-    return 0;
+/// Logits after every token of a window, from a model or an artifact.
+class Scorer {
+public:
+  virtual ~Scorer() = default;
+  /// Row t: the logits after ids[0..t], for t = 0 .. ids.size() - 2.
+  virtual std::vector<std::vector<double>> score(const std::vector<int32_t> &ids) = 0;
+  virtual int64_t vocabSize() const = 0;
+  virtual int64_t maxWindow() const = 0;
+  virtual const std::string &tokenizerDir() const = 0;
+};
+
+class ReferenceScorer : public Scorer {
+public:
+  ReferenceScorer(LoadedModel model, unsigned threads) : model_(std::move(model)), ref_(*model_.module) {
+    if (threads)
+      ref_.interpreter().setThreads(threads);
   }
-  std::string path = args.onePositional("MODEL_DIR");
-  if (!args.has("--text"))
-    args.error("missing --text FILE");
-  std::string textPath = args.get("--text");
-  std::string text = readFile(textPath, "cannot open text file");
-
-  ImportOptions options;
-  options.allLogits = true;
-  int64_t window = args.getInt("--window", 0);
-  if (window < 0 || window == 1)
-    args.error("--window must be at least 2");
-  if (window == 0 && std::filesystem::is_directory(path))
-    window = Checkpoint::open(path)->config().nPositions;
-  options.promptLen = options.ctxLen = window;
-  LoadedModel model = loadModel(path, options);
-  applyUserPipeline(args, *model.module);
-  ReferenceModel ref(*model.module);
-  std::optional<LoadedModel> teacherModel;
-  std::unique_ptr<ReferenceModel> teacher;
-  if (args.has("--against")) {
-    teacherModel = loadModel(args.get("--against"), options);
-    teacher = std::make_unique<ReferenceModel>(*teacherModel->module);
+  std::vector<std::vector<double>> score(const std::vector<int32_t> &ids) override {
+    auto rows = ref_.scoreAll(ids);
+    rows.resize(ids.size() - 1);
+    return rows;
   }
-  if (args.has("--threads")) {
-    ref.interpreter().setThreads(unsigned(std::max<int64_t>(1, args.getInt("--threads", 1))));
-    if (teacher)
-      teacher->interpreter().setThreads(unsigned(std::max<int64_t>(1, args.getInt("--threads", 1))));
+  int64_t vocabSize() const override { return ref_.vocabSize(); }
+  int64_t maxWindow() const override { return ref_.promptLen(); }
+  const std::string &tokenizerDir() const override { return model_.checkpointDir; }
+
+private:
+  LoadedModel model_;
+  ReferenceModel ref_;
+};
+
+class ArtifactScorer : public Scorer {
+public:
+  ArtifactScorer(const std::string &dir, int threads)
+      : artifact_(rt::Artifact::open(dir, rt::Artifact::Options())), session_(*artifact_, threads), dir_(dir) {}
+  std::vector<std::vector<double>> score(const std::vector<int32_t> &ids) override {
+    session_.reset();
+    std::vector<std::vector<double>> rows;
+    const float *logits = session_.prefill(ids.data(), 1);
+    for (size_t t = 0; t + 1 < ids.size(); ++t) {
+      if (t > 0)
+        logits = session_.decode(ids[t]);
+      rows.emplace_back(logits, logits + artifact_->vocabSize());
+    }
+    return rows;
   }
-  window = ref.promptLen();
+  int64_t vocabSize() const override { return artifact_->vocabSize(); }
+  int64_t maxWindow() const override { return artifact_->contextLength(); }
+  const std::string &tokenizerDir() const override { return dir_; }
 
-  auto tokenizer = Tokenizer::fromDir(model.checkpointDir);
-  std::vector<int32_t> tokens = tokenizer->encode(text);
-  int64_t maxTokens = args.getInt("--max-tokens", int64_t(tokens.size()));
-  if (maxTokens < 2)
-    args.error("--max-tokens must be at least 2");
-  if (int64_t(tokens.size()) > maxTokens)
-    tokens.resize(size_t(maxTokens));
-  for (int32_t id : tokens)
-    if (id >= ref.vocabSize())
-      fail(textPath, "token id " + std::to_string(id) + " is outside the model's vocabulary of " +
-                         std::to_string(ref.vocabSize()));
+private:
+  std::unique_ptr<rt::Artifact> artifact_;
+  rt::Session session_;
+  std::string dir_;
+};
 
+bool isArtifact(const std::string &path) {
+  return std::filesystem::is_regular_file(std::filesystem::path(path) / "manifest.yaml");
+}
+
+struct Score {
+  double perplexity = 0, kl = 0, top1 = 0;
+  size_t scored = 0;
+};
+
+/// Perplexity of `model` (and KL / top-1 against `teacher`) over `tokens`.
+Score evaluate(Scorer &model, Scorer *teacher, const std::vector<int32_t> &tokens, int64_t window) {
   double nll = 0, kl = 0;
   size_t scored = 0, agree = 0;
   for (size_t begin = 0; begin + 1 < tokens.size(); begin += size_t(window)) {
     size_t end = std::min(tokens.size(), begin + size_t(window));
     std::vector<int32_t> ids(tokens.begin() + long(begin), tokens.begin() + long(end));
-    auto rows = ref.scoreAll(ids);
+    if (ids.size() < 2)
+      break;
+    auto rows = model.score(ids);
     std::vector<std::vector<double>> teacherRows;
     if (teacher)
-      teacherRows = teacher->scoreAll(ids);
+      teacherRows = teacher->score(ids);
     for (size_t t = 1; t < ids.size(); ++t) {
       std::vector<double> logp = logSoftmax(rows[t - 1]);
       nll -= logp[size_t(ids[t])];
@@ -129,20 +145,131 @@ int evalCommand(int argc, char **argv) {
       ++scored;
     }
   }
-  double perplexity = std::exp(nll / double(scored));
+  Score s;
+  s.perplexity = std::exp(nll / double(scored));
+  s.kl = kl / double(scored);
+  s.top1 = double(agree) / double(scored);
+  s.scored = scored;
+  return s;
+}
+} // namespace
+
+int evalCommand(int argc, char **argv) {
+  Args args("eval", {"--text", "--window", "--max-tokens", "--against", "--threads", "--pipeline", "--passes",
+                     "--load-pass-plugin", "--calibration"},
+            {"--json", "--table", "--help"});
+  args.parse(argc, argv, 2);
+  if (args.has("--help")) {
+    std::cout << "usage: kiln eval MODEL_OR_ARTIFACT... --text FILE [--window W] [--max-tokens N]\n"
+                 "                 [--against TEACHER] [--pipeline FILE.yaml | --passes LIST]\n"
+                 "                 [--load-pass-plugin PATH] [--calibration FILE] [--threads N] [--json | --table]\n"
+                 "MODEL_OR_ARTIFACT and TEACHER: a checkpoint folder, a kiln .mlir file, or a compiled\n"
+                 "artifact (run on the runtime, one token at a time). The pipeline (if any) is applied\n"
+                 "to models, not to the teacher. Perplexity over independent windows of W tokens\n"
+                 "(default: the context length), scoring tokens 1..W-1 of each; with --against,\n"
+                 "KL(teacher || model) and top-1 agreement. Several models: one row each (--table,\n"
+                 "the default for several, or --json: one object per line).\n";
+    return 0;
+  }
+  const std::vector<std::string> &paths = args.positional();
+  if (paths.empty())
+    args.error("missing MODEL_OR_ARTIFACT");
+  if (!args.has("--text"))
+    args.error("missing --text FILE");
+  std::string textPath = args.get("--text");
+  std::string text = readFile(textPath, "cannot open text file");
+  if (args.has("--json") && args.has("--table"))
+    args.error("give --json or --table, not both");
+  bool hasPipeline = args.has("--pipeline") || args.has("--passes");
+
+  int64_t window = args.getInt("--window", 0);
+  if (window < 0 || window == 1)
+    args.error("--window must be at least 2");
+  int threads = int(std::max<int64_t>(0, args.getInt("--threads", 0)));
+  auto open = [&](const std::string &path, bool applyPipeline) -> std::unique_ptr<Scorer> {
+    if (isArtifact(path)) {
+      if (applyPipeline && hasPipeline)
+        args.error(path + " is a compiled artifact: --pipeline/--passes apply to models only");
+      return std::make_unique<ArtifactScorer>(path, threads > 0 ? threads : 0);
+    }
+    ImportOptions options;
+    options.allLogits = true;
+    int64_t w = window;
+    if (w == 0 && std::filesystem::is_directory(path))
+      w = Checkpoint::open(path)->config().nPositions;
+    options.promptLen = options.ctxLen = w;
+    LoadedModel model = loadModel(path, options);
+    if (applyPipeline)
+      applyUserPipeline(args, *model.module);
+    return std::make_unique<ReferenceScorer>(std::move(model), unsigned(threads));
+  };
+
+  std::unique_ptr<Scorer> teacher = args.has("--against") ? open(args.get("--against"), false) : nullptr;
+  struct Row {
+    std::string path;
+    Score score;
+  };
+  std::vector<Row> rows;
+  std::vector<int32_t> tokens;
+  int64_t usedWindow = 0;
+  for (const std::string &path : paths) {
+    std::unique_ptr<Scorer> model = open(path, true);
+    int64_t w = window > 0 ? window : model->maxWindow();
+    if (w > model->maxWindow())
+      fail(path, "--window " + std::to_string(w) + " is longer than its context of " + std::to_string(model->maxWindow()));
+    if (teacher && w > teacher->maxWindow())
+      fail(args.get("--against"), "--window " + std::to_string(w) + " is longer than its context of " +
+                                      std::to_string(teacher->maxWindow()));
+    if (teacher && teacher->vocabSize() != model->vocabSize())
+      fail(path, "vocabulary of " + std::to_string(model->vocabSize()) + " does not match the teacher's " +
+                     std::to_string(teacher->vocabSize()));
+    if (tokens.empty()) {
+      auto tokenizer = Tokenizer::fromDir(model->tokenizerDir());
+      tokens = tokenizer->encode(text);
+      int64_t maxTokens = args.getInt("--max-tokens", int64_t(tokens.size()));
+      if (maxTokens < 2)
+        args.error("--max-tokens must be at least 2");
+      if (int64_t(tokens.size()) > maxTokens)
+        tokens.resize(size_t(maxTokens));
+      if (tokens.size() < 2)
+        fail(textPath, "needs at least 2 tokens");
+    }
+    for (int32_t id : tokens)
+      if (id >= model->vocabSize())
+        fail(textPath, "token id " + std::to_string(id) + " is outside the vocabulary of " +
+                           std::to_string(model->vocabSize()) + " of " + path);
+    usedWindow = w;
+    rows.push_back({path, evaluate(*model, teacher.get(), tokens, w)});
+  }
+
+  bool table = args.has("--table") || (rows.size() > 1 && !args.has("--json"));
   if (args.has("--json")) {
-    nlohmann::ordered_json j;
-    j["perplexity"] = perplexity;
-    j["kl"] = teacher ? nlohmann::json(kl / double(scored)) : nlohmann::json(nullptr);
-    j["top1_agreement"] = teacher ? nlohmann::json(double(agree) / double(scored)) : nlohmann::json(nullptr);
-    j["tokens"] = scored;
-    j["window"] = window;
-    std::cout << j.dump() << "\n";
+    for (const Row &r : rows) {
+      nlohmann::ordered_json j;
+      if (rows.size() > 1)
+        j["model"] = r.path;
+      j["perplexity"] = r.score.perplexity;
+      j["kl"] = teacher ? nlohmann::json(r.score.kl) : nlohmann::json(nullptr);
+      j["top1_agreement"] = teacher ? nlohmann::json(r.score.top1) : nlohmann::json(nullptr);
+      j["tokens"] = r.score.scored;
+      j["window"] = usedWindow;
+      std::cout << j.dump() << "\n";
+    }
+  } else if (table) {
+    std::printf("| model | perplexity | KL | top-1 agreement | tokens |\n| --- | --- | --- | --- | --- |\n");
+    for (const Row &r : rows) {
+      if (teacher)
+        std::printf("| %s | %.4f | %.3g | %.4f | %zu |\n", r.path.c_str(), r.score.perplexity, r.score.kl, r.score.top1,
+                    r.score.scored);
+      else
+        std::printf("| %s | %.4f | - | - | %zu |\n", r.path.c_str(), r.score.perplexity, r.score.scored);
+    }
   } else {
-    std::printf("perplexity: %.4f over %zu scored tokens (windows of %lld)\n", perplexity, scored,
-                (long long)window);
+    const Score &s = rows[0].score;
+    std::printf("perplexity: %.4f over %zu scored tokens (windows of %lld)\n", s.perplexity, s.scored,
+                (long long)usedWindow);
     if (teacher)
-      std::printf("kl: %.6g\ntop1_agreement: %.6f\n", kl / double(scored), double(agree) / double(scored));
+      std::printf("kl: %.6g\ntop1_agreement: %.6f\n", s.kl, s.top1);
   }
   return 0;
 }
