@@ -5,7 +5,7 @@ import json
 import sys
 
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-kiln = runs[0]  # f32; further lines are other formats (int8)
+kiln = runs[0]  # f32; further lines are the quantized pipelines
 peers = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 cfg = json.load(open(sys.argv[3]))
 E, L, V, I = cfg["n_embd"], cfg["n_layer"], cfg["vocab_size"], cfg.get("n_inner") or 4 * cfg["n_embd"]
@@ -19,22 +19,33 @@ floor_ms = bytes_per_token / (bw * 1e9) * 1e3 if bw else None
 rows = [("Kiln", r.get("format", "f32"), r["prefill_tok_s"], r["decode_ms_per_token"]) for r in runs]
 rows += [(p["peer"], p["format"], p["prefill_tok_s"], p["decode_ms_per_token"]) for p in peers if p["peer"] != "membw"]
 print(f"GPT-2 124M (random weights), {kiln['threads']} threads, 128-token prompt, 128 decoded tokens")
-print(f"{'engine':<12} {'format':<6} {'prefill tok/s':>14} {'decode ms/tok':>14} {'Kiln/peer prefill':>18} {'peer/Kiln decode':>17}")
-# Each peer row is compared with the Kiln run of the same weight format
-# (q8_0 with Kiln int8; q4_0 has no Kiln counterpart yet).
+print(f"{'engine':<12} {'format':<9} {'prefill tok/s':>14} {'decode ms/tok':>14} {'Kiln/peer prefill':>18} {'peer/Kiln decode':>17}")
+# Each peer row is compared with the Kiln run of the same scheme: llama.cpp's q8_0
+# and q4_0 multiply int8 activations (q8_0 blocks) by int8 / int4 weights, as
+# Kiln's w8a8 and w4a8-g32 do.
 by_format = {r.get("format", "f32"): r for r in runs}
-match = {"f32": "f32", "q8_0": "int8"}
+match = {"f32": "f32", "q8_0": "w8a8", "q4_0": "w4a8-g32"}
 for name, fmt, pf, dm in rows:
     k = by_format.get(match.get(fmt, ""))
     rp = "" if name == "Kiln" or not k else f"{k['prefill_tok_s'] / pf:.2f}x"
     rd = "" if name == "Kiln" or not k else f"{dm / k['decode_ms_per_token']:.2f}x"
-    print(f"{name:<12} {fmt:<6} {pf:>14.1f} {dm:>14.2f} {rp:>18} {rd:>17}")
+    print(f"{name:<12} {fmt:<9} {pf:>14.1f} {dm:>14.2f} {rp:>18} {rd:>17}")
+peer = {(p["peer"], p["format"]): p for p in peers}
+llama_q8, llama_q4 = peer.get(("llama.cpp", "q8_0")), peer.get(("llama.cpp", "q4_0"))
+print("bars (decode: higher x is faster):")
+for fmt in ("int8", "w8a8", "int4-g32", "w4a8-g32"):
+    r = by_format.get(fmt)
+    if not r:
+        continue
+    line = (f"  Kiln {fmt}: decode {kiln['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x Kiln f32, "
+            f"prefill {r['prefill_tok_s'] / kiln['prefill_tok_s']:.2f}x Kiln f32")
+    ref = llama_q8 if fmt in ("int8", "w8a8") else llama_q4
+    if ref:
+        line += f"; decode {ref['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x llama.cpp {ref['format']}"
+    line += f"; weights {r['weights_bytes'] / 1e6:.1f} MB, peak RSS {r['peak_rss_bytes'] / 1e6:.1f} MB"
+    print(line)
 if floor_ms:
     print(f"bandwidth floor (f32): {bytes_per_token / 1e6:.1f} MB/token at {bw:.1f} GB/s read = {floor_ms:.2f} ms/token; "
           f"Kiln decode is {kiln['decode_ms_per_token'] / floor_ms:.2f}x the floor")
-if "int8" in by_format:
-    i8 = by_format["int8"]
-    print(f"Kiln int8: {kiln['decode_ms_per_token'] / i8['decode_ms_per_token']:.2f}x Kiln f32's decode speed, "
-          f"weights {i8['weights_bytes'] / 1e6:.1f} MB, peak RSS {i8['peak_rss_bytes'] / 1e6:.1f} MB")
 print(f"Kiln: weights {kiln['weights_bytes'] / 1e6:.1f} MB, peak RSS {kiln['peak_rss_bytes'] / 1e6:.1f} MB, "
       f"open {kiln['open_ms']:.1f} ms, compile {kiln['compile_ms'] / 1000:.1f} s, kernels {kiln['kernels']}")

@@ -22,9 +22,12 @@ start=$(date +%s%N)
 compile_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 "$kiln" bench "$work/gpt2-124m.kiln" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --json \
   | sed "s/}\$/, \"compile_ms\": $compile_ms, \"format\": \"f32\"}/" > "$work/kiln.json"
-"$kiln" compile "$ckpt" -o "$work/gpt2-124m-int8.kiln" --cpu=native --prompt-len 128 --pipeline "$root/pipelines/int8.yaml" \
-  2>> "$work/compile.log"
-"$kiln" bench "$work/gpt2-124m-int8.kiln" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --json \
-  | sed "s/}\$/, \"format\": \"int8\"}/" >> "$work/kiln.json"
+# Quantized pipelines, each benchmarked like f32 (pipelines/*.yaml).
+for format in ${KILN_FORMATS:-int8 w8a8 int4-g32 w4a8-g32}; do
+  "$kiln" compile "$ckpt" -o "$work/gpt2-124m-$format.kiln" --cpu=native --prompt-len 128 \
+    --pipeline "$root/pipelines/$format.yaml" 2>> "$work/compile.log"
+  "$kiln" bench "$work/gpt2-124m-$format.kiln" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --json \
+    | sed "s/}\$/, \"format\": \"$format\"}/" >> "$work/kiln.json"
+done
 "$root/bench/peers/run_peers.sh" "$peers" "$ckpt" > "$work/peers.jsonl"
 /usr/bin/python3 "$root/bench/report.py" "$work/kiln.json" "$work/peers.jsonl" "$ckpt/config.json"

@@ -105,6 +105,13 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   a->layers_ = field<int64_t>(model, "n_layer", manifestPath);
   a->heads_ = field<int64_t>(model, "n_head", manifestPath);
   a->headDim_ = field<int64_t>(model, "n_embd", manifestPath) / a->heads_;
+  // The KV caches' storage (absent in artifacts that predate kv-int8: f32).
+  std::string kv = model["kv_cache"] ? field<std::string>(model, "kv_cache", manifestPath) : "f32";
+  if (kv != "f32" && kv != "int8")
+    fail(manifestPath, "unknown kv_cache format '" + kv + "' (f32, int8): a newer Kiln wrote it");
+  size_t cacheValues = size_t(a->heads_ * a->ctxLen_ * a->headDim_);
+  a->cacheBytes_ = kv == "f32" ? cacheValues * sizeof(float)
+                               : (cacheValues + 63) / 64 * 64 + size_t(a->heads_ * a->ctxLen_) * sizeof(float);
   if (field<int64_t>(model, "batch", manifestPath) != 1)
     fail(manifestPath, "only batch 1 artifacts are supported");
 
@@ -219,9 +226,8 @@ Session::Session(Artifact &artifact, int threads) : artifact_(artifact) {
   pool_ = std::make_unique<ThreadPool>(threads);
   uint64_t arena = std::max(artifact.prefill_.arenaBytes, artifact.decode_.arenaBytes);
   arena_.reset(alignedZeros(arena / sizeof(float) + 1));
-  size_t cacheFloats = size_t(artifact.heads_ * artifact.ctxLen_ * artifact.headDim_);
   for (int64_t i = 0; i < 2 * artifact.layers_; ++i)
-    caches_.emplace_back(alignedZeros(cacheFloats));
+    caches_.emplace_back(alignedZeros((artifact.cacheBytes_ + sizeof(float) - 1) / sizeof(float)));
   logits_.assign(size_t(artifact.vocab_), 0.0f);
   ids_.assign(size_t(std::max<int64_t>(artifact.promptLen_, 1)), 0);
   positions_.assign(ids_.size(), -1);
@@ -232,9 +238,8 @@ Session::~Session() = default;
 int Session::threads() const { return pool_->threads(); }
 
 void Session::reset() {
-  size_t cacheBytes = size_t(artifact_.heads_ * artifact_.ctxLen_ * artifact_.headDim_) * sizeof(float);
   for (auto &c : caches_)
-    std::memset(c.get(), 0, cacheBytes);
+    std::memset(c.get(), 0, artifact_.cacheBytes_);
   position_ = 0;
   haveLogits_ = false;
 }

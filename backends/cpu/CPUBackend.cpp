@@ -164,7 +164,15 @@ private:
       else if (auto s = dyn_cast<StringAttr>(a.getValue()))
         os << s.str();
     }
-    os << "}";
+    // The KV caches' storage (kernels/KernelABI.h): the runtime sizes them by it.
+    std::string kv = "f32";
+    module.walk([&](CacheUpdateOp c) {
+      std::string f = stringifyCacheFormat(c.getFormat()).str();
+      if (kv != "f32" && f != kv)
+        throw Error("cpu backend: KV cache updates of different formats");
+      kv = f;
+    });
+    os << ", kv_cache: " << kv << "}";
     return os.str();
   }
 

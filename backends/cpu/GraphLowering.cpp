@@ -229,6 +229,17 @@ private:
     auto w = v.getDefiningOp<WeightOp>();
     return w ? packer_.format(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : "f32";
   }
+  /// The storage format of this function's KV caches (all updates agree).
+  CacheFormat cacheFormat() {
+    std::optional<CacheFormat> format;
+    func_.walk([&](CacheUpdateOp c) {
+      if (format && *format != c.getFormat())
+        unsupported(c, "KV cache updates of different formats in one function");
+      format = c.getFormat();
+    });
+    return format.value_or(CacheFormat::f32);
+  }
+
   static int64_t round64(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
   /// W8A8 / W4A8 (a product with `input_quant`): quantize the input rows
@@ -309,6 +320,15 @@ private:
         b_.create<LLVM::LLVMFuncOp>(loc_, half,
                                     LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
                                                                          i64t, i64t, i64t}));
+    if (!out_.lookupSymbol("kiln_uk_attention_q8kv"))
+      b_.create<LLVM::LLVMFuncOp>(
+          loc_, "kiln_uk_attention_q8kv",
+          LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, ptrTy(), ptrTy(), ptrTy(), ptrTy(), i64t, i64t,
+                                               i64t, i64t, b_.getF32Type()}));
+    if (!out_.lookupSymbol("kiln_uk_cache_write_q8"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_cache_write_q8",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, ptrTy(), i64t, ptrTy(), i64t,
+                                                                       i64t, i64t}));
     if (!out_.lookupSymbol("kiln_uk_attention"))
       b_.create<LLVM::LLVMFuncOp>(
           loc_, "kiln_uk_attention",
@@ -413,7 +433,7 @@ private:
           .Case<CacheUpdateOp>([&](CacheUpdateOp c) { emitCacheUpdate(c); })
           .Case<AttentionOp>([&](AttentionOp a) {
             auto q = shapeOf(a.getQuery()), kc = shapeOf(a.getKeyCache());
-            callKernel("kiln_uk_attention",
+            callKernel(cacheFormat() == CacheFormat::int8 ? "kiln_uk_attention_q8kv" : "kiln_uk_attention",
                        {rt_, ptr(a.getQuery()), i64(stride(a.getQuery())), ptr(a.getKeyCache()), ptr(a.getValueCache()),
                         elementPtr(bases_[kPositions], i64(0), b_.getI32Type()), ptr(a.getResult()), i64(q[2]), i64(q[1]),
                         i64(kc[2]), i64(q[3]), f32(a.getScale().convertToDouble())});
@@ -662,6 +682,10 @@ private:
     int64_t H = cache[1], C = cache[2], D = cache[3], us = stride(c.getUpdate());
     Value dst = ptr(c.getCache()), src = ptr(c.getUpdate());
     Value pos = elementPtr(bases_[size_t(places_.at(c.getPositionIds()).buffer)], i64(0), b_.getI32Type());
+    if (c.getFormat() == CacheFormat::int8) {
+      callKernel("kiln_uk_cache_write_q8", {rt_, src, i64(us), pos, i64(upd[2]), dst, i64(H), i64(C), i64(D)});
+      return;
+    }
     loop(upd[2], [&](Value s) {
       Value p = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(pos, s, b_.getI32Type()));
       Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, p, i64(0));

@@ -380,8 +380,20 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
               if (size_t(p) >= C)
                 throw Error("position id " + std::to_string(p) + " is outside the KV cache of " + std::to_string(C) +
                             " positions");
-              for (size_t h = 0; h < H; ++h)
-                std::copy_n(&u.data[((b * H + h) * S + s2) * D], D, &r.data[((b * H + h) * C + size_t(p)) * D]);
+              for (size_t h = 0; h < H; ++h) {
+                const double *src = &u.data[((b * H + h) * S + s2) * D];
+                double *dst = &r.data[((b * H + h) * C + size_t(p)) * D];
+                if (c.getFormat() == CacheFormat::int8) {
+                  // One int8 row per head per token (include/kiln/Quant/Quant.h).
+                  std::vector<float> row(src, src + D);
+                  std::vector<int8_t> q(D);
+                  float scale = quantizeActivationRow(row.data(), int64_t(D), 0, q.data());
+                  for (size_t d = 0; d < D; ++d)
+                    dst[d] = double(q[d]) * double(scale);
+                } else {
+                  std::copy_n(src, D, dst);
+                }
+              }
             }
           st.set(c.getResult(), std::move(r));
         })

@@ -1,4 +1,5 @@
 //===- FuseAttention.cpp - kiln-fuse-attention ----------------------------===//
+#include "kiln/Passes/Partitioner.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
 
@@ -14,27 +15,15 @@ using namespace mlir;
 namespace kiln {
 namespace {
 
-/// The op defining `v`, if it is an OpTy whose result has exactly one use.
-template <typename OpTy> OpTy singleUseDef(Value v) {
-  auto op = v.getDefiningOp<OpTy>();
-  return op && op->hasOneUse() ? op : OpTy();
-}
-
 struct FuseAttentionPass : impl::FuseAttentionBase<FuseAttentionPass> {
   void runOnOperation() override {
     uint64_t numFusedHere = 0;
-    SmallVector<MatMulOp> candidates;
-    getOperation().walk([&](MatMulOp pv) {
-      if (!pv.getTransposeRhs())
-        candidates.push_back(pv);
-    });
-    for (MatMulOp pv : candidates) {
-      auto softmax = singleUseDef<SoftmaxOp>(pv.getLhs());
-      auto mask = softmax ? singleUseDef<CausalMaskOp>(softmax.getInput()) : CausalMaskOp();
-      auto scale = mask ? singleUseDef<ScaleOp>(mask.getScores()) : ScaleOp();
-      auto qk = scale ? singleUseDef<MatMulOp>(scale.getInput()) : MatMulOp();
-      if (!qk || !qk.getTransposeRhs())
-        continue;
+    for (const FusionGroup &group : partitionFusionGroups(getOperation(), {FusionKind::Attention})) {
+      auto qk = cast<MatMulOp>(group.ops[0]);
+      auto scale = cast<ScaleOp>(group.ops[1]);
+      auto mask = cast<CausalMaskOp>(group.ops[2]);
+      auto softmax = cast<SoftmaxOp>(group.ops[3]);
+      auto pv = cast<MatMulOp>(group.ops[4]);
       OpBuilder b(pv);
       auto fused = b.create<AttentionOp>(pv.getLoc(), pv.getType(), qk.getLhs(), qk.getRhs(), pv.getRhs(),
                                          mask.getPositionIds(), scale.getFactorAttr());

@@ -1,4 +1,5 @@
 //===- FuseLinearGelu.cpp - kiln-fuse-linear-gelu -------------------------===//
+#include "kiln/Passes/Partitioner.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
 
@@ -16,12 +17,9 @@ namespace {
 struct FuseLinearGeluPass : impl::FuseLinearGeluBase<FuseLinearGeluPass> {
   void runOnOperation() override {
     uint64_t numFusedHere = 0;
-    SmallVector<GeluOp> gelus;
-    getOperation().walk([&](GeluOp g) { gelus.push_back(g); });
-    for (GeluOp g : gelus) {
-      auto linear = g.getInput().getDefiningOp<LinearOp>();
-      if (!linear || !linear->hasOneUse() || linear.getGeluEpilogue())
-        continue;
+    for (const FusionGroup &group : partitionFusionGroups(getOperation(), {FusionKind::LinearGelu})) {
+      auto linear = cast<LinearOp>(group.ops[0]);
+      auto g = cast<GeluOp>(group.ops[1]);
       linear.setGeluEpilogue(g.getApproximation());
       g.replaceAllUsesWith(linear.getResult());
       g.erase();

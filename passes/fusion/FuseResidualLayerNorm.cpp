@@ -1,4 +1,5 @@
 //===- FuseResidualLayerNorm.cpp - kiln-fuse-residual-layer-norm ----------===//
+#include "kiln/Passes/Partitioner.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
 
@@ -18,12 +19,9 @@ namespace {
 struct FuseResidualLayerNormPass : impl::FuseResidualLayerNormBase<FuseResidualLayerNormPass> {
   void runOnOperation() override {
     uint64_t numFusedHere = 0;
-    SmallVector<LayerNormOp> norms;
-    getOperation().walk([&](LayerNormOp ln) { norms.push_back(ln); });
-    for (LayerNormOp ln : norms) {
-      auto add = ln.getInput().getDefiningOp<AddOp>();
-      if (!add)
-        continue;
+    for (const FusionGroup &group : partitionFusionGroups(getOperation(), {FusionKind::ResidualLayerNorm})) {
+      auto add = cast<AddOp>(group.ops[0]);
+      auto ln = cast<LayerNormOp>(group.ops[1]);
       // The fused op goes where the add is; gamma and beta must already exist there.
       if (!isBeforeOrDefinedAt(ln.getGamma(), add) || !isBeforeOrDefinedAt(ln.getBeta(), add)) {
         OpBuilder b(add);

@@ -25,8 +25,10 @@ def kiln(args, *argv):
     return p.stdout
 
 
-def kiln_json(args, *argv):
-    return json.loads(kiln(args, *argv).strip().splitlines()[-1])
+def kiln_json(args, *argv, lines=False):
+    """The JSON object kiln prints last (lines=True: every line, one object each)."""
+    out = kiln(args, *argv).strip().splitlines()
+    return [json.loads(l) for l in out] if lines else json.loads(out[-1])
 
 
 class Checks:

@@ -5,7 +5,7 @@ held-out text, against its f32 model, at the bars of the pass-library issue
 bf16 KL <= 2e-5; int8 dppl <= 0.2% and KL <= 1e-4; int4-g32 dppl <= 1% and
 KL <= 1.5e-2; int4-g128 dppl <= 1.5% and KL <= 2.5e-2; w8a8 (dynamic, and static
 calibrated on calib.txt) dppl <= 0.3% and KL <= 5e-4; w4a8-g32 (int4-g32 weights with the
-LM head, int8 activations) at int4-g32's bars. Writes the measured
+LM head, int8 activations) at int4-g32's bars; kv-int8 KL <= 1e-5. Writes the measured
 table to WORK/accuracy.json. f16 must also stay token-exact on the golden prompts."""
 import json
 import os
@@ -26,6 +26,7 @@ BARS = {  # pipeline: (max relative perplexity change, max KL)
     "w8a8": (3e-3, 5e-4),
     "w8a8-static": (3e-3, 5e-4),
     "w4a8-g32": (1e-2, 1.5e-2),  # held to int4-g32's bars
+    "kv-int8": (None, 1e-5),
 }
 base = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 8192, "--json")
 table = {"teacher_perplexity": base["perplexity"]}
@@ -39,6 +40,29 @@ for name, (max_dppl, max_kl) in BARS.items():
     ok = out["kl"] <= max_kl and (max_dppl is None or abs(dppl) <= max_dppl)
     c.check(ok, msg)
 json.dump(table, open(os.path.join(args.work, "accuracy.json"), "w"), indent=1)
+
+# Compiled artifacts score through the runtime (one decode step per token):
+# the f32 artifact is lossless, and quantized artifacts cost what their IR
+# costs on the reference. Several models give one JSON line each.
+arts = []
+for name in ("f32", "w8a8", "w4a8-g32"):
+    art = os.path.join(args.work, f"eval-{name}.kiln")
+    kiln(args, "compile", MODEL, "--pipeline", os.path.join(root, "pipelines", name + ".yaml"), "--prompt-len", 16,
+         "--ctx-len", 256, "-o", art)
+    arts.append(art)
+lines = kiln_json(args, "eval", *arts, "--text", text, "--window", 256, "--max-tokens", 2048, "--against", MODEL,
+                  "--json", lines=True)
+c.check([l["model"] for l in lines] == arts, "kiln eval of several artifacts: one line each, in order")
+ref_f32 = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 2048, "--json")
+c.check(lines[0]["kl"] < 1e-9 and abs(lines[0]["perplexity"] / ref_f32["perplexity"] - 1) < 1e-6,
+        f"f32 artifact: KL {lines[0]['kl']:.2g}, perplexity {lines[0]['perplexity']:.6f} vs reference "
+        f"{ref_f32['perplexity']:.6f}")
+for art, line, name in zip(arts[1:], lines[1:], ("w8a8", "w4a8-g32")):
+    ir = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 2048, "--pipeline",
+                   os.path.join(root, "pipelines", name + ".yaml"), "--against", MODEL, "--json")
+    c.check(abs(line["kl"] / ir["kl"] - 1) < 0.2 and abs(line["perplexity"] / ir["perplexity"] - 1) < 1e-3,
+            f"{name} artifact: KL {line['kl']:.3g} vs its IR on the reference {ir['kl']:.3g}, perplexity "
+            f"{line['perplexity']:.4f} vs {ir['perplexity']:.4f}")
 
 golden = json.load(open(os.path.join(MODEL, "golden.json")))
 for p in golden["prompts"]:

@@ -67,6 +67,8 @@ cases = [
      "artifact format 99 is newer than this runtime reads (1)"),
     ("foreign manifest", run(variant("foreign", edit_manifest(r"format: kiln-artifact", "format: onnx-bundle"))),
      "not a Kiln artifact manifest"),
+    ("unknown kv cache format", run(variant("kvfmt", edit_manifest(r"kv_cache: f32", "kv_cache: int2"))),
+     "unknown kv_cache format 'int2' (f32, int8): a newer Kiln wrote it"),
     ("other target", run(variant("target", edit_manifest(r"name: cpu", "name: nvptx"))),
      "artifact is for target 'nvptx'"),
     ("other arch", run(variant("arch", edit_manifest(r"triple: x86_64[^,]*", "triple: aarch64-linux-gnu"))),

@@ -82,7 +82,7 @@ for name, flags in RANDOM:
 # shared, so only the order of float operations differs).
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FORMATS = [(fmt, ["--pipeline", os.path.join(root, "pipelines", fmt + ".yaml")])
-           for fmt in ("int8", "f16", "bf16", "int4-g32", "int4-g128", "w8a8", "w4a8-g32")]
+           for fmt in ("int8", "f16", "bf16", "int4-g32", "int4-g128", "w8a8", "w4a8-g32", "kv-int8")]
 FORMATS.append(("w4a8-g64-asym", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 symmetric=false "
                                               "include-lm-head=true},kiln-quantize-activations,canonicalize"]))
 FORMATS.append(("w8a8-static", ["--pipeline", os.path.join(root, "pipelines", "w8a8-static.yaml"), "--calibration",

@@ -169,6 +169,18 @@ TEST_F(InterpreterOps, AttentionOverTheCache) {
   expectNear(out[2].data, {0, std::log(2.0), 7}); // position 2 keeps its old value
 }
 
+TEST_F(InterpreterOps, Int8CacheRowsHoldTheirQuantization) {
+  // One head, D = 3: the row written at position 1 is stored as q * scale with
+  // scale = max|row| / 127 = 2 (254 / 127); 3 / 2 = 1.5 rounds half to even to 2.
+  auto out = run(R"(
+    func.func @f(%c: tensor<1x1x2x3xf32>, %u: tensor<1x1x1x3xf32>, %p: tensor<1x1xi32>) -> tensor<1x1x2x3xf32> {
+      %r = kiln.cache_update %c[%p], %u {format = 1 : i32} : (tensor<1x1x2x3xf32>, tensor<1x1x1x3xf32>, tensor<1x1xi32>) -> tensor<1x1x2x3xf32>
+      return %r : tensor<1x1x2x3xf32>
+    })",
+                 {Tensor({1, 1, 2, 3}, 0.25), make({1, 1, 1, 3}, {-254, 3, 100.9}), make({1, 1}, {1})});
+  expectNear(out[0].data, {0.25, 0.25, 0.25, -254, 4, 100}, 0);
+}
+
 TEST_F(InterpreterOps, PaddingSlotsWriteAndSeeNothing) {
   auto out = run(kAttention, {make({1, 1, 2, 1}, {1, 1}), make({1, 1, 2, 1}, {5, 6}), make({1, 1, 2, 1}, {10, 40}),
                               Tensor({1, 1, 3, 1}, 0.0), Tensor({1, 1, 3, 1}, 0.0), make({1, 2}, {2, -1})});

@@ -11,11 +11,13 @@
 #define KILN_FN(name) KILN_CAT(name##_, KILN_VARIANT)
 
 typedef struct AttentionArgs {
-  const float *q, *k, *v;
+  const float *q;
+  const void *k, *v; /* f32 [H][C][D], or int8 caches (KernelABI.h) */
   const int32_t *pos;
   float *out;
   int64_t q_stride, S, H, C, D;
   float scale;
+  int q8;
 } AttentionArgs;
 
 enum { kMaxCache = 8192, kMaxHeadDim = 512 };
@@ -36,24 +38,34 @@ static void attention_task(void *arg, int64_t t0, int64_t t1) {
     }
     int64_t visible = KILN_MIN(C, limit + 1);
     const float *q = a->q + s * a->q_stride + h * D;
-    const float *kh = a->k + h * C * D, *vh = a->v + h * C * D;
+    const float *kh = (const float *)a->k + h * C * D, *vh = (const float *)a->v + h * C * D;
+    const int8_t *kq = (const int8_t *)a->k + h * C * D, *vq = (const int8_t *)a->v + h * C * D;
+    const float *ks = kiln_cache_scales(a->k, H, C, D) + h * C, *vs = kiln_cache_scales(a->v, H, C, D) + h * C;
     /* Float sums are never reassociated (no -ffast-math), so every
      * reduction keeps 16 independent partial sums: that is what lets the
      * compiler vectorise it. */
     float mx = -3.402823466e38f;
     for (int64_t c = 0; c < visible; ++c) {
-      const float *kr = kh + c * D;
-      float part[16] = {0};
+      float part[16] = {0}, dot = 0.0f;
       int64_t d = 0;
-      for (; d + 16 <= D; d += 16)
-        for (int i = 0; i < 16; ++i)
-          part[i] += q[d + i] * kr[d + i];
-      float dot = 0.0f;
-      for (; d < D; ++d)
-        dot += q[d] * kr[d];
+      if (a->q8) {
+        const int8_t *kr = kq + c * D;
+        for (; d + 16 <= D; d += 16)
+          for (int i = 0; i < 16; ++i)
+            part[i] += q[d + i] * (float)kr[d + i];
+        for (; d < D; ++d)
+          dot += q[d] * (float)kr[d];
+      } else {
+        const float *kr = kh + c * D;
+        for (; d + 16 <= D; d += 16)
+          for (int i = 0; i < 16; ++i)
+            part[i] += q[d + i] * kr[d + i];
+        for (; d < D; ++d)
+          dot += q[d] * kr[d];
+      }
       for (int i = 0; i < 16; ++i)
         dot += part[i];
-      scores[c] = dot * a->scale;
+      scores[c] = dot * (a->q8 ? ks[c] : 1.0f) * a->scale;
       mx = scores[c] > mx ? scores[c] : mx;
     }
     for (int64_t c = 0; c < visible; ++c)
@@ -69,11 +81,20 @@ static void attention_task(void *arg, int64_t t0, int64_t t1) {
       sum += part[i];
     for (int64_t d = 0; d < D; ++d)
       acc[d] = 0.0f;
-    for (int64_t c = 0; c < visible; ++c) {
-      const float *vr = vh + c * D;
-      float p = scores[c];
-      for (int64_t d = 0; d < D; ++d)
-        acc[d] += p * vr[d];
+    if (a->q8) {
+      for (int64_t c = 0; c < visible; ++c) {
+        const int8_t *vr = vq + c * D;
+        float p = scores[c] * vs[c];
+        for (int64_t d = 0; d < D; ++d)
+          acc[d] += p * (float)vr[d];
+      }
+    } else {
+      for (int64_t c = 0; c < visible; ++c) {
+        const float *vr = vh + c * D;
+        float p = scores[c];
+        for (int64_t d = 0; d < D; ++d)
+          acc[d] += p * vr[d];
+      }
     }
     float inv = 1.0f / sum;
     for (int64_t d = 0; d < D; ++d)
@@ -84,6 +105,55 @@ static void attention_task(void *arg, int64_t t0, int64_t t1) {
 void KILN_FN(kiln_attention)(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
                              const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H,
                              int64_t C, int64_t D, float scale) {
-  AttentionArgs a = {q, k_cache, v_cache, positions, out, q_stride, S, H, C, D, scale};
+  AttentionArgs a = {q, k_cache, v_cache, positions, out, q_stride, S, H, C, D, scale, 0};
   kiln_parallel(rt, S * H, attention_task, &a);
+}
+
+void KILN_FN(kiln_attention_q8kv)(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const int8_t *k_cache,
+                                  const int8_t *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H,
+                                  int64_t C, int64_t D, float scale) {
+  AttentionArgs a = {q, k_cache, v_cache, positions, out, q_stride, S, H, C, D, scale, 1};
+  kiln_parallel(rt, S * H, attention_task, &a);
+}
+
+/* Writes rows of src (row s of token s: H heads of D values, row stride
+ * src_stride) into an int8 cache at each token's position (negative:
+ * padding, skipped), one scale per head per token. */
+typedef struct CacheWriteArgs {
+  const float *src;
+  int64_t src_stride;
+  const int32_t *pos;
+  int8_t *cache;
+  int64_t H, C, D;
+} CacheWriteArgs;
+
+static void cache_write_task(void *arg, int64_t t0, int64_t t1) {
+  const CacheWriteArgs *a = (const CacheWriteArgs *)arg;
+  float *scales = kiln_cache_scales_mut(a->cache, a->H, a->C, a->D);
+  for (int64_t t = t0; t < t1; ++t) {
+    int64_t s = t / a->H, h = t % a->H, p = a->pos[s];
+    if (p < 0 || p >= a->C)
+      continue;
+    const float *row = a->src + s * a->src_stride + h * a->D;
+    int8_t *q = a->cache + (h * a->C + p) * a->D;
+    float amax = 0;
+    for (int64_t d = 0; d < a->D; ++d) {
+      float v = row[d] < 0 ? -row[d] : row[d];
+      amax = v > amax ? v : amax;
+    }
+    float scale = amax / 127.0f;
+    scales[h * a->C + p] = scale;
+    for (int64_t d = 0; d < a->D; ++d) {
+      float v = scale == 0 ? 0.0f : row[d] / scale;
+      v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
+      q[d] = (int8_t)(int32_t)((v + 12582912.0f) - 12582912.0f); /* round half to even */
+    }
+  }
+}
+
+void KILN_FN(kiln_cache_write_q8)(const KilnRuntimeContext *rt, const float *src, int64_t src_stride,
+                                  const int32_t *positions, int64_t S, int8_t *cache, int64_t H, int64_t C,
+                                  int64_t D) {
+  CacheWriteArgs a = {src, src_stride, positions, cache, H, C, D};
+  kiln_parallel(rt, S * H, cache_write_task, &a);
 }

@@ -53,6 +53,18 @@ typedef void (*KilnAttentionFn)(const KilnRuntimeContext *rt, const float *q, in
                                 const float *k_cache, const float *v_cache, const int32_t *positions, float *out,
                                 int64_t S, int64_t H, int64_t C, int64_t D, float scale);
 
+/* KV caches in int8 (manifest model.kv_cache: int8): one buffer per cache of
+ * [H][C][D] int8 values, padded to 64 bytes, then [H][C] float scales (one
+ * per head per token). */
+typedef void (*KilnAttentionQ8KVFn)(const KilnRuntimeContext *rt, const float *q, int64_t q_stride,
+                                    const int8_t *k_cache, const int8_t *v_cache, const int32_t *positions,
+                                    float *out, int64_t S, int64_t H, int64_t C, int64_t D, float scale);
+/* Writes S tokens' rows (H heads of D values each, rows src_stride apart)
+ * into an int8 cache at their positions, quantizing each head's row. */
+typedef void (*KilnCacheWriteQ8Fn)(const KilnRuntimeContext *rt, const float *src, int64_t src_stride,
+                                   const int32_t *positions, int64_t S, int8_t *cache, int64_t H, int64_t C,
+                                   int64_t D);
+
 /* y = x @ dequant(W) + bias for int8 per-output-channel weights ("panel16_q8"). */
 typedef void (*KilnLinearQ8Fn)(const KilnRuntimeContext *rt, const float *x, const int8_t *w, const float *scale,
                                const float *bias, float *y, int64_t M, int64_t K, int64_t N);
@@ -102,6 +114,8 @@ typedef struct KilnKernelTable {
   KilnQuantizeRowsFn quantize_rows;
   KilnLinearW8A8Fn linear_w8a8;
   KilnLinearW4A8Fn linear_w4a8;
+  KilnAttentionQ8KVFn attention_q8kv;
+  KilnCacheWriteQ8Fn cache_write_q8;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -132,6 +146,11 @@ void kiln_uk_linear_f16(const KilnRuntimeContext *rt, const float *x, const uint
                         int64_t M, int64_t K, int64_t N);
 void kiln_uk_linear_bf16(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias, float *y,
                          int64_t M, int64_t K, int64_t N);
+void kiln_uk_attention_q8kv(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const int8_t *k_cache,
+                            const int8_t *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H,
+                            int64_t C, int64_t D, float scale);
+void kiln_uk_cache_write_q8(const KilnRuntimeContext *rt, const float *src, int64_t src_stride,
+                            const int32_t *positions, int64_t S, int8_t *cache, int64_t H, int64_t C, int64_t D);
 void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
                        const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
                        int64_t D, float scale);

@@ -59,6 +59,15 @@ typedef struct W4A8Args {
   int64_t M, K, N, G;
 } W4A8Args;
 
+/* The per-row scales of an int8 KV cache buffer, after its [H][C][D] bytes. */
+static inline int64_t kiln_cache_q8_data_bytes(int64_t H, int64_t C, int64_t D) { return (H * C * D + 63) / 64 * 64; }
+static inline const float *kiln_cache_scales(const void *cache, int64_t H, int64_t C, int64_t D) {
+  return (const float *)((const char *)cache + kiln_cache_q8_data_bytes(H, C, D));
+}
+static inline float *kiln_cache_scales_mut(void *cache, int64_t H, int64_t C, int64_t D) {
+  return (float *)((char *)cache + kiln_cache_q8_data_bytes(H, C, D));
+}
+
 /* Runs fn over [0, n) on the runtime's pool (or inline without one). */
 static inline void kiln_parallel(const KilnRuntimeContext *rt, int64_t n, KilnTaskFn fn, void *arg) {
   if (rt && rt->parallel_for && rt->threads > 1 && n > 1)

@@ -213,14 +213,25 @@ def Kiln_MergeHeadsOp : Kiln_Op<"merge_heads", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Kiln_CacheFormat : I32EnumAttr<"CacheFormat", "storage format of a KV cache", [
+    I32EnumAttrCase<"f32", 0>, I32EnumAttrCase<"int8", 1>]> {
+  let cppNamespace = "::kiln";
+}
+
 def Kiln_CacheUpdateOp : Kiln_Op<"cache_update", [Pure]> {
   let summary = "Writes new keys or values into a retained KV cache";
   let description = [{
     `result = cache` except `result[b, h, position_ids[b, s], :] =
     update[b, h, s, :]` for every `s` whose position id is not negative.
     Cache `[B, H, C, D]`, update `[B, H, S, D]`, position ids `[B, S]`.
+    With `format = int8` (set by kiln-quantize-kv-cache) each written row of
+    D values (one head, one token) is stored as its symmetric int8
+    quantization with its own scale, max|row| / 127 (the math of
+    include/kiln/Quant/Quant.h's quantizeActivationRow): the cache holds
+    `q * scale`, and backends store the int8 values and one scale per row.
   }];
-  let arguments = (ins Kiln_ActTensor:$cache, Kiln_ActTensor:$update, Kiln_IdTensor:$position_ids);
+  let arguments = (ins Kiln_ActTensor:$cache, Kiln_ActTensor:$update, Kiln_IdTensor:$position_ids,
+                       DefaultValuedAttr<Kiln_CacheFormat, "CacheFormat::f32">:$format);
   let results = (outs Kiln_ActTensor:$result);
   let assemblyFormat = "$cache `[` $position_ids `]` `,` $update attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;

@@ -60,4 +60,19 @@ def QuantizeActivations : Pass<"kiln-quantize-activations", "mlir::ModuleOp"> {
   let statistics = [Statistic<"numQuantized", "num-quantized", "Products given an int8 input">];
 }
 
+def QuantizeKVCache : Pass<"kiln-quantize-kv-cache", "mlir::ModuleOp"> {
+  let summary = "Store the KV cache in int8, one scale per head per token";
+  let description = [{
+    Gives every `kiln.cache_update` `format = int8`: each key and value row
+    written to the cache (one head, one token) is kept as symmetric int8
+    with its own scale. Attention then reads a quarter of the bytes; the
+    reference interpreter computes with exactly the stored values.
+  }];
+  let options = [
+    Option<"format", "format", "std::string", "\"int8\"", "int8 (f32 restores the default)">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numQuantized", "num-quantized", "Cache updates given the format">];
+}
+
 #endif

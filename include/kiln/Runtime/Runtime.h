@@ -45,6 +45,8 @@ public:
   int64_t heads() const { return heads_; }
   int64_t headDim() const { return headDim_; }
   uint64_t weightBytes() const { return weightBytes_; }
+  /// Bytes of one KV cache buffer (one per layer for keys, one for values).
+  size_t cacheBytes() const { return cacheBytes_; }
   const std::string &kernels() const { return kernels_; }
   const Tokenizer &tokenizer(); ///< Loaded on first use.
 
@@ -62,6 +64,7 @@ private:
   uint64_t weightBytes_ = 0;
   Graph prefill_, decode_;
   int64_t vocab_ = 0, ctxLen_ = 0, promptLen_ = 0, layers_ = 0, heads_ = 0, headDim_ = 0;
+  size_t cacheBytes_ = 0; ///< Bytes of one KV cache buffer (by the manifest's kv_cache format).
   std::string kernels_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };

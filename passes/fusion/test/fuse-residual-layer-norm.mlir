@@ -24,3 +24,19 @@ func.func @no_add(%x: tensor<1x2x4xf32>, %g: tensor<4xf32>) -> tensor<1x2x4xf32>
   %n = kiln.layer_norm %x, %g, %g {epsilon = 1.0e-5 : f64} : (tensor<1x2x4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<1x2x4xf32>
   return %n : tensor<1x2x4xf32>
 }
+
+// -----
+
+// Fusing would create a cycle (the norm's gamma is computed from the sum, so
+// the fused op would feed its own operand): the partitioner refuses the group.
+// CHECK-LABEL: func.func @cycle
+// CHECK: kiln.add
+// CHECK: kiln.gelu
+// CHECK: kiln.layer_norm
+// CHECK-NOT: kiln.residual_layer_norm
+func.func @cycle(%a: tensor<4xf32>, %b: tensor<4xf32>, %beta: tensor<4xf32>) -> tensor<4xf32> {
+  %s = kiln.add %a, %b : tensor<4xf32>
+  %g = kiln.gelu %s : tensor<4xf32>
+  %n = kiln.layer_norm %s, %g, %beta {epsilon = 1.0e-5 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %n : tensor<4xf32>
+}

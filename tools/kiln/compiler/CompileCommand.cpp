@@ -4,6 +4,7 @@
 
 #include "kiln/Backend/Backend.h"
 #include "kiln/Passes/Passes.h"
+#include "kiln/Passes/Partitioner.h"
 #include "kiln/Passes/Pipeline.h"
 #include "kiln/Passes/Statistics.h"
 #include "kiln/Support/Checksum.h"
@@ -33,6 +34,7 @@ const char *kCompileHelp =
     "                    [--pipeline FILE.yaml | --passes LIST] [--load-pass-plugin PATH]\n"
     "                    [--calibration TEXT_FILE]\n"
     "                    [--print-ir-after-all] [--print-ir-after PASS] [--timing] [--pass-statistics]\n"
+    "                    [--dump-graph FILE.dot]\n"
     "                    [--<backend option>=VALUE ...]\n"
     "       kiln compile --list-targets [--load-backend-plugin PATH]\n"
     "Compiles a model ahead of time into an artifact directory (default) or one intermediate stage.\n";
@@ -53,7 +55,7 @@ int compileCommand(int argc, char **argv) {
   // --name=value pairs the driver does not know and hand them over.
   std::set<std::string> valued = {"-o",         "--target",         "--prompt-len",       "--ctx-len",
                                   "--emit",     "--load-backend-plugin", "--pipeline",    "--passes",
-                                  "--load-pass-plugin", "--print-ir-after", "--calibration"};
+                                  "--load-pass-plugin", "--print-ir-after", "--calibration", "--dump-graph"};
   std::set<std::string> flags = {"--list-targets", "--help", "--print-ir-after-all", "--timing", "--pass-statistics"};
   std::vector<char *> driverArgs = {argv[0], argv[1]};
   BackendOptions backendOptions;
@@ -126,6 +128,13 @@ int compileCommand(int argc, char **argv) {
   // The user's pipeline (a file, a list, or the default: pipelines/f32.yaml's
   // passes), then the backend's lowering passes.
   setCalibration(args, module);
+  if (args.has("--dump-graph")) {
+    // The imported graph, with the groups the fusion partitioner forms as clusters.
+    std::ofstream dot(args.get("--dump-graph"), std::ios::trunc);
+    if (!dot)
+      fail(args.get("--dump-graph"), "cannot open for writing");
+    writeDataflowGraph(module, dot);
+  }
   Pipeline user = userPipeline(args, kDefaultPasses);
   mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(model.context.get());
   addPipeline(pm, user);

@@ -118,39 +118,50 @@ struct Score {
   size_t scored = 0;
 };
 
-/// Perplexity of `model` (and KL / top-1 against `teacher`) over `tokens`.
-Score evaluate(Scorer &model, Scorer *teacher, const std::vector<int32_t> &tokens, int64_t window) {
-  double nll = 0, kl = 0;
-  size_t scored = 0, agree = 0;
+/// Perplexity of each model (and KL / top-1 against `teacher`) over `tokens`,
+/// window by window so the teacher scores each window once.
+std::vector<Score> evaluate(const std::vector<std::unique_ptr<Scorer>> &models, Scorer *teacher,
+                            const std::vector<int32_t> &tokens, int64_t window) {
+  std::vector<double> nll(models.size(), 0), kl(models.size(), 0);
+  std::vector<size_t> agree(models.size(), 0);
+  size_t scored = 0;
   for (size_t begin = 0; begin + 1 < tokens.size(); begin += size_t(window)) {
     size_t end = std::min(tokens.size(), begin + size_t(window));
     std::vector<int32_t> ids(tokens.begin() + long(begin), tokens.begin() + long(end));
     if (ids.size() < 2)
       break;
-    auto rows = model.score(ids);
-    std::vector<std::vector<double>> teacherRows;
+    std::vector<std::vector<double>> teacherLogp;
+    std::vector<size_t> teacherTop;
     if (teacher)
-      teacherRows = teacher->score(ids);
-    for (size_t t = 1; t < ids.size(); ++t) {
-      std::vector<double> logp = logSoftmax(rows[t - 1]);
-      nll -= logp[size_t(ids[t])];
-      if (teacher) {
-        std::vector<double> logq = logSoftmax(teacherRows[t - 1]);
-        double k = 0;
-        for (size_t v = 0; v < logq.size(); ++v)
-          k += std::exp(logq[v]) * (logq[v] - logp[v]);
-        kl += k;
-        agree += argmax(rows[t - 1]) == argmax(teacherRows[t - 1]);
+      for (const auto &row : teacher->score(ids)) {
+        teacherLogp.push_back(logSoftmax(row));
+        teacherTop.push_back(argmax(row));
       }
-      ++scored;
+    for (size_t m = 0; m < models.size(); ++m) {
+      auto rows = models[m]->score(ids);
+      for (size_t t = 1; t < ids.size(); ++t) {
+        std::vector<double> logp = logSoftmax(rows[t - 1]);
+        nll[m] -= logp[size_t(ids[t])];
+        if (teacher) {
+          const std::vector<double> &logq = teacherLogp[t - 1];
+          double k = 0;
+          for (size_t v = 0; v < logq.size(); ++v)
+            k += std::exp(logq[v]) * (logq[v] - logp[v]);
+          kl[m] += k;
+          agree[m] += argmax(rows[t - 1]) == teacherTop[t - 1];
+        }
+      }
     }
+    scored += ids.size() - 1;
   }
-  Score s;
-  s.perplexity = std::exp(nll / double(scored));
-  s.kl = kl / double(scored);
-  s.top1 = double(agree) / double(scored);
-  s.scored = scored;
-  return s;
+  std::vector<Score> out(models.size());
+  for (size_t m = 0; m < models.size(); ++m) {
+    out[m].perplexity = std::exp(nll[m] / double(scored));
+    out[m].kl = kl[m] / double(scored);
+    out[m].top1 = double(agree[m]) / double(scored);
+    out[m].scored = scored;
+  }
+  return out;
 }
 } // namespace
 
@@ -210,11 +221,14 @@ int evalCommand(int argc, char **argv) {
     Score score;
   };
   std::vector<Row> rows;
-  std::vector<int32_t> tokens;
+  std::vector<std::unique_ptr<Scorer>> models;
   int64_t usedWindow = 0;
   for (const std::string &path : paths) {
     std::unique_ptr<Scorer> model = open(path, true);
     int64_t w = window > 0 ? window : model->maxWindow();
+    if (usedWindow != 0 && w != usedWindow)
+      fail(path, "its context (" + std::to_string(w) + ") differs from the first model's window " +
+                     std::to_string(usedWindow) + ": give --window");
     if (w > model->maxWindow())
       fail(path, "--window " + std::to_string(w) + " is longer than its context of " + std::to_string(model->maxWindow()));
     if (teacher && w > teacher->maxWindow())
@@ -223,24 +237,27 @@ int evalCommand(int argc, char **argv) {
     if (teacher && teacher->vocabSize() != model->vocabSize())
       fail(path, "vocabulary of " + std::to_string(model->vocabSize()) + " does not match the teacher's " +
                      std::to_string(teacher->vocabSize()));
-    if (tokens.empty()) {
-      auto tokenizer = Tokenizer::fromDir(model->tokenizerDir());
-      tokens = tokenizer->encode(text);
-      int64_t maxTokens = args.getInt("--max-tokens", int64_t(tokens.size()));
-      if (maxTokens < 2)
-        args.error("--max-tokens must be at least 2");
-      if (int64_t(tokens.size()) > maxTokens)
-        tokens.resize(size_t(maxTokens));
-      if (tokens.size() < 2)
-        fail(textPath, "needs at least 2 tokens");
-    }
-    for (int32_t id : tokens)
-      if (id >= model->vocabSize())
-        fail(textPath, "token id " + std::to_string(id) + " is outside the vocabulary of " +
-                           std::to_string(model->vocabSize()) + " of " + path);
     usedWindow = w;
-    rows.push_back({path, evaluate(*model, teacher.get(), tokens, w)});
+    rows.push_back({path, Score()});
+    models.push_back(std::move(model));
   }
+  auto tokenizer = Tokenizer::fromDir(models.front()->tokenizerDir());
+  std::vector<int32_t> tokens = tokenizer->encode(text);
+  int64_t maxTokens = args.getInt("--max-tokens", int64_t(tokens.size()));
+  if (maxTokens < 2)
+    args.error("--max-tokens must be at least 2");
+  if (int64_t(tokens.size()) > maxTokens)
+    tokens.resize(size_t(maxTokens));
+  if (tokens.size() < 2)
+    fail(textPath, "needs at least 2 tokens");
+  for (size_t m = 0; m < models.size(); ++m)
+    for (int32_t id : tokens)
+      if (id >= models[m]->vocabSize())
+        fail(textPath, "token id " + std::to_string(id) + " is outside the vocabulary of " +
+                           std::to_string(models[m]->vocabSize()) + " of " + rows[m].path);
+  std::vector<Score> scores = evaluate(models, teacher.get(), tokens, usedWindow);
+  for (size_t m = 0; m < rows.size(); ++m)
+    rows[m].score = scores[m];
 
   bool table = args.has("--table") || (rows.size() > 1 && !args.has("--json"));
   if (args.has("--json")) {
