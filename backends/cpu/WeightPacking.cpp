@@ -1,5 +1,6 @@
 //===- WeightPacking.cpp - weights in the layouts the kernels read --------===//
 #include "CPUBackend.h"
+#include "Packing.h"
 
 #include "kiln/Frontend/Checkpoint.h"
 #include "kiln/IR/KilnOps.h"
@@ -26,6 +27,14 @@ template <typename T, typename ValueAt> std::vector<T> packPanels(int64_t K, int
       for (int64_t j = 0; j < KILN_PANEL && p * KILN_PANEL + j < N; ++j)
         packed[size_t((p * K + k) * KILN_PANEL + j)] = valueAt(k, p * KILN_PANEL + j);
   return packed;
+}
+/// Runs a packer, naming the weight in its error.
+template <typename T, typename Fn> T packOrExplain(const std::string &name, Fn pack) {
+  try {
+    return pack();
+  } catch (const Error &e) {
+    throw Error("cpu backend: weight @" + name + " (" + e.what() + ")");
+  }
 }
 } // namespace
 
@@ -85,19 +94,16 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
       throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", not int8 per output channel along axis " +
                   (transposed ? "1" : "0"));
     std::vector<float> f(values.begin(), values.end());
-    QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
-    std::vector<int8_t> packed = packPanels<int8_t>(K, N, [&](int64_t k, int64_t n) { return m.q[at(k, n)]; });
+    PackedQ8 p = packQ8Panels(quantizeMatrix(f.data(), shape[0], shape[1], spec), spec);
     entry.layout = transposed ? "panel16t_q8" : "panel16_q8";
     entry.dtype = "i8";
-    entry.bytes = packed.size();
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, packed.data());
-    std::vector<float> scales(size_t(panels(N) * KILN_PANEL), 0.0f);
-    std::copy(m.scale.begin(), m.scale.end(), scales.begin());
+    entry.bytes = p.data.size();
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.data.data());
     entry.layout = transposed ? "q8t_scales" : "q8_scales";
     entry.dtype = "f32";
     entry.shape = {N};
-    entry.bytes = scales.size() * sizeof(float);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
+    entry.bytes = p.scales.size() * sizeof(float);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.scales.data());
     return offsets_.at(key);
   }
   if (base == "q8x4" || base == "q8x4.sums" || base == "q8x4.scales") {
@@ -107,32 +113,20 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
       throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() +
                   ", integer inputs need int8 per output channel along axis " + (transposed ? "1" : "0"));
     std::vector<float> f(values.begin(), values.end());
-    QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
-    int64_t Kp = (K + 3) / 4 * 4;
-    std::vector<int8_t> packed(size_t(panels(N) * Kp * KILN_PANEL), 0);
-    std::vector<int32_t> sums(size_t(panels(N) * KILN_PANEL), 0);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) {
-        int64_t p = n / KILN_PANEL, j = n % KILN_PANEL;
-        int8_t q = m.q[at(k, n)];
-        packed[size_t((p * Kp + k / 4 * 4) * KILN_PANEL + j * 4 + k % 4)] = q;
-        sums[size_t(n)] += 128 * q;
-      }
+    PackedQ8x4 p = packQ8x4(quantizeMatrix(f.data(), shape[0], shape[1], spec), spec);
     entry.layout = "q8x4" + suffix;
     entry.dtype = "i8";
-    entry.bytes = packed.size();
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, packed.data());
+    entry.bytes = p.data.size();
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.data.data());
     entry.layout = "q8x4.sums" + suffix;
     entry.dtype = "i32";
     entry.shape = {N};
-    entry.bytes = sums.size() * sizeof(int32_t);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, sums.data());
-    std::vector<float> scales(size_t(panels(N) * KILN_PANEL), 0.0f);
-    std::copy(m.scale.begin(), m.scale.end(), scales.begin());
+    entry.bytes = p.sums.size() * sizeof(int32_t);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.sums.data());
     entry.layout = "q8x4.scales" + suffix;
     entry.dtype = "f32";
-    entry.bytes = scales.size() * sizeof(float);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
+    entry.bytes = p.scales.size() * sizeof(float);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.scales.data());
     return offsets_.at(key);
   }
   if (base == "q4x4" || base == "q4x4.scales" || base == "q4x4.zeros") {
@@ -141,43 +135,23 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     if (spec.format != WeightFormat::Int4 || spec.axis != (transposed ? 1 : 0))
       throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", not int4 along axis " +
                   (transposed ? "1" : "0"));
-    int64_t group = spec.groupSize > 0 ? spec.groupSize : K;
-    if (K % 32 != 0 || group % 32 != 0)
-      throw Error("cpu backend: weight @" + entry.name + " (" + spec.name() + ", " + std::to_string(K) +
-                  " inputs): the int4 kernels need inputs and groups in multiples of 32");
     std::vector<float> f(values.begin(), values.end());
     QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
-    int64_t chunks = K / 32;
-    std::vector<uint8_t> packed(size_t(panels(N) * chunks * 256), 0);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) {
-        uint8_t u = uint8_t(m.q[at(k, n)] + (spec.symmetric ? 8 : 0));
-        int64_t p = n / KILN_PANEL, j = n % KILN_PANEL, c = k / 32, i = k % 32, v = i / 8, t = i % 4;
-        bool high = (i % 8) >= 4;
-        packed[size_t((p * chunks + c) * 256 + v * 64 + j * 4 + t)] |= uint8_t(high ? u << 4 : u);
-      }
+    PackedQ4x4 p = packOrExplain<PackedQ4x4>(entry.name, [&] { return packQ4x4(m, spec); });
     entry.layout = "q4x4" + suffix;
     entry.dtype = "u4";
-    entry.bytes = packed.size();
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, packed.data());
-    std::vector<float> scales(size_t(panels(N) * m.groups * KILN_PANEL), 0.0f);
-    std::vector<int32_t> zeros(scales.size(), 0);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t g = 0; g < m.groups; ++g) {
-        size_t dst = size_t(((n / KILN_PANEL) * m.groups + g) * KILN_PANEL + n % KILN_PANEL);
-        scales[dst] = m.scale[size_t(n * m.groups + g)];
-        zeros[dst] = m.zero[size_t(n * m.groups + g)];
-      }
+    entry.bytes = p.data.size();
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.data.data());
     entry.layout = "q4x4.scales" + suffix;
     entry.dtype = "f32";
     entry.shape = {panels(N), m.groups, KILN_PANEL};
-    entry.bytes = scales.size() * sizeof(float);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, scales.data());
+    entry.bytes = p.scales.size() * sizeof(float);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.scales.data());
     if (!spec.symmetric) {
       entry.layout = "q4x4.zeros" + suffix;
       entry.dtype = "i32";
-      entry.bytes = zeros.size() * sizeof(int32_t);
-      offsets_[{op, entry.layout}] = writer_.addWeight(entry, zeros.data());
+      entry.bytes = p.zeros.size() * sizeof(int32_t);
+      offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.zeros.data());
     } else if (base == "q4x4.zeros") {
       throw Error("cpu backend: weight @" + entry.name + " is symmetric: it has no zero points");
     }
@@ -189,36 +163,18 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     if (spec.format != WeightFormat::Int4 || spec.axis != (transposed ? 1 : 0))
       throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", not int4 along axis " +
                   (transposed ? "1" : "0"));
-    int64_t group = spec.groupSize > 0 ? spec.groupSize : K;
-    if (K % 32 != 0 || group % 32 != 0)
-      throw Error("cpu backend: weight @" + entry.name + " (" + spec.name() + ", " + std::to_string(K) +
-                  " inputs): the int4 kernels need inputs and groups in multiples of 32");
     std::vector<float> f(values.begin(), values.end());
     QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
-    std::vector<uint8_t> packed(size_t(N * K / 2), 0);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) {
-        // Symmetric values -8..7 are stored as u = q + 8 with zero point 8.
-        uint8_t u = uint8_t(m.q[at(k, n)] + (spec.symmetric ? 8 : 0));
-        int64_t chunk = k / 32, i = k % 32;
-        packed[size_t(n * K / 2 + chunk * 16 + i % 16)] |= uint8_t(i < 16 ? u : u << 4);
-      }
+    PackedQ4 p = packOrExplain<PackedQ4>(entry.name, [&] { return packQ4Rows(m, spec); });
     entry.layout = transposed ? "q4t" : "q4";
     entry.dtype = "u4";
-    entry.bytes = packed.size();
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, packed.data());
-    std::vector<float> params(size_t(N * m.groups * 2));
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t g = 0; g < m.groups; ++g) {
-        size_t s = size_t(n * m.groups + g);
-        params[2 * s] = m.scale[s];
-        params[2 * s + 1] = spec.symmetric ? 8.0f : float(m.zero[s]);
-      }
+    entry.bytes = p.data.size();
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.data.data());
     entry.layout = transposed ? "q4t_params" : "q4_params";
     entry.dtype = "f32";
     entry.shape = {N, m.groups, 2};
-    entry.bytes = params.size() * sizeof(float);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, params.data());
+    entry.bytes = p.params.size() * sizeof(float);
+    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.params.data());
     return offsets_.at(key);
   }
   throw Error("cpu backend: unknown weight layout '" + layout + "'");

@@ -1,0 +1,178 @@
+//===- PackingTest.cpp - integer weight layouts and their kernels ----------===//
+//
+// Model-level checks cannot tell which byte a weight went to, so each
+// layout is pinned down here: chosen elements land in the byte and nibble
+// the layout's definition (kernels/KernelABI.h) says, and the portable
+// kernels reading the packed bytes give the product of the hand-dequantized
+// matrix exactly (integer dot products) or to float rounding.
+//
+//===----------------------------------------------------------------------===//
+#include "Packing.h"
+
+#include "KernelABI.h"
+#include "kiln/Support/Error.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+extern "C" {
+void kiln_linear_q8_native(const KilnRuntimeContext *, const float *, const int8_t *, const float *, const float *,
+                           float *, int64_t, int64_t, int64_t);
+void kiln_linear_q4_native(const KilnRuntimeContext *, const float *, const uint8_t *, const float *, const float *,
+                           float *, int64_t, int64_t, int64_t, int64_t);
+void kiln_quantize_rows_native(const KilnRuntimeContext *, const float *, int64_t, int64_t, float, int8_t *, float *,
+                               int32_t *);
+void kiln_linear_w8a8_native(const KilnRuntimeContext *, const int8_t *, const float *, const int8_t *, const float *,
+                             const int32_t *, const float *, float *, int64_t, int64_t, int64_t);
+void kiln_linear_w4a8_native(const KilnRuntimeContext *, const int8_t *, const float *, const int32_t *,
+                             const uint8_t *, const float *, const int32_t *, const float *, float *, int64_t, int64_t,
+                             int64_t, int64_t);
+}
+
+using namespace kiln;
+using namespace kiln::cpu;
+
+namespace {
+
+QuantSpec spec(WeightFormat f, int64_t group, bool symmetric, int64_t axis) {
+  QuantSpec s;
+  s.format = f;
+  s.groupSize = group;
+  s.symmetric = symmetric;
+  s.axis = axis;
+  return s;
+}
+
+/// A [rows, cols] matrix of distinct-ish values in [-1, 1].
+std::vector<float> matrix(int64_t rows, int64_t cols, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  std::vector<float> w(size_t(rows * cols));
+  for (float &v : w)
+    v = dist(rng);
+  return w;
+}
+
+/// x[M, K] @ dequant(W) with the reduction axis of `s`, in double.
+std::vector<double> reference(const std::vector<float> &x, const QuantizedMatrix &m, const QuantSpec &s, int64_t M,
+                              int64_t K, int64_t N) {
+  std::vector<double> y(size_t(M * N), 0.0);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k)
+        y[size_t(i * N + n)] += double(x[size_t(i * K + k)]) *
+                                double(s.axis == 0 ? dequantizedAt(m, s, k, n) : dequantizedAt(m, s, n, k));
+  return y;
+}
+
+void expectClose(const std::vector<float> &got, const std::vector<double> &want, double tol) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], tol * (1 + std::fabs(want[i]))) << "at " << i;
+}
+
+TEST(Packing, Q8PanelsAndKernel) {
+  const int64_t K = 5, N = 18, M = 3;
+  std::vector<float> w = matrix(K, N, 1), x = matrix(M, K, 2);
+  QuantSpec s = spec(WeightFormat::Int8, 0, true, 0);
+  QuantizedMatrix m = quantizeMatrix(w.data(), K, N, s);
+  PackedQ8 p = packQ8Panels(m, s);
+  // Element (k = 3, n = 17): panel 1, row 3, lane 1.
+  EXPECT_EQ(p.data[size_t((1 * K + 3) * 16 + 1)], m.q[size_t(3 * N + 17)]);
+  EXPECT_EQ(p.data.size(), size_t(2 * K * 16));
+  EXPECT_EQ(p.data[size_t((1 * K + 3) * 16 + 2)], 0) << "padding lanes are zero";
+  std::vector<float> y(size_t(M * N));
+  kiln_linear_q8_native(nullptr, x.data(), p.data.data(), p.scales.data(), nullptr, y.data(), M, K, N);
+  expectClose(y, reference(x, m, s, M, K, N), 1e-5);
+}
+
+TEST(Packing, Q4RowsNibblesAndKernel) {
+  for (bool symmetric : {true, false})
+    for (int64_t axis : {0, 1}) {
+      const int64_t K = 96, N = 5, M = 2, G = 64; // a short last group
+      std::vector<float> w = axis == 0 ? matrix(K, N, 3) : matrix(N, K, 3), x = matrix(M, K, 4);
+      QuantSpec s = spec(WeightFormat::Int4, G, symmetric, axis);
+      QuantizedMatrix m = axis == 0 ? quantizeMatrix(w.data(), K, N, s) : quantizeMatrix(w.data(), N, K, s);
+      PackedQ4 p = packQ4Rows(m, s);
+      auto q = [&](int64_t k, int64_t n) { return int(m.q[size_t(axis == 0 ? k * N + n : n * K + k)]); };
+      int offset = symmetric ? 8 : 0;
+      // k = 37 of channel 4: chunk 1, byte 5, low nibble; k = 53: same byte, high nibble.
+      uint8_t byte = p.data[size_t(4 * K / 2 + 16 + 5)];
+      EXPECT_EQ(byte & 15, q(37, 4) + offset);
+      EXPECT_EQ(byte >> 4, q(53, 4) + offset);
+      // Group 1 of channel 4: its scale and zero point.
+      EXPECT_EQ(p.params[size_t((4 * 2 + 1) * 2)], m.scale[size_t(4 * 2 + 1)]);
+      EXPECT_EQ(p.params[size_t((4 * 2 + 1) * 2 + 1)], symmetric ? 8.0f : float(m.zero[size_t(4 * 2 + 1)]));
+      std::vector<float> y(size_t(M * N));
+      kiln_linear_q4_native(nullptr, x.data(), p.data.data(), p.params.data(), nullptr, y.data(), M, K, N, G);
+      expectClose(y, reference(x, m, s, M, K, N), 1e-5);
+    }
+}
+
+TEST(Packing, Q4RefusesGroupsNotOf32) {
+  std::vector<float> w = matrix(48, 2, 5);
+  QuantSpec s = spec(WeightFormat::Int4, 16, true, 0);
+  EXPECT_THROW(packQ4Rows(quantizeMatrix(w.data(), 48, 2, s), s), Error);
+  EXPECT_THROW(packQ4x4(quantizeMatrix(w.data(), 48, 2, s), s), Error);
+}
+
+/// The activations the integer kernels see: rows quantized as Quant.h defines.
+std::vector<float> quantizedRows(const std::vector<float> &x, int64_t M, int64_t K) {
+  std::vector<float> out(x.size());
+  std::vector<int8_t> q(static_cast<size_t>(K));
+  for (int64_t i = 0; i < M; ++i) {
+    float scale = quantizeActivationRow(&x[size_t(i * K)], K, 0, q.data());
+    for (int64_t k = 0; k < K; ++k)
+      out[size_t(i * K + k)] = float(q[size_t(k)]) * scale;
+  }
+  return out;
+}
+
+TEST(Packing, Q8x4QuadsAndW8A8Kernel) {
+  const int64_t K = 10, N = 17, M = 3; // K pads to 12
+  std::vector<float> w = matrix(K, N, 6), x = matrix(M, K, 7);
+  QuantSpec s = spec(WeightFormat::Int8, 0, true, 0);
+  QuantizedMatrix m = quantizeMatrix(w.data(), K, N, s);
+  PackedQ8x4 p = packQ8x4(m, s);
+  // Element (k = 6, n = 16): panel 1, quad 1, lane 0, byte 2.
+  EXPECT_EQ(p.data[size_t((1 * 12 + 4) * 16 + 0 * 4 + 2)], m.q[size_t(6 * N + 16)]);
+  int32_t sum = 0;
+  for (int64_t k = 0; k < K; ++k)
+    sum += m.q[size_t(k * N + 16)];
+  EXPECT_EQ(p.sums[16], 128 * sum);
+  std::vector<int8_t> xq(size_t(M * 12));
+  std::vector<float> xs(static_cast<size_t>(M)), y(static_cast<size_t>(M * N));
+  kiln_quantize_rows_native(nullptr, x.data(), M, K, 0, xq.data(), xs.data(), nullptr);
+  kiln_linear_w8a8_native(nullptr, xq.data(), xs.data(), p.data.data(), p.scales.data(), p.sums.data(), nullptr,
+                          y.data(), M, K, N);
+  expectClose(y, reference(quantizedRows(x, M, K), m, s, M, K, N), 1e-5);
+}
+
+TEST(Packing, Q4x4NibblesAndW4A8Kernel) {
+  for (bool symmetric : {true, false}) {
+    const int64_t K = 128, N = 20, M = 2, G = 32;
+    std::vector<float> w = matrix(N, K, 8), x = matrix(M, K, 9); // an LM head: E[N, K]
+    QuantSpec s = spec(WeightFormat::Int4, G, symmetric, 1);
+    QuantizedMatrix m = quantizeMatrix(w.data(), N, K, s);
+    PackedQ4x4 p = packQ4x4(m, s);
+    int offset = symmetric ? 8 : 0;
+    // k = 45 of channel 18: panel 1, chunk 1, i = 13: block 1, t = 1, high nibble (13 % 8 >= 4), lane 2.
+    uint8_t byte = p.data[size_t((1 * 4 + 1) * 256 + 1 * 64 + 2 * 4 + 1)];
+    EXPECT_EQ(byte >> 4, m.q[size_t(18 * K + 45)] + offset);
+    // k = 41 (i = 9: block 1, t = 1, low nibble) shares the byte.
+    EXPECT_EQ(byte & 15, m.q[size_t(18 * K + 41)] + offset);
+    EXPECT_EQ(p.scales[size_t((1 * 4 + 2) * 16 + 2)], m.scale[size_t(18 * 4 + 2)]);
+    EXPECT_EQ(p.zeros.empty(), symmetric);
+    std::vector<int8_t> xq(size_t(M * K));
+    std::vector<float> xs(static_cast<size_t>(M)), y(static_cast<size_t>(M * N));
+    std::vector<int32_t> sums(size_t(M * K / 32));
+    kiln_quantize_rows_native(nullptr, x.data(), M, K, 0, xq.data(), xs.data(), sums.data());
+    kiln_linear_w4a8_native(nullptr, xq.data(), xs.data(), sums.data(), p.data.data(), p.scales.data(),
+                            symmetric ? nullptr : p.zeros.data(), nullptr, y.data(), M, K, N, G);
+    expectClose(y, reference(quantizedRows(x, M, K), m, s, M, K, N), 1e-5);
+  }
+}
+
+} // namespace
