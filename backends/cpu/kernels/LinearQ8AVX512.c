@@ -40,6 +40,10 @@ static void q8_task(void *arg, int64_t q0, int64_t q1) {
                b1 = _mm512_setzero_ps();
         int64_t k = 0;
         for (; k + 2 <= K; k += 2) {
+          /* Software prefetch (the short per-task streams leave the hardware
+           * prefetcher little time): 2 KB ahead in both panels. */
+          _mm_prefetch((const char *)(pa + (k + 128) * KILN_PANEL), _MM_HINT_T0);
+          _mm_prefetch((const char *)(pb + (k + 128) * KILN_PANEL), _MM_HINT_T0);
           __m512 x0 = _mm512_set1_ps(x[k]), x1 = _mm512_set1_ps(x[k + 1]);
           a0 = _mm512_fmadd_ps(x0, widen(pa + k * KILN_PANEL), a0);
           b0 = _mm512_fmadd_ps(x0, widen(pb + k * KILN_PANEL), b0);
