@@ -8,7 +8,7 @@
 
 #define MR 12
 #ifndef KILN_PREFETCH_ROWS
-#define KILN_PREFETCH_ROWS 64 /* 2 KB ahead in each panel stream */
+#define KILN_PREFETCH_ROWS 64 /* 4 KB ahead in each panel stream */
 #endif
 
 static inline void store_row(float *yr, __m512 acc, __m512 bias, int64_t nn) {
