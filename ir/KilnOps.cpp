@@ -73,8 +73,9 @@ LogicalResult GlobalOp::verify() {
     auto group = quant.getAs<IntegerAttr>("group_size");
     auto symmetric = quant.getAs<BoolAttr>("symmetric");
     auto axis = quant.getAs<IntegerAttr>("axis");
-    if (!format || !group || !symmetric || !axis || quant.size() != 4)
-      return emitOpError("quant must be {format, group_size, symmetric, axis}");
+    auto scales = quant.get("scales");
+    if (!format || !group || !symmetric || !axis || quant.size() != 4u + (scales ? 1u : 0u))
+      return emitOpError("quant must be {format, group_size, symmetric, axis} and optionally scales");
     StringRef f = format.getValue();
     if (f != "f16" && f != "bf16" && f != "int8" && f != "int4")
       return emitOpError("unknown quant format '") << f << "' (f16, bf16, int8, int4)";
@@ -86,6 +87,25 @@ LogicalResult GlobalOp::verify() {
       return emitOpError("quant group_size must be >= 0");
     if (f == "int8" && !symmetric.getValue())
       return emitOpError("int8 is symmetric only");
+    if (scales) {
+      auto dense = dyn_cast<DenseFPElementsAttr>(scales);
+      int64_t length = type.getDimSize(axis.getInt()), channels = type.getDimSize(1 - axis.getInt());
+      int64_t groups = group.getInt() > 0 ? (length + group.getInt() - 1) / group.getInt() : 1;
+      if (!dense || dense.getNumElements() != channels * groups || !symmetric.getValue() || (f != "int8" && f != "int4"))
+        return emitOpError("quant scales must be ") << channels * groups
+                                                    << " floats (channels x groups) of a symmetric integer format";
+    }
+  }
+  if (auto sparsity = getSparsityAttr()) {
+    auto pattern = sparsity.getAs<StringAttr>("pattern");
+    auto fraction = sparsity.getAs<FloatAttr>("sparsity");
+    auto axis = sparsity.getAs<IntegerAttr>("axis");
+    if (!pattern || !fraction || !axis || sparsity.size() != 3)
+      return emitOpError("sparsity must be {pattern, sparsity, axis}");
+    if (pattern.getValue() != "unstructured" && pattern.getValue() != "2:4")
+      return emitOpError("unknown sparsity pattern '") << pattern.getValue() << "' (unstructured, 2:4)";
+    if (type.getRank() != 2 || (axis.getInt() != 0 && axis.getInt() != 1))
+      return emitOpError("sparsity needs a 2-D weight and axis 0 or 1");
   }
   return success();
 }

@@ -45,7 +45,7 @@ public:
     for (const auto &t : expectedTensors(tiedCheck)) {
       auto type = RankedTensorType::get(t.shape, elementType(ckpt_.tensor(t.name).dtype));
       loc_ = NameLoc::get(b_.getStringAttr(t.name));
-      b_.create<GlobalOp>(loc_, t.name, type, ElementsAttr(), DictionaryAttr());
+      b_.create<GlobalOp>(loc_, t.name, type, ElementsAttr(), DictionaryAttr(), DictionaryAttr());
       globals_[t.name] = type;
     }
     buildFunction(*module, "prefill", opts_.promptLen, !opts_.allLogits);

@@ -162,6 +162,9 @@ QuantSpec quantSpecOf(Operation *globalOp) {
   spec.groupSize = quant.getAs<IntegerAttr>("group_size").getInt();
   spec.symmetric = quant.getAs<BoolAttr>("symmetric").getValue();
   spec.axis = quant.getAs<IntegerAttr>("axis").getInt();
+  if (auto scales = quant.getAs<DenseFPElementsAttr>("scales"))
+    for (APFloat v : scales.getValues<APFloat>())
+      spec.scales.push_back(v.convertToFloat());
   return spec;
 }
 

@@ -62,6 +62,9 @@ QuantizedMatrix quantizeMatrix(const float *w, int64_t rows, int64_t cols, const
   if (spec.groupSize < 0)
     throw Error("quantizeMatrix: group size must be >= 0");
   m.groups = (length + group - 1) / group;
+  if (!spec.scales.empty() && (!spec.symmetric || int64_t(spec.scales.size()) != m.channels * m.groups))
+    throw Error("quantizeMatrix: explicit scales need a symmetric format and " + std::to_string(m.channels * m.groups) +
+                " of them");
   m.q.assign(size_t(rows * cols), 0);
   m.scale.assign(size_t(m.channels * m.groups), 0.0f);
   m.zero.assign(size_t(m.channels * m.groups), 0);
@@ -80,7 +83,7 @@ QuantizedMatrix quantizeMatrix(const float *w, int64_t rows, int64_t cols, const
       size_t s = size_t(ch * m.groups + g);
       if (spec.symmetric) {
         float qmax = int8 ? 127.0f : 7.0f, qmin = int8 ? -127.0f : -8.0f;
-        float scale = amax / qmax;
+        float scale = spec.scales.empty() ? amax / qmax : spec.scales[s];
         m.scale[s] = scale;
         for (int64_t k = k0; k < k1; ++k)
           m.q[size_t(at(ch, k))] =

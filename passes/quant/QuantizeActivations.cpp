@@ -1,11 +1,10 @@
 //===- QuantizeActivations.cpp - kiln-quantize-activations ----------------===//
 #include "kiln/Interpreter/Interpreter.h"
+#include "kiln/Passes/Calibration.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
 #include "kiln/Quant/Quant.h"
-#include "kiln/Runtime/Tokenizer.h"
 #include "kiln/Support/Error.h"
-#include "kiln/Support/File.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
@@ -96,41 +95,15 @@ struct QuantizeActivationsPass : impl::QuantizeActivationsBase<QuantizeActivatio
   /// max |input| per product's weights over the calibration text, run through
   /// the prefill function in full chunks (no padding rows).
   llvm::DenseMap<Operation *, float> calibrate(ModuleOp module) {
-    std::string path = calibration;
-    if (path.empty())
-      if (auto attr = module->getAttrOfType<StringAttr>("kiln.calibration"))
-        path = attr.str();
-    if (path.empty())
-      throw Error("static scales need calibration text: give kiln compile --calibration FILE "
-                  "(or the pass option calibration=FILE)");
-    auto dir = module->getAttrOfType<StringAttr>(kCheckpointAttr);
-    if (!dir)
-      throw Error("the module names no checkpoint folder (kiln.checkpoint) to take the tokenizer from");
-    auto tokenizer = Tokenizer::fromDir(dir.str());
-    std::vector<int32_t> ids = tokenizer->encode(readFile(path, "cannot open calibration text"));
-    if (maxTokens > 0 && int64_t(ids.size()) > maxTokens)
-      ids.resize(size_t(maxTokens));
-
-    ReferenceModel model(module);
-    int64_t chunk = model.promptLen(), window = model.contextLen() / chunk * chunk;
-    ids.resize(ids.size() / size_t(chunk) * size_t(chunk));
-    if (ids.empty() || window == 0)
-      throw Error(path + ": calibration needs at least one full prefill chunk of " + std::to_string(chunk) +
-                  " tokens");
     llvm::DenseMap<Operation *, float> amax;
-    model.interpreter().setObserver([&](Operation *op, const std::vector<const Tensor *> &operands) {
-      if (!isa<LinearOp, LMHeadOp>(op))
-        return;
-      float &m = amax[weightGlobal(op)];
-      for (double v : operands[0]->data)
-        m = std::max(m, std::fabs(float(v)));
-    });
-    for (size_t start = 0; start < ids.size(); start += size_t(window)) {
-      model.reset();
-      size_t end = std::min(ids.size(), start + size_t(window));
-      model.prefill(std::vector<int32_t>(ids.begin() + long(start), ids.begin() + long(end)));
-    }
-    model.interpreter().setObserver({});
+    runCalibration(module, calibrationPath(module, calibration), maxTokens,
+                   [&](Operation *op, const std::vector<const Tensor *> &operands) {
+                     if (!isa<LinearOp, LMHeadOp>(op))
+                       return;
+                     float &m = amax[weightGlobal(op)];
+                     for (double v : operands[0]->data)
+                       m = std::max(m, std::fabs(float(v)));
+                   });
     return amax;
   }
 };

@@ -5,7 +5,8 @@ held-out text, against its f32 model, at the bars of the pass-library issue
 bf16 KL <= 2e-5; int8 dppl <= 0.2% and KL <= 1e-4; int4-g32 dppl <= 1% and
 KL <= 1.5e-2; int4-g128 dppl <= 1.5% and KL <= 2.5e-2; w8a8 (dynamic, and static
 calibrated on calib.txt) dppl <= 0.3% and KL <= 5e-4; w4a8-g32 (int4-g32 weights with the
-LM head, int8 activations) at int4-g32's bars; kv-int8 KL <= 1e-5. Writes the measured
+LM head, int8 activations) at int4-g32's bars; kv-int8 KL <= 1e-5; and the pruning and
+reconstruction pipelines at the bars of the pass-library part 2 issue. Writes the measured
 table to WORK/accuracy.json. f16 must also stay token-exact on the golden prompts."""
 import json
 import os
@@ -27,18 +28,32 @@ BARS = {  # pipeline: (max relative perplexity change, max KL)
     "w8a8-static": (3e-3, 5e-4),
     "w4a8-g32": (1e-2, 1.5e-2),  # held to int4-g32's bars
     "kv-int8": (None, 1e-5),
+    # Pruning and reconstruction (calibrated on calib.txt).
+    "int4-g32-distill": (1e-2, 1.5e-2),  # and KL <= 0.7x int4-g32's, below
+    "prune50": (3e-2, 1.0),
+    "prune50-distill": (2e-2, 1e-2),  # and dppl below prune50's, below
+    "sparse24-distill": (2e-2, 2.5e-2),
+    "mlp50": (2e-2, 1.5e-2),
 }
+# Every pipeline in one kiln eval (the teacher scores each window once).
 base = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 8192, "--json")
 table = {"teacher_perplexity": base["perplexity"]}
-for name, (max_dppl, max_kl) in BARS.items():
-    pipeline = os.path.join(root, "pipelines", name + ".yaml")
-    out = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 8192, "--pipeline", pipeline,
-                    "--calibration", os.path.join(MODEL, "calib.txt"), "--against", MODEL, "--json")
+files = [os.path.join(root, "pipelines", name + ".yaml") for name in BARS]
+rows = kiln_json(args, "eval", MODEL, "--text", text, "--window", 256, "--max-tokens", 8192, "--pipelines",
+                 ",".join(files), "--calibration", os.path.join(MODEL, "calib.txt"), "--against", MODEL, "--json",
+                 lines=True)
+c.check([r["pipeline"] for r in rows] == files, "one row per pipeline, in order")
+for (name, (max_dppl, max_kl)), out in zip(BARS.items(), rows):
     dppl = (out["perplexity"] - base["perplexity"]) / base["perplexity"]
     table[name] = {"perplexity": out["perplexity"], "dppl": dppl, "kl": out["kl"], "top1": out["top1_agreement"]}
     msg = f"{name}: ppl {out['perplexity']:.4f} (dppl {100 * dppl:+.4f}%), KL {out['kl']:.3g}, top-1 {out['top1_agreement']:.4f}"
     ok = out["kl"] <= max_kl and (max_dppl is None or abs(dppl) <= max_dppl)
     c.check(ok, msg)
+c.check(table["int4-g32-distill"]["kl"] <= 0.7 * table["int4-g32"]["kl"],
+        f"int4-g32-distill KL {table['int4-g32-distill']['kl']:.3g} <= 0.7x int4-g32's {table['int4-g32']['kl']:.3g}")
+c.check(table["prune50-distill"]["dppl"] < table["prune50"]["dppl"],
+        f"prune50-distill dppl {100 * table['prune50-distill']['dppl']:+.3f}% below prune50's "
+        f"{100 * table['prune50']['dppl']:+.3f}%")
 json.dump(table, open(os.path.join(args.work, "accuracy.json"), "w"), indent=1)
 
 # Compiled artifacts score through the runtime (one decode step per token):

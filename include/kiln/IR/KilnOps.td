@@ -32,13 +32,22 @@ def Kiln_GlobalOp : Kiln_Op<"global", [Symbol]> {
     model then computes with the quantized-dequantized values defined in
     include/kiln/Quant/Quant.h, and backends pick kernels by the format.
 
+    `sparsity` (set by kiln-prune) records how the inline `value` was pruned:
+    `{pattern = "2:4", sparsity = 0.5, axis = 0}` (at most 2 nonzeros in
+    every 4 consecutive values along the reduction axis, which backends may
+    pack) or `{pattern = "unstructured", ...}`; kiln-distill reads it to
+    choose its mask. `quant` may carry `scales` (per channel per group,
+    channel-major) that override the round-to-nearest ones, as
+    kiln-distill's reconstructed weights do.
+
     ```mlir
     kiln.global @"h.0.attn.c_attn.weight" : tensor<128x384xf32>
     kiln.global @"h.0.mlp.c_fc.weight" : tensor<128x512xf32> {quant = {axis = 0 : i64, format = "int8", group_size = 0 : i64, symmetric = true}}
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<AnyRankedTensor>:$type,
-                       OptionalAttr<ElementsAttr>:$value, OptionalAttr<DictionaryAttr>:$quant);
+                       OptionalAttr<ElementsAttr>:$value, OptionalAttr<DictionaryAttr>:$quant,
+                       OptionalAttr<DictionaryAttr>:$sparsity);
   let assemblyFormat = "$sym_name `:` $type (`=` $value^)? attr-dict";
   let hasVerifier = 1;
 }

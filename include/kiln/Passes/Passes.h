@@ -21,10 +21,16 @@ namespace kiln {
 #define GEN_PASS_REGISTRATION
 #include "kiln/Passes/QuantPasses.h.inc"
 
+#define GEN_PASS_DECL
+#include "kiln/Passes/PrunePasses.h.inc"
+#define GEN_PASS_REGISTRATION
+#include "kiln/Passes/PrunePasses.h.inc"
+
 /// Registers every kiln pass with MLIR's pass registry (for pipelines by name).
 inline void registerKilnPasses() {
   registerKilnFusionPasses();
   registerKilnQuantPasses();
+  registerKilnPrunePasses();
 }
 
 } // namespace kiln

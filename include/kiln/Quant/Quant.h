@@ -15,6 +15,7 @@
 //  int4 symmetric:  scale = max|w| / 7,   q = clamp(rne(w / scale), -8, 7)
 //  int4 asymmetric: scale = (max - min) / 15, zero = clamp(rne(-min / scale), 0, 15),
 //                   q = clamp(rne(w / scale) + zero, 0, 15)
+//  explicit scales (spec.scales, from kiln-distill): q = clamp(rne(w / scale), qmin, qmax)
 //  dequantized value: float(q - zero) * scale (all in float32); f16 and bf16
 //  round to nearest even. rne = round half to even. A group of zeros has
 //  scale 0; an asymmetric group of one value c stores q = 1, zero = 0, scale = c.
@@ -36,6 +37,9 @@ struct QuantSpec {
   int64_t groupSize = 0; ///< 0: the whole reduction axis is one group.
   bool symmetric = true;
   int64_t axis = 0; ///< The reduction axis: 0 or 1.
+  /// Symmetric integer formats: scales to use instead of max|w| / qmax, one
+  /// per channel per group (channel-major); empty: round-to-nearest's own.
+  std::vector<float> scales;
 
   /// "int4-g32-sym", "int8", "f16", ...
   std::string name() const;

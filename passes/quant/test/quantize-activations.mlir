@@ -7,7 +7,7 @@
 // CHECK: kiln.linear %arg0, %{{.*}}, %{{.*}} {input_quant = 0 : i32}
 // CHECK: kiln.lm_head %{{.*}}, %{{.*}} :
 // F32: the weight is f32, integer inputs need int8 per-channel or int4 weights
-// NOCAL: static scales need calibration text
+// NOCAL: kiln-quantize-activations: needs calibration text
 // MODE: unknown mode 'sometimes' (dynamic, static)
 kiln.global @w : tensor<64x8xf32>
 kiln.global @e : tensor<10x8xf32>

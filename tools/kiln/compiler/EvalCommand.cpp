@@ -12,6 +12,9 @@
 #include "../Args.h"
 #include "Commands.h"
 
+#include "kiln/Passes/Pipeline.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/IR/Verifier.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Runtime/Runtime.h"
 #include "kiln/Runtime/Tokenizer.h"
@@ -167,19 +170,21 @@ std::vector<Score> evaluate(const std::vector<std::unique_ptr<Scorer>> &models, 
 
 int evalCommand(int argc, char **argv) {
   Args args("eval", {"--text", "--window", "--max-tokens", "--against", "--threads", "--pipeline", "--passes",
-                     "--load-pass-plugin", "--calibration"},
+                     "--pipelines", "--load-pass-plugin", "--calibration"},
             {"--json", "--table", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << "usage: kiln eval MODEL_OR_ARTIFACT... --text FILE [--window W] [--max-tokens N]\n"
                  "                 [--against TEACHER] [--pipeline FILE.yaml | --passes LIST]\n"
-                 "                 [--load-pass-plugin PATH] [--calibration FILE] [--threads N] [--json | --table]\n"
+                 "                 [--pipelines A.yaml,B.yaml,...] [--load-pass-plugin PATH] [--calibration FILE]\n"
+                 "                 [--threads N] [--json | --table]\n"
                  "MODEL_OR_ARTIFACT and TEACHER: a checkpoint folder, a kiln .mlir file, or a compiled\n"
                  "artifact (run on the runtime, one token at a time). The pipeline (if any) is applied\n"
                  "to models, not to the teacher. Perplexity over independent windows of W tokens\n"
                  "(default: the context length), scoring tokens 1..W-1 of each; with --against,\n"
                  "KL(teacher || model) and top-1 agreement. Several models: one row each (--table,\n"
-                 "the default for several, or --json: one object per line).\n";
+                 "the default for several, or --json: one object per line). --pipelines: one row per\n"
+                 "model and pipeline (the teacher scores each window once for all of them).\n";
     return 0;
   }
   const std::vector<std::string> &paths = args.positional();
@@ -191,13 +196,27 @@ int evalCommand(int argc, char **argv) {
   std::string text = readFile(textPath, "cannot open text file");
   if (args.has("--json") && args.has("--table"))
     args.error("give --json or --table, not both");
-  bool hasPipeline = args.has("--pipeline") || args.has("--passes");
+  bool hasPipeline = args.has("--pipeline") || args.has("--passes") || args.has("--pipelines");
+  if (args.has("--pipelines") && (args.has("--pipeline") || args.has("--passes")))
+    args.error("give --pipelines, or one --pipeline / --passes");
+  // Each model runs once per pipeline of --pipelines ("" = --pipeline/--passes or none).
+  std::vector<std::string> pipelineFiles = {""};
+  if (args.has("--pipelines")) {
+    pipelineFiles.clear();
+    std::stringstream list(args.get("--pipelines"));
+    for (std::string item; std::getline(list, item, ',');)
+      if (!item.empty())
+        pipelineFiles.push_back(item);
+    if (pipelineFiles.empty())
+      args.error("--pipelines lists no file");
+    userPipeline(args, ""); // plugins and pass registration
+  }
 
   int64_t window = args.getInt("--window", 0);
   if (window < 0 || window == 1)
     args.error("--window must be at least 2");
   int threads = int(std::max<int64_t>(0, args.getInt("--threads", 0)));
-  auto open = [&](const std::string &path, bool applyPipeline) -> std::unique_ptr<Scorer> {
+  auto open = [&](const std::string &path, bool applyPipeline, const std::string &pipelineFile = "") -> std::unique_ptr<Scorer> {
     if (isArtifact(path)) {
       if (applyPipeline && hasPipeline)
         args.error(path + " is a compiled artifact: --pipeline/--passes apply to models only");
@@ -210,37 +229,46 @@ int evalCommand(int argc, char **argv) {
       w = Checkpoint::open(path)->config().nPositions;
     options.promptLen = options.ctxLen = w;
     LoadedModel model = loadModel(path, options);
-    if (applyPipeline)
+    if (applyPipeline && !pipelineFile.empty()) {
+      setCalibration(args, *model.module);
+      Pipeline pipeline = parsePipelineYaml(readFile(pipelineFile, "cannot open pipeline file"), pipelineFile);
+      mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(model.module->getContext());
+      addPipeline(pm, pipeline);
+      if (failed(pm.run(*model.module)) || failed(mlir::verify(*model.module)))
+        throw Error(pipelineFile + ": the pass pipeline failed");
+    } else if (applyPipeline) {
       applyUserPipeline(args, *model.module);
+    }
     return std::make_unique<ReferenceScorer>(std::move(model), unsigned(threads));
   };
 
   std::unique_ptr<Scorer> teacher = args.has("--against") ? open(args.get("--against"), false) : nullptr;
   struct Row {
-    std::string path;
+    std::string path, pipeline;
     Score score;
   };
   std::vector<Row> rows;
   std::vector<std::unique_ptr<Scorer>> models;
   int64_t usedWindow = 0;
-  for (const std::string &path : paths) {
-    std::unique_ptr<Scorer> model = open(path, true);
-    int64_t w = window > 0 ? window : model->maxWindow();
-    if (usedWindow != 0 && w != usedWindow)
-      fail(path, "its context (" + std::to_string(w) + ") differs from the first model's window " +
-                     std::to_string(usedWindow) + ": give --window");
-    if (w > model->maxWindow())
-      fail(path, "--window " + std::to_string(w) + " is longer than its context of " + std::to_string(model->maxWindow()));
-    if (teacher && w > teacher->maxWindow())
-      fail(args.get("--against"), "--window " + std::to_string(w) + " is longer than its context of " +
-                                      std::to_string(teacher->maxWindow()));
-    if (teacher && teacher->vocabSize() != model->vocabSize())
-      fail(path, "vocabulary of " + std::to_string(model->vocabSize()) + " does not match the teacher's " +
-                     std::to_string(teacher->vocabSize()));
-    usedWindow = w;
-    rows.push_back({path, Score()});
-    models.push_back(std::move(model));
-  }
+  for (const std::string &path : paths)
+    for (const std::string &pipelineFile : pipelineFiles) {
+      std::unique_ptr<Scorer> model = open(path, true, pipelineFile);
+      int64_t w = window > 0 ? window : model->maxWindow();
+      if (usedWindow != 0 && w != usedWindow)
+        fail(path, "its context (" + std::to_string(w) + ") differs from the first model's window " +
+                       std::to_string(usedWindow) + ": give --window");
+      if (w > model->maxWindow())
+        fail(path, "--window " + std::to_string(w) + " is longer than its context of " + std::to_string(model->maxWindow()));
+      if (teacher && w > teacher->maxWindow())
+        fail(args.get("--against"), "--window " + std::to_string(w) + " is longer than its context of " +
+                                        std::to_string(teacher->maxWindow()));
+      if (teacher && teacher->vocabSize() != model->vocabSize())
+        fail(path, "vocabulary of " + std::to_string(model->vocabSize()) + " does not match the teacher's " +
+                       std::to_string(teacher->vocabSize()));
+      usedWindow = w;
+      rows.push_back({path, pipelineFile, Score()});
+      models.push_back(std::move(model));
+    }
   auto tokenizer = Tokenizer::fromDir(models.front()->tokenizerDir());
   std::vector<int32_t> tokens = tokenizer->encode(text);
   int64_t maxTokens = args.getInt("--max-tokens", int64_t(tokens.size()));
@@ -265,6 +293,8 @@ int evalCommand(int argc, char **argv) {
       nlohmann::ordered_json j;
       if (rows.size() > 1)
         j["model"] = r.path;
+      if (!r.pipeline.empty())
+        j["pipeline"] = r.pipeline;
       j["perplexity"] = r.score.perplexity;
       j["kl"] = teacher ? nlohmann::json(r.score.kl) : nlohmann::json(nullptr);
       j["top1_agreement"] = teacher ? nlohmann::json(r.score.top1) : nlohmann::json(nullptr);
@@ -275,11 +305,12 @@ int evalCommand(int argc, char **argv) {
   } else if (table) {
     std::printf("| model | perplexity | KL | top-1 agreement | tokens |\n| --- | --- | --- | --- | --- |\n");
     for (const Row &r : rows) {
+      std::string name = r.pipeline.empty() ? r.path : r.path + " [" + r.pipeline + "]";
       if (teacher)
-        std::printf("| %s | %.4f | %.3g | %.4f | %zu |\n", r.path.c_str(), r.score.perplexity, r.score.kl, r.score.top1,
+        std::printf("| %s | %.4f | %.3g | %.4f | %zu |\n", name.c_str(), r.score.perplexity, r.score.kl, r.score.top1,
                     r.score.scored);
       else
-        std::printf("| %s | %.4f | - | - | %zu |\n", r.path.c_str(), r.score.perplexity, r.score.scored);
+        std::printf("| %s | %.4f | - | - | %zu |\n", name.c_str(), r.score.perplexity, r.score.scored);
     }
   } else {
     const Score &s = rows[0].score;

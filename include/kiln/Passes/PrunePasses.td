@@ -1,0 +1,92 @@
+//===- PrunePasses.td - pruning and distillation passes -------*- tablegen -*-===//
+#ifndef KILN_PASSES_PRUNE_TD
+#define KILN_PASSES_PRUNE_TD
+
+include "mlir/Pass/PassBase.td"
+
+def Prune : Pass<"kiln-prune", "mlir::ModuleOp"> {
+  let summary = "Magnitude pruning of linear weights: unstructured or 2:4";
+  let description = [{
+    Zeroes the smallest-magnitude weights of every `kiln.linear` (and, with
+    `include-lm-head`, the LM head) and attaches the pruned weights to their
+    `kiln.global` as an inline `value`, with
+    `sparsity = {pattern, sparsity, axis}`:
+
+    - `pattern=unstructured`: the `sparsity` fraction of the weights, ranked
+      over all pruned matrices together (`scope=global`) or within each one
+      (`scope=layer`);
+    - `pattern=2:4`: in every 4 consecutive weights along the reduction axis
+      of each output, the 2 smallest are zeroed (a layout backends can pack).
+
+    Ties break towards the lower index, so the result is deterministic. Run
+    before quantization; kiln-distill then reconstructs what pruning lost.
+  }];
+  let options = [
+    Option<"pattern", "pattern", "std::string", "\"unstructured\"", "unstructured or 2:4">,
+    Option<"sparsity", "sparsity", "double", "0.5", "Fraction of weights zeroed (unstructured)">,
+    Option<"scope", "scope", "std::string", "\"layer\"", "layer (each matrix) or global (all together)">,
+    Option<"includeLMHead", "include-lm-head", "bool", "false", "Also prune the LM head (the tied embedding)">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numPruned", "num-pruned", "Weights set to zero">];
+}
+
+def Distill : Pass<"kiln-distill", "mlir::ModuleOp"> {
+  let summary = "Reconstruct pruned and quantized linear weights from the dense teacher (GPTQ / SparseGPT)";
+  let description = [{
+    Runs after kiln-prune and/or kiln-quantize-weights and redoes what they
+    decided for every `kiln.linear`, layer by layer, so that the student's
+    outputs match the teacher's on calibration text. The teacher is the
+    module with every pruned value, quantized format and int8 activation
+    removed (the dense f32 model). Its inputs to each linear, X, give
+    H = X^T X (plus `damp` times its mean diagonal); the weights are then
+    quantized / pruned one input row at a time, each row's error spread
+    over the rows not yet processed through the Cholesky factor of H^-1
+    (optimal brain surgeon updates, as GPTQ and SparseGPT do). Pruning masks
+    are re-chosen per block of `block` rows by w^2 / [H^-1]_kk^2 at the
+    sparsity kiln-prune recorded (2:4 per group of 4); integer groups get
+    their scales when first reached, recorded as `quant.scales`. Symmetric
+    formats only. Text: the `calibration` option or `kiln compile
+    --calibration FILE`.
+  }];
+  let options = [
+    Option<"calibration", "calibration", "std::string", "\"\"", "Calibration text file">,
+    Option<"maxTokens", "max-tokens", "int64_t", "4096", "Calibration tokens to run at most">,
+    Option<"damp", "damp", "double", "0.01", "Dampening of H, relative to its mean diagonal">,
+    Option<"block", "block", "int64_t", "128", "Rows per mask-selection block (unstructured pruning)">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numReconstructed", "num-reconstructed", "Weight matrices reconstructed">];
+}
+
+def PruneMLP : Pass<"kiln-prune-mlp", "mlir::ModuleOp"> {
+  let summary = "Structured pruning of MLP neurons, shrinking the IR, with a least-squares refit";
+  let description = [{
+    For every MLP (`kiln.linear` A, GELU, `kiln.linear` B, found in each
+    function and matched by weight name) removes `fraction` of the hidden
+    neurons: A's columns and bias entries and B's rows go, and the globals,
+    weights, ops and their result types shrink to the kept width, so the
+    model really is smaller. Neurons are chosen by `score=obs` (the
+    default: greedy optimal brain surgeon on the calibration activations,
+    removing one at a time the neuron the others compensate best, cost
+    |B_i|^2 / [G^-1]_ii with G their Gram matrix; needs `refit`),
+    `score=activation` (lowest mean |GELU output i| times |B[i, :]|) or
+    `score=magnitude` (lowest |A[:, i]| |B[i, :]|, no calibration). With `refit` (needs
+    calibration text), B's kept rows and its bias are re-solved by least
+    squares so that the kept neurons reproduce the dense MLP's output on the
+    calibration activations: (H_S^T H_S + damp) [B'; b'] = H_S^T (H B) with
+    H_S the kept activations and a column of ones.
+  }];
+  let options = [
+    Option<"fraction", "fraction", "double", "0.5", "Fraction of the hidden neurons removed">,
+    Option<"score", "score", "std::string", "\"obs\"", "obs, activation (calibration) or magnitude">,
+    Option<"refit", "refit", "bool", "true", "Least-squares refit of the output projection (calibration)">,
+    Option<"calibration", "calibration", "std::string", "\"\"", "Calibration text file">,
+    Option<"maxTokens", "max-tokens", "int64_t", "4096", "Calibration tokens to run at most">,
+    Option<"damp", "damp", "double", "0.001", "Dampening of the normal equations, relative to their mean diagonal">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numRemoved", "num-removed", "Hidden neurons removed">];
+}
+
+#endif

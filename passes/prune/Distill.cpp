@@ -1,0 +1,321 @@
+//===- Distill.cpp - kiln-distill -----------------------------------------===//
+//
+// GPTQ / SparseGPT-style reconstruction. For W[K, N] (y = x W) and
+// H = X^T X of the teacher's inputs, with U the upper Cholesky factor of
+// H^-1: rows k = 0..K-1 are fixed in turn to their target (quantized,
+// zeroed where pruned) and the error (w_k - q_k) / U_kk is spread over the
+// rows after k as W[j] -= U_kj * err, which minimizes the change of X W.
+//
+//===----------------------------------------------------------------------===//
+#include "kiln/Frontend/Checkpoint.h"
+#include "kiln/Interpreter/Interpreter.h"
+#include "kiln/Passes/Calibration.h"
+#include "kiln/Passes/Passes.h"
+#include "kiln/Passes/Statistics.h"
+#include "kiln/Quant/Quant.h"
+#include "kiln/Support/Error.h"
+#include "kiln/Support/Float16.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace kiln {
+#define GEN_PASS_DEF_DISTILL
+#include "kiln/Passes/PrunePasses.h.inc"
+} // namespace kiln
+
+using namespace mlir;
+
+namespace kiln {
+namespace {
+
+using Matrix = std::vector<double>; // row-major
+
+/// Lower Cholesky factor of the K x K matrix `a`; false if not positive definite.
+bool cholesky(const Matrix &a, int64_t K, Matrix &l) {
+  l.assign(size_t(K * K), 0.0);
+  for (int64_t j = 0; j < K; ++j) {
+    double d = a[size_t(j * K + j)];
+    for (int64_t p = 0; p < j; ++p)
+      d -= l[size_t(j * K + p)] * l[size_t(j * K + p)];
+    if (!(d > 0))
+      return false;
+    double ljj = std::sqrt(d);
+    l[size_t(j * K + j)] = ljj;
+    for (int64_t i = j + 1; i < K; ++i) {
+      double s = a[size_t(i * K + j)];
+      for (int64_t p = 0; p < j; ++p)
+        s -= l[size_t(i * K + p)] * l[size_t(j * K + p)];
+      l[size_t(i * K + j)] = s / ljj;
+    }
+  }
+  return true;
+}
+
+/// U, upper, with U^T U = H^-1 (from H's Cholesky factor); false if H is singular.
+bool inverseCholeskyUpper(const Matrix &h, int64_t K, Matrix &u) {
+  Matrix l;
+  if (!cholesky(h, K, l))
+    return false;
+  // Linv = L^-1 (lower), by forward substitution per column.
+  Matrix linv(size_t(K * K), 0.0);
+  for (int64_t c = 0; c < K; ++c) {
+    linv[size_t(c * K + c)] = 1.0 / l[size_t(c * K + c)];
+    for (int64_t i = c + 1; i < K; ++i) {
+      double s = 0;
+      for (int64_t p = c; p < i; ++p)
+        s -= l[size_t(i * K + p)] * linv[size_t(p * K + c)];
+      linv[size_t(i * K + c)] = s / l[size_t(i * K + i)];
+    }
+  }
+  // H^-1 = Linv^T Linv.
+  Matrix hinv(size_t(K * K), 0.0);
+  for (int64_t i = 0; i < K; ++i)
+    for (int64_t j = 0; j <= i; ++j) {
+      double s = 0;
+      for (int64_t p = std::max(i, j); p < K; ++p)
+        s += linv[size_t(p * K + i)] * linv[size_t(p * K + j)];
+      hinv[size_t(i * K + j)] = hinv[size_t(j * K + i)] = s;
+    }
+  Matrix l2;
+  if (!cholesky(hinv, K, l2))
+    return false;
+  u.assign(size_t(K * K), 0.0);
+  for (int64_t i = 0; i < K; ++i)
+    for (int64_t j = i; j < K; ++j)
+      u[size_t(i * K + j)] = l2[size_t(j * K + i)];
+  return true;
+}
+
+/// What kiln-prune and kiln-quantize-weights decided for one weight.
+struct Target {
+  std::string pattern; ///< "", "unstructured" or "2:4"
+  double sparsity = 0;
+  QuantSpec spec;
+};
+
+/// Fixes the rows of W [K, N] one at a time to `target`, spreading the error
+/// through U. Returns the explicit scales of an integer format (channel-major).
+std::vector<float> reconstruct(Matrix &w, int64_t K, int64_t N, const Matrix &u, const Target &t, int64_t block) {
+  const bool integer = t.spec.isInteger(), int8 = t.spec.format == WeightFormat::Int8;
+  const double qmax = int8 ? 127 : 7, qmin = int8 ? -127 : -8;
+  const int64_t group = t.spec.groupSize > 0 ? t.spec.groupSize : K, groups = (K + group - 1) / group;
+  std::vector<float> scales(integer ? size_t(N * groups) : 0, 0.0f);
+  std::vector<char> pruned(size_t(K * N), 0);
+  auto saliency = [&](int64_t k, int64_t n) {
+    double d = u[size_t(k * K + k)];
+    return w[size_t(k * N + n)] * w[size_t(k * N + n)] / (d * d);
+  };
+  for (int64_t k = 0; k < K; ++k) {
+    // Masks for the block starting here, by saliency on the current W.
+    if (t.pattern == "unstructured" && k % block == 0) {
+      int64_t k1 = std::min(K, k + block);
+      std::vector<std::pair<double, int64_t>> order;
+      for (int64_t r = k; r < k1; ++r)
+        for (int64_t n = 0; n < N; ++n)
+          order.push_back({saliency(r, n), r * N + n});
+      size_t count = size_t(std::llround(t.sparsity * double(order.size())));
+      std::nth_element(order.begin(), order.begin() + long(count), order.end());
+      for (size_t i = 0; i < count; ++i)
+        pruned[size_t(order[i].second)] = 1;
+    } else if (t.pattern == "2:4" && k % 4 == 0 && K - k > 2) {
+      int64_t k1 = std::min(K, k + 4);
+      for (int64_t n = 0; n < N; ++n) {
+        std::vector<int64_t> rows(static_cast<size_t>(k1 - k));
+        std::iota(rows.begin(), rows.end(), k);
+        std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) { return saliency(a, n) > saliency(b, n); });
+        for (size_t i = 2; i < rows.size(); ++i)
+          pruned[size_t(rows[i] * N + n)] = 1;
+      }
+    }
+    // Group scales when a group is first reached (round to nearest's rule on
+    // the current, partly reconstructed rows).
+    if (integer && k % group == 0) {
+      int64_t g = k / group, k1 = std::min(K, k + group);
+      for (int64_t n = 0; n < N; ++n) {
+        float amax = 0;
+        for (int64_t r = k; r < k1; ++r)
+          if (!pruned[size_t(r * N + n)])
+            amax = std::max(amax, float(std::fabs(w[size_t(r * N + n)])));
+        scales[size_t(n * groups + g)] = amax / float(qmax);
+      }
+    }
+    double d = u[size_t(k * K + k)];
+    std::vector<double> err(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n) {
+      double v = w[size_t(k * N + n)], q = v;
+      if (pruned[size_t(k * N + n)]) {
+        q = 0;
+      } else if (integer) {
+        float s = scales[size_t(n * groups + k / group)];
+        q = s == 0 ? 0 : double(float(std::clamp(std::nearbyint(float(v) / s), float(qmin), float(qmax))) * s);
+      } else if (t.spec.format == WeightFormat::F16) {
+        q = halfToFloat(floatToHalf(float(v)));
+      } else if (t.spec.format == WeightFormat::BF16) {
+        q = bf16ToFloat(floatToBf16(float(v)));
+      }
+      err[size_t(n)] = (v - q) / d;
+      w[size_t(k * N + n)] = q;
+    }
+    for (int64_t j = k + 1; j < K; ++j) {
+      double ukj = u[size_t(k * K + j)];
+      if (ukj == 0)
+        continue;
+      double *row = &w[size_t(j * N)];
+      for (int64_t n = 0; n < N; ++n)
+        row[n] -= ukj * err[size_t(n)];
+    }
+  }
+  return scales;
+}
+
+struct DistillPass : impl::DistillBase<DistillPass> {
+  using DistillBase::DistillBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    try {
+      run(module);
+    } catch (const Error &e) {
+      module.emitError("kiln-distill: ") << e.what();
+      signalPassFailure();
+    }
+  }
+
+  void run(ModuleOp module) {
+    // The linear weights with a decision to reconstruct.
+    llvm::MapVector<Operation *, Target> targets;
+    module.walk([&](LinearOp l) {
+      auto w = l.getWeight().getDefiningOp<WeightOp>();
+      if (!w)
+        return;
+      auto global = cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr()));
+      Target t;
+      t.spec = quantSpecOf(global);
+      if (auto sp = global.getSparsityAttr()) {
+        t.pattern = sp.getAs<StringAttr>("pattern").str();
+        t.sparsity = sp.getAs<FloatAttr>("sparsity").getValueAsDouble();
+      }
+      if (t.pattern.empty() && t.spec.format == WeightFormat::F32)
+        return;
+      if (t.spec.isInteger() && !t.spec.symmetric)
+        throw Error("weight @" + global.getSymName().str() + " is " + t.spec.name() +
+                    ": only symmetric formats are reconstructed");
+      targets.insert({global, t});
+    });
+    if (targets.empty())
+      throw Error("nothing to reconstruct: run kiln-prune or kiln-quantize-weights first");
+
+    // The teacher: the dense f32 model (no pruned values, formats, int8 inputs).
+    OwningOpRef<ModuleOp> teacher = module.clone();
+    teacher->walk([&](Operation *op) {
+      if (auto g = dyn_cast<GlobalOp>(op)) {
+        if (g.getSparsityAttr())
+          g.removeValueAttr();
+        g.removeSparsityAttr();
+        g.removeQuantAttr();
+      } else if (isa<LinearOp, LMHeadOp>(op)) {
+        op->removeAttr("input_quant");
+        op->removeAttr("input_scale");
+      } else if (auto c = dyn_cast<CacheUpdateOp>(op)) {
+        c.setFormat(CacheFormat::f32);
+      }
+    });
+    // H = X^T X of each target's inputs, by weight name.
+    llvm::StringMap<Matrix> hessians;
+    llvm::StringMap<int64_t> sizes;
+    for (auto &[op, t] : targets) {
+      auto g = cast<GlobalOp>(op);
+      int64_t K = cast<RankedTensorType>(g.getType()).getShape()[0];
+      hessians[g.getSymName()] = Matrix(size_t(K * K), 0.0);
+      sizes[g.getSymName()] = K;
+    }
+    runCalibration(*teacher, calibrationPath(module, calibration), maxTokens,
+                   [&](Operation *op, const std::vector<const Tensor *> &operands) {
+                     auto l = dyn_cast<LinearOp>(op);
+                     auto w = l ? l.getWeight().getDefiningOp<WeightOp>() : WeightOp();
+                     if (!w)
+                       return;
+                     auto it = hessians.find(w.getGlobal());
+                     if (it == hessians.end())
+                       return;
+                     int64_t K = sizes[w.getGlobal()];
+                     const std::vector<double> &x = operands[0]->data;
+                     Matrix &h = it->second;
+                     for (size_t r0 = 0; r0 < x.size(); r0 += size_t(K))
+                       for (int64_t i = 0; i < K; ++i) {
+                         double xi = x[r0 + size_t(i)];
+                         if (xi == 0)
+                           continue;
+                         for (int64_t j = 0; j <= i; ++j)
+                           h[size_t(i * K + j)] += xi * x[r0 + size_t(j)];
+                       }
+                   });
+
+    Builder b(&getContext());
+    std::unique_ptr<Checkpoint> checkpoint;
+    uint64_t count = 0;
+    for (auto &[op, t] : targets) {
+      auto g = cast<GlobalOp>(op);
+      auto type = cast<RankedTensorType>(g.getType());
+      int64_t K = type.getShape()[0], N = type.getShape()[1];
+      Matrix &h = hessians[g.getSymName()];
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = i + 1; j < K; ++j)
+          h[size_t(i * K + j)] = h[size_t(j * K + i)];
+      // The original (dense) weights: the teacher's.
+      auto teacherGlobal = teacher->lookupSymbol<GlobalOp>(g.getSymName());
+      std::vector<double> w = readGlobalValues(teacherGlobal, checkpoint);
+      double mean = 0;
+      for (int64_t i = 0; i < K; ++i)
+        mean += h[size_t(i * K + i)];
+      mean = mean / double(K);
+      for (int64_t i = 0; i < K; ++i)
+        if (h[size_t(i * K + i)] == 0) { // an input never active: its row cannot matter
+          h[size_t(i * K + i)] = 1;
+          for (int64_t n = 0; n < N; ++n)
+            w[size_t(i * N + n)] = 0;
+        }
+      Matrix u;
+      double lambda = damp * (mean > 0 ? mean : 1);
+      for (int attempt = 0; attempt < 6; ++attempt, lambda *= 10) {
+        Matrix damped = h;
+        for (int64_t i = 0; i < K; ++i)
+          damped[size_t(i * K + i)] += lambda;
+        if (inverseCholeskyUpper(damped, K, u))
+          break;
+        u.clear();
+      }
+      if (u.empty())
+        throw Error("weight @" + g.getSymName().str() + ": H is not positive definite even with dampening");
+      std::vector<float> scales = reconstruct(w, K, N, u, t, std::max<int64_t>(1, block));
+      std::vector<float> values(w.begin(), w.end());
+      g.setValueAttr(DenseElementsAttr::get(type, ArrayRef<float>(values)));
+      if (!t.pattern.empty()) {
+        size_t zeros = size_t(std::count(values.begin(), values.end(), 0.0f));
+        g.setSparsityAttr(b.getDictionaryAttr({
+            b.getNamedAttr("axis", b.getI64IntegerAttr(0)),
+            b.getNamedAttr("pattern", b.getStringAttr(t.pattern)),
+            b.getNamedAttr("sparsity", b.getF64FloatAttr(double(zeros) / double(values.size()))),
+        }));
+      }
+      if (t.spec.isInteger()) {
+        SmallVector<NamedAttribute> entries(g.getQuantAttr().getValue());
+        auto scalesType = RankedTensorType::get({int64_t(scales.size())}, b.getF32Type());
+        entries.push_back(b.getNamedAttr("scales", DenseElementsAttr::get(scalesType, ArrayRef<float>(scales))));
+        g.setQuantAttr(b.getDictionaryAttr(entries));
+      }
+      ++count;
+    }
+    numReconstructed += count;
+    recordStatistic(getArgument().str(), "num-reconstructed", count);
+  }
+};
+
+} // namespace
+} // namespace kiln
