@@ -29,5 +29,15 @@ for format in ${KILN_FORMATS:-int8 w8a8 int4-g32 w4a8-g32}; do
   "$kiln" bench "$work/gpt2-124m-$format.kiln" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --json \
     | sed "s/}\$/, \"format\": \"$format\"}/" >> "$work/kiln.json"
 done
+# Pruned structure (speed depends only on it: the benchmark's weights are random, so
+# magnitude pruning stands in for the calibrated pipelines, which give the same shapes).
+fused="kiln-fuse-linear-gelu,kiln-fuse-residual-layer-norm,canonicalize,cse"
+for entry in "sparse24:kiln-prune{pattern=2:4},$fused" "mlp50:kiln-prune-mlp{score=magnitude refit=false fraction=0.5},$fused"; do
+  format="${entry%%:*}"
+  "$kiln" compile "$ckpt" -o "$work/gpt2-124m-$format.kiln" --cpu=native --prompt-len 128 --passes "${entry#*:}" \
+    2>> "$work/compile.log"
+  "$kiln" bench "$work/gpt2-124m-$format.kiln" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --json \
+    | sed "s/}\$/, \"format\": \"$format\"}/" >> "$work/kiln.json"
+done
 "$root/bench/peers/run_peers.sh" "$peers" "$ckpt" > "$work/peers.jsonl"
 /usr/bin/python3 "$root/bench/report.py" "$work/kiln.json" "$work/peers.jsonl" "$ckpt/config.json"

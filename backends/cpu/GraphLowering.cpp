@@ -273,6 +273,15 @@ private:
   }
   Value null() { return b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(); }
 
+  /// A weight pruned 2:4 along its reduction axis 0 (kiln-prune{pattern=2:4}).
+  bool isSparse24(Value v) {
+    auto w = v.getDefiningOp<WeightOp>();
+    auto global = w ? cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : GlobalOp();
+    auto sparsity = global ? global.getSparsityAttr() : DictionaryAttr();
+    return sparsity && sparsity.getAs<StringAttr>("pattern").getValue() == "2:4" &&
+           sparsity.getAs<IntegerAttr>("axis").getInt() == 0;
+  }
+
   /// The group size of an int4 weight (its whole reduction axis if ungrouped).
   int64_t int4Group(Value v) {
     auto w = v.getDefiningOp<WeightOp>();
@@ -320,6 +329,9 @@ private:
         b_.create<LLVM::LLVMFuncOp>(loc_, half,
                                     LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
                                                                          i64t, i64t, i64t}));
+    if (!out_.lookupSymbol("kiln_uk_linear_s24"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_s24",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t}));
     if (!out_.lookupSymbol("kiln_uk_attention_q8kv"))
       b_.create<LLVM::LLVMFuncOp>(
           loc_, "kiln_uk_attention_q8kv",
@@ -375,6 +387,9 @@ private:
             if (l.getInputQuant())
               emitIntegerProduct(l, l.getInput(), l.getWeight(), l.getInputQuant(), l.getInputScale(),
                                  l.getBias() ? ptr(l.getBias()) : Value(), l.getResult(), false);
+            else if (format == "f32" && isSparse24(l.getWeight()))
+              callKernel("kiln_uk_linear_s24", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "s24"), bias,
+                                                ptr(l.getResult()), M, K, N});
             else if (format == "f32")
               callKernel("kiln_uk_linear", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "panel16"), bias,
                                             ptr(l.getResult()), M, K, N});

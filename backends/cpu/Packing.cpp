@@ -5,6 +5,7 @@
 
 #include "kernels/KernelABI.h"
 
+#include <cstring>
 #include <string>
 
 namespace kiln::cpu {
@@ -106,6 +107,28 @@ PackedQ4x4 packQ4x4(const QuantizedMatrix &m, const QuantSpec &spec) {
         p.zeros[dst] = m.zero[size_t(n * m.groups + g)];
     }
   return p;
+}
+
+std::vector<uint8_t> packSparse24(const std::vector<float> &w, int64_t K, int64_t N) {
+  int64_t groups = (K + 3) / 4;
+  std::vector<uint8_t> packed(size_t(panels(N) * groups * KILN_S24_GROUP_BYTES), 0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < groups; ++g) {
+      uint8_t *grp = &packed[size_t(((n / KILN_PANEL) * groups + g) * KILN_S24_GROUP_BYTES)];
+      int64_t j = n % KILN_PANEL, slot = 0;
+      for (int64_t t = 0; t < 4 && 4 * g + t < K; ++t) {
+        float v = w[size_t((4 * g + t) * N + n)];
+        if (v == 0)
+          continue;
+        if (slot == 2)
+          throw Error("not 2:4 sparse: inputs " + std::to_string(4 * g) + ".." + std::to_string(4 * g + 3) +
+                      " of output " + std::to_string(n) + " hold more than 2 nonzeros");
+        std::memcpy(grp + (slot * KILN_PANEL + j) * 4, &v, 4);
+        grp[128 + j] |= uint8_t(t << (2 * slot));
+        ++slot;
+      }
+    }
+  return packed;
 }
 
 } // namespace kiln::cpu

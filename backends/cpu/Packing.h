@@ -49,6 +49,12 @@ struct PackedQ4x4 {
 };
 PackedQ4x4 packQ4x4(const QuantizedMatrix &m, const QuantSpec &spec);
 
+/// "s24": a row-major f32 W[K, N] with at most 2 nonzeros in every 4
+/// consecutive inputs of each output; per 16-output panel and group of 4
+/// inputs, values v0[16], v1[16] then one byte per output, i0 | i1 << 2.
+/// Throws naming the first group with more than 2 nonzeros.
+std::vector<uint8_t> packSparse24(const std::vector<float> &w, int64_t K, int64_t N);
+
 } // namespace kiln::cpu
 
 #endif

@@ -157,6 +157,16 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     }
     return offsets_.at(key);
   }
+  if (layout == "s24") {
+    // 2:4 sparse f32 (kiln-prune{pattern=2:4}): only the kept values and their positions.
+    if (spec.format != WeightFormat::F32)
+      throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", the 2:4 kernels read f32");
+    std::vector<float> f(values.begin(), values.end());
+    std::vector<uint8_t> packed = packOrExplain<std::vector<uint8_t>>(entry.name, [&] { return packSparse24(f, K, N); });
+    entry.dtype = "s24";
+    entry.bytes = packed.size();
+    return offsets_[key] = writer_.addWeight(entry, packed.data());
+  }
   if (layout == "q4" || layout == "q4_params" || layout == "q4t" || layout == "q4t_params") {
     // int4 in groups along the reduction axis, one row of nibbles per output
     // channel (kernels/KernelABI.h), from the reference's quantization.

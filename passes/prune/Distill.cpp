@@ -12,6 +12,7 @@
 #include "kiln/Passes/Calibration.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
+#include "kiln/Passes/WeightValues.h"
 #include "kiln/Quant/Quant.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/Float16.h"
@@ -295,7 +296,7 @@ struct DistillPass : impl::DistillBase<DistillPass> {
         throw Error("weight @" + g.getSymName().str() + ": H is not positive definite even with dampening");
       std::vector<float> scales = reconstruct(w, K, N, u, t, std::max<int64_t>(1, block));
       std::vector<float> values(w.begin(), w.end());
-      g.setValueAttr(DenseElementsAttr::get(type, ArrayRef<float>(values)));
+      setInlineValues(g, type.getShape(), values);
       if (!t.pattern.empty()) {
         size_t zeros = size_t(std::count(values.begin(), values.end(), 0.0f));
         g.setSparsityAttr(b.getDictionaryAttr({

@@ -3,6 +3,7 @@
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
+#include "kiln/Passes/WeightValues.h"
 #include "kiln/Support/Error.h"
 
 #include "mlir/IR/Builders.h"
@@ -90,7 +91,7 @@ struct PrunePass : impl::PruneBase<PrunePass> {
     Builder b(&getContext());
     for (Matrix &m : matrices) {
       auto type = cast<RankedTensorType>(m.global.getType());
-      m.global.setValueAttr(DenseElementsAttr::get(type, ArrayRef<float>(m.values)));
+      setInlineValues(m.global, type.getShape(), m.values);
       size_t zeros = size_t(std::count(m.values.begin(), m.values.end(), 0.0f));
       m.global.setSparsityAttr(b.getDictionaryAttr({
           b.getNamedAttr("axis", b.getI64IntegerAttr(m.axis)),

@@ -4,6 +4,7 @@
 #include "kiln/Passes/Calibration.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
+#include "kiln/Passes/WeightValues.h"
 #include "kiln/Support/Error.h"
 
 #include "mlir/IR/Builders.h"
@@ -317,10 +318,7 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
   }
 
   static void setGlobal(ModuleOp module, const std::string &name, ArrayRef<int64_t> shape, const std::vector<float> &v) {
-    auto g = module.lookupSymbol<GlobalOp>(name);
-    auto type = RankedTensorType::get(shape, Float32Type::get(module.getContext()));
-    g.setTypeAttr(TypeAttr::get(type));
-    g.setValueAttr(DenseElementsAttr::get(type, ArrayRef<float>(v)));
+    setInlineValues(module.lookupSymbol<GlobalOp>(name), shape, v);
   }
 
   /// The down projection's bias (a separate global) gains the refit's intercept.
@@ -338,7 +336,7 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
     std::vector<float> f(v.size());
     for (size_t i = 0; i < v.size(); ++i)
       f[i] = float(v[i] + double(delta[i]));
-    bias.setValueAttr(DenseElementsAttr::get(cast<RankedTensorType>(bias.getType()), ArrayRef<float>(f)));
+    setInlineValues(bias, cast<RankedTensorType>(bias.getType()).getShape(), f);
   }
 
   /// Weights, linears and GELUs take the globals' new shapes.

@@ -85,6 +85,11 @@ FORMATS = [(fmt, ["--pipeline", os.path.join(root, "pipelines", fmt + ".yaml")])
            for fmt in ("int8", "f16", "bf16", "int4-g32", "int4-g128", "w8a8", "w4a8-g32", "kv-int8")]
 FORMATS.append(("w4a8-g64-asym", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 symmetric=false "
                                               "include-lm-head=true},kiln-quantize-activations,canonicalize"]))
+# Pruned weights: 2:4 sparse f32 runs the packed sparse kernels; a structurally
+# pruned MLP runs with its shrunk shapes.
+FORMATS.append(("sparse24", ["--passes", "kiln-prune{pattern=2:4},kiln-fuse-linear-gelu,canonicalize"]))
+FORMATS.append(("mlp-pruned", ["--passes", "kiln-prune-mlp{score=magnitude refit=false fraction=0.5},"
+                                            "kiln-fuse-linear-gelu,canonicalize"]))
 FORMATS.append(("w8a8-static", ["--pipeline", os.path.join(root, "pipelines", "w8a8-static.yaml"), "--calibration",
                                 os.path.join(MODEL, "calib.txt")]))
 FORMATS.append(("int4-g64-asym-lmhead", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 symmetric=false "

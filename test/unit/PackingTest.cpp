@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 extern "C" {
@@ -26,6 +27,8 @@ void kiln_quantize_rows_native(const KilnRuntimeContext *, const float *, int64_
                                int32_t *);
 void kiln_linear_w8a8_native(const KilnRuntimeContext *, const int8_t *, const float *, const int8_t *, const float *,
                              const int32_t *, const float *, float *, int64_t, int64_t, int64_t);
+void kiln_linear_s24_native(const KilnRuntimeContext *, const float *, const float *, const float *, float *, int64_t,
+                            int64_t, int64_t);
 void kiln_linear_w4a8_native(const KilnRuntimeContext *, const int8_t *, const float *, const int32_t *,
                              const uint8_t *, const float *, const int32_t *, const float *, float *, int64_t, int64_t,
                              int64_t, int64_t);
@@ -173,6 +176,37 @@ TEST(Packing, Q4x4NibblesAndW4A8Kernel) {
                             symmetric ? nullptr : p.zeros.data(), nullptr, y.data(), M, K, N, G);
     expectClose(y, reference(quantizedRows(x, M, K), m, s, M, K, N), 1e-5);
   }
+}
+
+TEST(Packing, Sparse24ValuesPositionsAndKernel) {
+  const int64_t K = 10, N = 17, M = 3; // a short last group (inputs 8, 9)
+  std::vector<float> w = matrix(K, N, 10), x = matrix(M, K, 11);
+  // Keep 2 of every 4 inputs per output: positions 1 and 3 of full groups, input 9 of the short one.
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n)
+      if (k < 8 ? k % 2 == 0 : k == 8)
+        w[size_t(k * N + n)] = 0;
+  std::vector<uint8_t> p = packSparse24(w, K, N);
+  EXPECT_EQ(p.size(), size_t(2 * 3 * KILN_S24_GROUP_BYTES));
+  // Output 16 (panel 1, lane 0), group 1 (inputs 4..7): values of inputs 5 and 7, positions 1 | 3 << 2.
+  const uint8_t *grp = &p[size_t((1 * 3 + 1) * KILN_S24_GROUP_BYTES)];
+  float v0, v1;
+  std::memcpy(&v0, grp + 0 * 4, 4);
+  std::memcpy(&v1, grp + (16 + 0) * 4, 4);
+  EXPECT_EQ(v0, w[size_t(5 * N + 16)]);
+  EXPECT_EQ(v1, w[size_t(7 * N + 16)]);
+  EXPECT_EQ(grp[128 + 0], 1 | 3 << 2);
+  std::vector<double> want(size_t(M * N), 0.0);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k)
+        want[size_t(i * N + n)] += double(x[size_t(i * K + k)]) * double(w[size_t(k * N + n)]);
+  std::vector<float> y(size_t(M * N));
+  kiln_linear_s24_native(nullptr, x.data(), reinterpret_cast<const float *>(p.data()), nullptr, y.data(), M, K, N);
+  expectClose(y, want, 1e-5);
+  // A group with 3 nonzeros is refused, by name.
+  w[size_t(0 * N + 2)] = 1;
+  EXPECT_THROW(packSparse24(w, K, N), Error);
 }
 
 } // namespace

@@ -27,6 +27,8 @@
                                const int32_t *, float *, int64_t, int64_t, int64_t, int64_t, float);            \
   void kiln_cache_write_q8_##v(const KilnRuntimeContext *, const float *, int64_t, const int32_t *, int64_t,      \
                                int8_t *, int64_t, int64_t, int64_t);                                             \
+  void kiln_linear_s24_##v(const KilnRuntimeContext *, const float *, const float *, const float *, float *,      \
+                           int64_t, int64_t, int64_t);                                                           \
   void kiln_linear_w8a8_##v(const KilnRuntimeContext *, const int8_t *, const float *, const int8_t *,          \
                             const float *, const int32_t *, const float *, float *, int64_t, int64_t, int64_t);
 
@@ -54,22 +56,22 @@ typedef struct Variant {
 static const Variant kVariants[] = {
     {KILN_KERNELS_GENERIC, 0, {"generic", kiln_linear_generic, kiln_attention_generic, kiln_linear_q8_generic, kiln_linear_f16_generic, kiln_linear_bf16_generic, kiln_linear_q4_generic,
       kiln_quantize_rows_generic, kiln_linear_w8a8_generic, kiln_linear_w4a8_generic,
-      kiln_attention_q8kv_generic, kiln_cache_write_q8_generic}},
+      kiln_attention_q8kv_generic, kiln_cache_write_q8_generic, kiln_linear_s24_generic}},
 #if defined(__x86_64__)
     {KILN_KERNELS_AVX2, KILN_CPU_AVX2, {"avx2", kiln_linear_avx2, kiln_attention_avx2, kiln_linear_q8_avx2, kiln_linear_f16_avx2, kiln_linear_bf16_avx2, kiln_linear_q4_avx2,
       kiln_quantize_rows_avx2, kiln_linear_w8a8_avx2, kiln_linear_w4a8_avx2,
-      kiln_attention_q8kv_avx2, kiln_cache_write_q8_avx2}},
+      kiln_attention_q8kv_avx2, kiln_cache_write_q8_avx2, kiln_linear_s24_avx2}},
     {KILN_KERNELS_AVX512, KILN_CPU_AVX2 | KILN_CPU_AVX512, {"avx512", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
       kiln_quantize_rows_avx512, kiln_linear_w8a8_avx512, kiln_linear_w4a8_avx512,
-      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512}},
+      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512}},
     /* AVX-512 with integer dot products: only the W8A8 kernels differ. */
     {KILN_KERNELS_AVX512VNNI, KILN_CPU_AVX2 | KILN_CPU_AVX512 | KILN_CPU_AVX512VNNI, {"avx512vnni", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
       kiln_quantize_rows_avx512vnni, kiln_linear_w8a8_avx512vnni, kiln_linear_w4a8_avx512vnni,
-      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512}},
+      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512}},
 #elif defined(__aarch64__)
     {KILN_KERNELS_NEON, KILN_CPU_NEON, {"neon", kiln_linear_neon, kiln_attention_neon, kiln_linear_q8_neon, kiln_linear_f16_neon, kiln_linear_bf16_neon, kiln_linear_q4_neon,
       kiln_quantize_rows_neon, kiln_linear_w8a8_neon, kiln_linear_w4a8_neon,
-      kiln_attention_q8kv_neon, kiln_cache_write_q8_neon}},
+      kiln_attention_q8kv_neon, kiln_cache_write_q8_neon, kiln_linear_s24_neon}},
 #endif
 };
 
@@ -143,6 +145,11 @@ void kiln_uk_attention_q8kv(const KilnRuntimeContext *rt, const float *q, int64_
 void kiln_uk_cache_write_q8(const KilnRuntimeContext *rt, const float *src, int64_t src_stride,
                             const int32_t *positions, int64_t S, int8_t *cache, int64_t H, int64_t C, int64_t D) {
   selected->cache_write_q8(rt, src, src_stride, positions, S, cache, H, C, D);
+}
+
+void kiln_uk_linear_s24(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias, float *y,
+                        int64_t M, int64_t K, int64_t N) {
+  selected->linear_s24(rt, x, w, bias, y, M, K, N);
 }
 
 void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,

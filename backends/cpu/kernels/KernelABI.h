@@ -19,6 +19,10 @@ extern "C" {
 
 #define KILN_MODEL_ABI_VERSION 2
 #define KILN_PANEL 16
+/* Bytes of one group of 4 inputs of a 16-output panel in the "s24" layout:
+ * values v0[16], v1[16] (f32), then one byte per output with the positions
+ * in the group of its two values, i0 | i1 << 2. */
+#define KILN_S24_GROUP_BYTES 144
 
 /* Work-splitting callback the runtime provides: runs fn(arg, begin, end)
  * over [0, n) split across its thread pool, and returns when all are done. */
@@ -103,6 +107,10 @@ typedef void (*KilnLinearW4A8Fn)(const KilnRuntimeContext *rt, const int8_t *xq,
 typedef void (*KilnLinearHalfFn)(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias,
                                  float *y, int64_t M, int64_t K, int64_t N);
 
+/* y = x @ W + bias for f32 weights with at most 2 nonzeros in every 4
+ * consecutive inputs of each output, in the packed "s24" layout. */
+typedef KilnLinearFn KilnLinearS24Fn;
+
 typedef struct KilnKernelTable {
   const char *name;
   KilnLinearFn linear;
@@ -116,6 +124,7 @@ typedef struct KilnKernelTable {
   KilnLinearW4A8Fn linear_w4a8;
   KilnAttentionQ8KVFn attention_q8kv;
   KilnCacheWriteQ8Fn cache_write_q8;
+  KilnLinearS24Fn linear_s24;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -151,6 +160,8 @@ void kiln_uk_attention_q8kv(const KilnRuntimeContext *rt, const float *q, int64_
                             int64_t C, int64_t D, float scale);
 void kiln_uk_cache_write_q8(const KilnRuntimeContext *rt, const float *src, int64_t src_stride,
                             const int32_t *positions, int64_t S, int8_t *cache, int64_t H, int64_t C, int64_t D);
+void kiln_uk_linear_s24(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias, float *y,
+                        int64_t M, int64_t K, int64_t N);
 void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
                        const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
                        int64_t D, float scale);
