@@ -88,7 +88,7 @@ Pipeline parsePipelineYaml(const std::string &yaml, const std::string &file) {
   bool sawPasses = false;
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string key = it->first.Scalar();
-    const YAML::Node &value = it->second;
+    YAML::Node value = it->second; // a copy: it-> points into a temporary
     if (key == "description" || key == "name") {
       continue;
     } else if (key == "target") {
@@ -108,12 +108,14 @@ Pipeline parsePipelineYaml(const std::string &yaml, const std::string &file) {
             if (field == "name") {
               e.name = scalarText(f->second, file);
             } else if (field == "options") {
-              if (!f->second.IsMap())
-                throw Error(locationOf(file, f->second.Mark()) + ": 'options' must be a map of option: value");
-              for (auto o = f->second.begin(); o != f->second.end(); ++o) {
-                std::string v = o->second.IsSequence() ? "" : scalarText(o->second, file);
-                if (o->second.IsSequence())
-                  for (const YAML::Node &x : o->second)
+              YAML::Node options = f->second; // copies: `->` points into a temporary
+              if (!options.IsMap())
+                throw Error(locationOf(file, options.Mark()) + ": 'options' must be a map of option: value");
+              for (auto o = options.begin(); o != options.end(); ++o) {
+                YAML::Node optionValue = o->second;
+                std::string v = optionValue.IsSequence() ? "" : scalarText(optionValue, file);
+                if (optionValue.IsSequence())
+                  for (const YAML::Node &x : optionValue)
                     v += (v.empty() ? "" : ",") + scalarText(x, file);
                 e.options += (e.options.empty() ? "" : " ") + o->first.Scalar() + "=" + v;
               }
