@@ -217,17 +217,19 @@ private:
   /// Base pointer of a value (weights need the layout their consumer reads).
   Value ptr(Value v, const std::string &weightLayout = "rowmajor") {
     const Place &p = places_.at(v);
-    if (p.buffer == kWeights) {
-      auto w = v.getDefiningOp<WeightOp>();
-      Operation *global = SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr());
-      return elementPtr(bases_[kWeights], i64(int64_t(packer_.offset(global, weightLayout))), b_.getI8Type());
-    }
+    if (p.buffer == kWeights)
+      return elementPtr(bases_[kWeights], i64(int64_t(packer_.offset(globalOf(v), weightLayout))), b_.getI8Type());
     return elementPtr(bases_[size_t(p.buffer)], i64(p.offset), b_.getF32Type());
   }
   int64_t stride(Value v) { return places_.at(v).rowStride; }
-  std::string weightFormat(Value v) {
+  /// The kiln.global a weight value reads (null for computed values).
+  GlobalOp globalOf(Value v) {
     auto w = v.getDefiningOp<WeightOp>();
-    return w ? packer_.format(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : "f32";
+    return w ? cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : GlobalOp();
+  }
+  std::string weightFormat(Value v) {
+    GlobalOp global = globalOf(v);
+    return global ? packer_.format(global) : "f32";
   }
   /// The storage format of this function's KV caches (all updates agree).
   CacheFormat cacheFormat() {
@@ -275,8 +277,7 @@ private:
 
   /// A weight pruned 2:4 along its reduction axis 0 (kiln-prune{pattern=2:4}).
   bool isSparse24(Value v) {
-    auto w = v.getDefiningOp<WeightOp>();
-    auto global = w ? cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : GlobalOp();
+    GlobalOp global = globalOf(v);
     auto sparsity = global ? global.getSparsityAttr() : DictionaryAttr();
     return sparsity && sparsity.getAs<StringAttr>("pattern").getValue() == "2:4" &&
            sparsity.getAs<IntegerAttr>("axis").getInt() == 0;
@@ -284,10 +285,9 @@ private:
 
   /// The group size of an int4 weight (its whole reduction axis if ungrouped).
   int64_t int4Group(Value v) {
-    auto w = v.getDefiningOp<WeightOp>();
-    Operation *global = SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr());
+    GlobalOp global = globalOf(v);
     QuantSpec spec = quantSpecOf(global);
-    auto shape = mlir::cast<mlir::RankedTensorType>(cast<GlobalOp>(global).getType()).getShape();
+    auto shape = mlir::cast<mlir::RankedTensorType>(global.getType()).getShape();
     return spec.groupSize > 0 ? spec.groupSize : shape[spec.axis];
   }
   int64_t rows(Value v) { return numElements(v.getType()) / lastDim(v); }

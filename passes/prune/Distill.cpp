@@ -7,6 +7,8 @@
 // rows after k as W[j] -= U_kj * err, which minimizes the change of X W.
 //
 //===----------------------------------------------------------------------===//
+#include "LinearAlgebra.h"
+
 #include "kiln/Frontend/Checkpoint.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Passes/Calibration.h"
@@ -36,27 +38,6 @@ namespace kiln {
 namespace {
 
 using Matrix = std::vector<double>; // row-major
-
-/// Lower Cholesky factor of the K x K matrix `a`; false if not positive definite.
-bool cholesky(const Matrix &a, int64_t K, Matrix &l) {
-  l.assign(size_t(K * K), 0.0);
-  for (int64_t j = 0; j < K; ++j) {
-    double d = a[size_t(j * K + j)];
-    for (int64_t p = 0; p < j; ++p)
-      d -= l[size_t(j * K + p)] * l[size_t(j * K + p)];
-    if (!(d > 0))
-      return false;
-    double ljj = std::sqrt(d);
-    l[size_t(j * K + j)] = ljj;
-    for (int64_t i = j + 1; i < K; ++i) {
-      double s = a[size_t(i * K + j)];
-      for (int64_t p = 0; p < j; ++p)
-        s -= l[size_t(i * K + p)] * l[size_t(j * K + p)];
-      l[size_t(i * K + j)] = s / ljj;
-    }
-  }
-  return true;
-}
 
 /// U, upper, with U^T U = H^-1 (from H's Cholesky factor); false if H is singular.
 bool inverseCholeskyUpper(const Matrix &h, int64_t K, Matrix &u) {

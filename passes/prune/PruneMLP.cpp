@@ -1,4 +1,6 @@
 //===- PruneMLP.cpp - kiln-prune-mlp --------------------------------------===//
+#include "LinearAlgebra.h"
+
 #include "kiln/Frontend/Checkpoint.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Passes/Calibration.h"
@@ -43,40 +45,6 @@ LinearOp upOf(LinearOp down) {
   else if (auto l = in.getDefiningOp<LinearOp>(); !l || !l.getGeluEpilogue())
     return LinearOp();
   return in.getDefiningOp<LinearOp>();
-}
-
-/// Solves the symmetric positive definite system A X = B (A: n x n, B: n x m) in place in B.
-bool solveSPD(std::vector<double> a, int64_t n, std::vector<double> &b, int64_t m) {
-  for (int64_t j = 0; j < n; ++j) { // Cholesky, lower, in a
-    double d = a[size_t(j * n + j)];
-    for (int64_t p = 0; p < j; ++p)
-      d -= a[size_t(j * n + p)] * a[size_t(j * n + p)];
-    if (!(d > 0))
-      return false;
-    d = std::sqrt(d);
-    a[size_t(j * n + j)] = d;
-    for (int64_t i = j + 1; i < n; ++i) {
-      double s = a[size_t(i * n + j)];
-      for (int64_t p = 0; p < j; ++p)
-        s -= a[size_t(i * n + p)] * a[size_t(j * n + p)];
-      a[size_t(i * n + j)] = s / d;
-    }
-  }
-  for (int64_t c = 0; c < m; ++c) {
-    for (int64_t i = 0; i < n; ++i) { // L y = b
-      double s = b[size_t(i * m + c)];
-      for (int64_t p = 0; p < i; ++p)
-        s -= a[size_t(i * n + p)] * b[size_t(p * m + c)];
-      b[size_t(i * m + c)] = s / a[size_t(i * n + i)];
-    }
-    for (int64_t i = n - 1; i >= 0; --i) { // L^T x = y
-      double s = b[size_t(i * m + c)];
-      for (int64_t p = i + 1; p < n; ++p)
-        s -= a[size_t(p * n + i)] * b[size_t(p * m + c)];
-      b[size_t(i * m + c)] = s / a[size_t(i * n + i)];
-    }
-  }
-  return true;
 }
 
 struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {

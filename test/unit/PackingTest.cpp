@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Packing.h"
+#include "QuantSpecUtil.h"
 
 #include "KernelABI.h"
 #include "kiln/Support/Error.h"
@@ -39,14 +40,7 @@ using namespace kiln::cpu;
 
 namespace {
 
-QuantSpec spec(WeightFormat f, int64_t group, bool symmetric, int64_t axis) {
-  QuantSpec s;
-  s.format = f;
-  s.groupSize = group;
-  s.symmetric = symmetric;
-  s.axis = axis;
-  return s;
-}
+using test::spec;
 
 /// A [rows, cols] matrix of distinct-ish values in [-1, 1].
 std::vector<float> matrix(int64_t rows, int64_t cols, unsigned seed) {

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kiln/Quant/Quant.h"
+#include "QuantSpecUtil.h"
 #include "kiln/Support/Error.h"
 
 #include <gtest/gtest.h>
@@ -14,14 +15,7 @@ using namespace kiln;
 
 namespace {
 
-QuantSpec spec(WeightFormat f, int64_t group, bool symmetric, int64_t axis) {
-  QuantSpec s;
-  s.format = f;
-  s.groupSize = group;
-  s.symmetric = symmetric;
-  s.axis = axis;
-  return s;
-}
+using test::spec;
 
 TEST(Quant, Int8PerOutputChannelRoundsHalfToEven) {
   // W[in = 4, out = 2], reduction axis 0: column 0 has max |w| = 127, so scale 1.

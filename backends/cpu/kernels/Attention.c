@@ -136,18 +136,10 @@ static void cache_write_task(void *arg, int64_t t0, int64_t t1) {
       continue;
     const float *row = a->src + s * a->src_stride + h * a->D;
     int8_t *q = a->cache + (h * a->C + p) * a->D;
-    float amax = 0;
-    for (int64_t d = 0; d < a->D; ++d) {
-      float v = row[d] < 0 ? -row[d] : row[d];
-      amax = v > amax ? v : amax;
-    }
-    float scale = amax / 127.0f;
+    float scale = kiln_q8_row_scale(row, a->D);
     scales[h * a->C + p] = scale;
-    for (int64_t d = 0; d < a->D; ++d) {
-      float v = scale == 0 ? 0.0f : row[d] / scale;
-      v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
-      q[d] = (int8_t)(int32_t)((v + 12582912.0f) - 12582912.0f); /* round half to even */
-    }
+    for (int64_t d = 0; d < a->D; ++d)
+      q[d] = (int8_t)kiln_q8_value(row[d], scale);
   }
 }
 

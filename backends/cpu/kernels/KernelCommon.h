@@ -59,6 +59,34 @@ typedef struct W4A8Args {
   int64_t M, K, N, G;
 } W4A8Args;
 
+/* Symmetric int8 quantization of a row, exactly quantizeActivationRow of
+ * include/kiln/Quant/Quant.h in float32 (activations and the int8 KV cache
+ * share it). The scale: max|x| / 127 (16 partial maxima, a float reduction
+ * the compiler may vectorise). */
+static inline float kiln_q8_row_scale(const float *x, int64_t n) {
+  float part[16] = {0}, amax = 0;
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (int i = 0; i < 16; ++i) {
+      float v = x[k + i] < 0 ? -x[k + i] : x[k + i];
+      part[i] = v > part[i] ? v : part[i];
+    }
+  for (; k < n; ++k) {
+    float v = x[k] < 0 ? -x[k] : x[k];
+    amax = v > amax ? v : amax;
+  }
+  for (int i = 0; i < 16; ++i)
+    amax = part[i] > amax ? part[i] : amax;
+  return amax / 127.0f;
+}
+/* q = clamp(rne(v / scale), -127, 127), 0 for a scale of 0. Rounds half to
+ * even without libm: adding 1.5 * 2^23 leaves the integer in the mantissa. */
+static inline int32_t kiln_q8_value(float v, float scale) {
+  float r = scale == 0 ? 0.0f : v / scale;
+  r = r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r;
+  return (int32_t)((r + 12582912.0f) - 12582912.0f);
+}
+
 /* The per-row scales of an int8 KV cache buffer, after its [H][C][D] bytes. */
 static inline int64_t kiln_cache_q8_data_bytes(int64_t H, int64_t C, int64_t D) { return (H * C * D + 63) / 64 * 64; }
 static inline const float *kiln_cache_scales(const void *cache, int64_t H, int64_t C, int64_t D) {

@@ -29,36 +29,15 @@ static void quantize_rows_task(void *arg, int64_t r0, int64_t r1) {
   for (int64_t r = r0; r < r1; ++r) {
     const float *x = a->x + r * K;
     int8_t *q = a->xq + r * Kp;
-    float scale = a->static_scale;
-    if (!(scale > 0)) {
-      /* 16 partial maxima: a float reduction the compiler may vectorise. */
-      float part[16] = {0}, amax = 0;
-      int64_t k = 0;
-      for (; k + 16 <= K; k += 16)
-        for (int i = 0; i < 16; ++i) {
-          float v = x[k + i] < 0 ? -x[k + i] : x[k + i];
-          part[i] = v > part[i] ? v : part[i];
-        }
-      for (; k < K; ++k) {
-        float v = x[k] < 0 ? -x[k] : x[k];
-        amax = v > amax ? v : amax;
-      }
-      for (int i = 0; i < 16; ++i)
-        amax = part[i] > amax ? part[i] : amax;
-      scale = amax / 127.0f;
-    }
+    const float scale = a->static_scale > 0 ? a->static_scale : kiln_q8_row_scale(x, K);
     a->scales[r] = scale;
     const int64_t chunks = (K + 31) / 32;
     for (int64_t c = 0; c < chunks; ++c) {
       int32_t sum = 0;
       for (int64_t k = 32 * c; k < KILN_MIN(K, 32 * c + 32); ++k) {
-        float v = scale == 0 ? 0.0f : x[k] / scale;
-        v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
-        /* Round half to even without libm: adding 1.5 * 2^23 leaves the
-         * rounded integer in the mantissa (|v| <= 127). */
-        v = (v + 12582912.0f) - 12582912.0f;
-        sum += (int32_t)v;
-        q[k] = (int8_t)((int32_t)v + KILN_XQ_OFFSET);
+        int32_t v = kiln_q8_value(x[k], scale);
+        sum += v;
+        q[k] = (int8_t)(v + KILN_XQ_OFFSET);
       }
       if (a->xsums)
         a->xsums[r * chunks + c] = sum;

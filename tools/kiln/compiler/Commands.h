@@ -34,6 +34,8 @@ Pipeline userPipeline(const Args &args, const std::string &defaultPasses);
 /// the module; nothing if neither is given.
 /// --calibration FILE: the text calibrating passes read (module attribute kiln.calibration).
 void setCalibration(const Args &args, mlir::ModuleOp module);
+/// Runs a parsed pipeline on the module; throws "`what` failed" (nothing if empty).
+void runPipeline(const Pipeline &pipeline, mlir::ModuleOp module, const std::string &what);
 void applyUserPipeline(const Args &args, mlir::ModuleOp module);
 
 /// Registers the dialects kiln modules use.

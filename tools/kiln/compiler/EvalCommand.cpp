@@ -13,8 +13,6 @@
 #include "Commands.h"
 
 #include "kiln/Passes/Pipeline.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/IR/Verifier.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Runtime/Runtime.h"
 #include "kiln/Runtime/Tokenizer.h"
@@ -231,11 +229,8 @@ int evalCommand(int argc, char **argv) {
     LoadedModel model = loadModel(path, options);
     if (applyPipeline && !pipelineFile.empty()) {
       setCalibration(args, *model.module);
-      Pipeline pipeline = parsePipelineYaml(readFile(pipelineFile, "cannot open pipeline file"), pipelineFile);
-      mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(model.module->getContext());
-      addPipeline(pm, pipeline);
-      if (failed(pm.run(*model.module)) || failed(mlir::verify(*model.module)))
-        throw Error(pipelineFile + ": the pass pipeline failed");
+      runPipeline(parsePipelineYaml(readFile(pipelineFile, "cannot open pipeline file"), pipelineFile), *model.module,
+                  pipelineFile + ": the pass pipeline");
     } else if (applyPipeline) {
       applyUserPipeline(args, *model.module);
     }

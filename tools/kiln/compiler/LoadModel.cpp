@@ -53,13 +53,16 @@ void setCalibration(const Args &args, mlir::ModuleOp module) {
 
 void applyUserPipeline(const Args &args, mlir::ModuleOp module) {
   setCalibration(args, module);
-  Pipeline pipeline = userPipeline(args, "");
+  runPipeline(userPipeline(args, ""), module, "the pass pipeline");
+}
+
+void runPipeline(const Pipeline &pipeline, mlir::ModuleOp module, const std::string &what) {
   if (pipeline.text.empty())
     return;
   mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(module.getContext());
   addPipeline(pm, pipeline);
   if (failed(pm.run(module)) || failed(mlir::verify(module)))
-    throw Error("the pass pipeline failed");
+    throw Error(what + " failed");
 }
 
 LoadedModel loadModel(const std::string &path, const ImportOptions &options) {
