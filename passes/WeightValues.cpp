@@ -39,4 +39,9 @@ void setInlineValues(GlobalOp global, ArrayRef<int64_t> shape, ArrayRef<float> v
     });
 }
 
+GlobalOp globalOf(Value weight) {
+  auto w = weight ? weight.getDefiningOp<WeightOp>() : WeightOp();
+  return w ? cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : GlobalOp();
+}
+
 } // namespace kiln

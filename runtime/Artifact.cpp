@@ -109,9 +109,22 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   std::string kv = model["kv_cache"] ? field<std::string>(model, "kv_cache", manifestPath) : "f32";
   if (kv != "f32" && kv != "int8")
     fail(manifestPath, "unknown kv_cache format '" + kv + "' (f32, int8): a newer Kiln wrote it");
-  size_t cacheValues = size_t(a->heads_ * a->ctxLen_ * a->headDim_);
-  a->cacheBytes_ = kv == "f32" ? cacheValues * sizeof(float)
-                               : (cacheValues + 63) / 64 * 64 + size_t(a->heads_ * a->ctxLen_) * sizeof(float);
+  // Heads per layer's caches (absent in artifacts that predate head pruning: n_head each).
+  const YAML::Node cacheHeads = model["cache_heads"];
+  if (cacheHeads && (!cacheHeads.IsSequence() || int64_t(cacheHeads.size()) != a->layers_))
+    fail(manifestPath, "cache_heads must list one head count per layer (" + std::to_string(a->layers_) + ")");
+  for (int64_t l = 0; l < a->layers_; ++l) {
+    int64_t heads = a->heads_;
+    if (cacheHeads) {
+      heads = cacheHeads[size_t(l)].as<int64_t>(0);
+      if (heads < 1 || heads > a->heads_)
+        fail(manifestPath, "cache_heads[" + std::to_string(l) + "] must be in 1.." + std::to_string(a->heads_));
+    }
+    size_t values = size_t(heads * a->ctxLen_ * a->headDim_);
+    a->cacheHeads_.push_back(heads);
+    a->cacheBytes_.push_back(kv == "f32" ? values * sizeof(float)
+                                         : (values + 63) / 64 * 64 + size_t(heads * a->ctxLen_) * sizeof(float));
+  }
   if (field<int64_t>(model, "batch", manifestPath) != 1)
     fail(manifestPath, "only batch 1 artifacts are supported");
 
@@ -227,7 +240,7 @@ Session::Session(Artifact &artifact, int threads) : artifact_(artifact) {
   uint64_t arena = std::max(artifact.prefill_.arenaBytes, artifact.decode_.arenaBytes);
   arena_.reset(alignedZeros(arena / sizeof(float) + 1));
   for (int64_t i = 0; i < 2 * artifact.layers_; ++i)
-    caches_.emplace_back(alignedZeros((artifact.cacheBytes_ + sizeof(float) - 1) / sizeof(float)));
+    caches_.emplace_back(alignedZeros((artifact.cacheBytes_[size_t(i / 2)] + sizeof(float) - 1) / sizeof(float)));
   logits_.assign(size_t(artifact.vocab_), 0.0f);
   ids_.assign(size_t(std::max<int64_t>(artifact.promptLen_, 1)), 0);
   positions_.assign(ids_.size(), -1);
@@ -238,8 +251,8 @@ Session::~Session() = default;
 int Session::threads() const { return pool_->threads(); }
 
 void Session::reset() {
-  for (auto &c : caches_)
-    std::memset(c.get(), 0, artifact_.cacheBytes_);
+  for (size_t i = 0; i < caches_.size(); ++i)
+    std::memset(caches_[i].get(), 0, artifact_.cacheBytes_[i / 2]);
   position_ = 0;
   haveLogits_ = false;
 }

@@ -172,7 +172,21 @@ private:
         throw Error("cpu backend: KV cache updates of different formats");
       kv = f;
     });
-    os << ", kv_cache: " << kv << "}";
+    os << ", kv_cache: " << kv;
+    // Heads each layer's caches hold ([B, H, C, D] key / value arguments
+    // 2 + 2l and 3 + 2l): kiln-prune-heads makes them differ from n_head.
+    auto decode = module.lookupSymbol<func::FuncOp>("decode");
+    if (!decode)
+      throw Error("cpu backend: module has no decode function");
+    os << ", cache_heads: [";
+    for (unsigned i = 2; i + 1 < decode.getNumArguments(); i += 2) {
+      int64_t k = cast<RankedTensorType>(decode.getArgumentTypes()[i]).getShape()[1];
+      int64_t v = cast<RankedTensorType>(decode.getArgumentTypes()[i + 1]).getShape()[1];
+      if (k != v)
+        throw Error("cpu backend: layer " + std::to_string((i - 2) / 2) + "'s key and value caches have different head counts");
+      os << (i > 2 ? ", " : "") << k;
+    }
+    os << "]}";
     return os.str();
   }
 

@@ -1,6 +1,7 @@
 //===- LinearAlgebra.cpp - dense symmetric solves for the pruning passes ---===//
 #include "LinearAlgebra.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace kiln {
@@ -44,6 +45,61 @@ bool solveSPD(const std::vector<double> &a, int64_t n, std::vector<double> &b, i
     }
   }
   return true;
+}
+
+void accumulateGram(std::vector<double> &g, const double *x, size_t rows, int64_t width) {
+  int64_t n = width + 1;
+  for (size_t r = 0; r < rows; ++r) {
+    const double *row = x + r * size_t(width);
+    for (int64_t i = 0; i < n; ++i) {
+      double xi = i < width ? row[i] : 1.0;
+      if (xi == 0)
+        continue;
+      double *gi = g.data() + i * n;
+      for (int64_t j = 0; j < std::min(i + 1, width); ++j)
+        gi[j] += xi * row[j];
+      if (i == width)
+        gi[width] += 1.0;
+    }
+  }
+}
+
+void symmetrizeAndDamp(std::vector<double> &g, int64_t n, double damp) {
+  double mean = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = i + 1; j < n; ++j)
+      g[size_t(i * n + j)] = g[size_t(j * n + i)];
+    mean += g[size_t(i * n + i)];
+  }
+  mean /= double(n);
+  for (int64_t i = 0; i < n; ++i)
+    g[size_t(i * n + i)] += damp * mean;
+}
+
+bool refitKeptRows(const std::vector<double> &g, int64_t width, const std::vector<double> &w, int64_t outputs,
+                   const std::vector<int64_t> &kept, double damp, std::vector<double> &solution) {
+  int64_t n = width + 1, s = int64_t(kept.size()) + 1;
+  std::vector<int64_t> sel(kept);
+  sel.push_back(width); // the ones column
+  // Normal equations: G[S, S] Y = G[S, :width] W.
+  std::vector<double> lhs(size_t(s * s));
+  for (int64_t i = 0; i < s; ++i)
+    for (int64_t j = 0; j < s; ++j)
+      lhs[size_t(i * s + j)] = g[size_t(sel[size_t(i)] * n + sel[size_t(j)])];
+  symmetrizeAndDamp(lhs, s, damp);
+  solution.assign(size_t(s * outputs), 0.0);
+  for (int64_t i = 0; i < s; ++i) {
+    double *yi = solution.data() + i * outputs;
+    for (int64_t k = 0; k < width; ++k) {
+      double gik = g[size_t(sel[size_t(i)] * n + k)];
+      if (gik == 0)
+        continue;
+      const double *wk = w.data() + k * outputs;
+      for (int64_t e = 0; e < outputs; ++e)
+        yi[e] += gik * wk[e];
+    }
+  }
+  return solveSPD(lhs, s, solution, outputs);
 }
 
 } // namespace kiln

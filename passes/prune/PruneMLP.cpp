@@ -1,5 +1,6 @@
 //===- PruneMLP.cpp - kiln-prune-mlp --------------------------------------===//
 #include "LinearAlgebra.h"
+#include "Shrink.h"
 
 #include "kiln/Frontend/Checkpoint.h"
 #include "kiln/Interpreter/Interpreter.h"
@@ -25,11 +26,6 @@ using namespace mlir;
 
 namespace kiln {
 namespace {
-
-GlobalOp globalOf(Value v) {
-  auto w = v ? v.getDefiningOp<WeightOp>() : WeightOp();
-  return w ? cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : GlobalOp();
-}
 
 /// One MLP by its weights' names: up (A: [E, I]), its bias, down (B: [I, E]).
 struct MLP {
@@ -109,28 +105,18 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
                        const MLP &m = mlps[b.getSymName()];
                        const std::vector<double> &h = operands[0]->data;
                        std::vector<double> &mean = meanAbs[b.getSymName()];
-                       int64_t n = m.I + 1;
                        for (size_t r0 = 0; r0 < h.size(); r0 += size_t(m.I)) {
                          ++rows[b.getSymName()];
                          for (int64_t i = 0; i < m.I; ++i)
                            mean[size_t(i)] += std::fabs(h[r0 + size_t(i)]);
-                         if (!refit)
-                           continue;
-                         std::vector<double> &g = gram[b.getSymName()];
-                         for (int64_t i = 0; i < n; ++i) {
-                           double hi = i < m.I ? h[r0 + size_t(i)] : 1.0;
-                           if (hi == 0)
-                             continue;
-                           for (int64_t j = 0; j <= i; ++j)
-                             g[size_t(i * n + j)] += hi * (j < m.I ? h[r0 + size_t(j)] : 1.0);
-                         }
                        }
+                       if (refit)
+                         accumulateGram(gram[b.getSymName()], h.data(), h.size() / size_t(m.I), m.I);
                      });
     }
 
     std::unique_ptr<Checkpoint> checkpoint;
     uint64_t removed = 0;
-    llvm::StringMap<std::vector<int64_t>> keptBy; // by weight name: kept neuron indices
     for (auto &[name, m] : mlps) {
       auto read = [&](const std::string &w) {
         return readGlobalValues(module.lookupSymbol<GlobalOp>(w), checkpoint);
@@ -171,7 +157,7 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
       for (int64_t j = 0; j < keep; ++j)
         for (int64_t e = 0; e < m.E; ++e)
           b2[size_t(j * m.E + e)] = float(b[size_t(kept[size_t(j)] * m.E + e)]);
-      std::vector<float> downBiasDelta;
+      std::vector<double> downBiasDelta;
       if (refit)
         refitDown(m, gram[name], kept, b, b2, downBiasDelta);
 
@@ -180,10 +166,9 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
         setGlobal(module, m.upBias, {keep}, bias2);
       setGlobal(module, m.down, {keep, m.E}, b2);
       if (!downBiasDelta.empty())
-        addToDownBias(module, m.down, downBiasDelta, checkpoint);
-      keptBy[m.up] = kept;
+        addToLinearBias(module, m.down, downBiasDelta, checkpoint);
     }
-    retype(module);
+    propagateShrunkTypes(module);
     numRemoved += removed;
     recordStatistic(getArgument().str(), "num-removed", removed);
   }
@@ -194,15 +179,7 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
   /// removal. Returns the kept neurons in order.
   std::vector<int64_t> obsSelect(const MLP &m, std::vector<double> g, std::vector<double> b, int64_t keep) {
     int64_t n = m.I + 1;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = i + 1; j < n; ++j)
-        g[size_t(i * n + j)] = g[size_t(j * n + i)];
-    double mean = 0;
-    for (int64_t i = 0; i < n; ++i)
-      mean += g[size_t(i * n + i)];
-    mean /= double(n);
-    for (int64_t i = 0; i < n; ++i)
-      g[size_t(i * n + i)] += damp * mean;
+    symmetrizeAndDamp(g, n, damp);
     // G^-1 by solving G X = I.
     std::vector<double> ginv(size_t(n * n), 0.0);
     for (int64_t i = 0; i < n; ++i)
@@ -249,82 +226,19 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
 
   /// Solves for the kept rows of B and a bias change: min || [H_S 1] X - H B ||.
   void refitDown(const MLP &m, std::vector<double> &g, const std::vector<int64_t> &kept, const std::vector<double> &b,
-                 std::vector<float> &b2, std::vector<float> &biasDelta) {
-    int64_t n = m.I + 1, keep = int64_t(kept.size()), s = keep + 1;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = i + 1; j < n; ++j)
-        g[size_t(i * n + j)] = g[size_t(j * n + i)];
-    std::vector<int64_t> sel(kept);
-    sel.push_back(m.I); // the ones column
-    // Normal equations: G[S, S] X = G[S, :I] B.
-    std::vector<double> lhs(size_t(s * s)), rhs(size_t(s * m.E), 0.0);
-    double mean = 0;
-    for (int64_t i = 0; i < s; ++i) {
-      for (int64_t j = 0; j < s; ++j)
-        lhs[size_t(i * s + j)] = g[size_t(sel[size_t(i)] * n + sel[size_t(j)])];
-      mean += lhs[size_t(i * s + i)];
-    }
-    mean /= double(s);
-    for (int64_t i = 0; i < s; ++i) {
-      lhs[size_t(i * s + i)] += damp * mean;
-      for (int64_t k = 0; k < m.I; ++k) {
-        double gik = g[size_t(sel[size_t(i)] * n + k)];
-        if (gik == 0)
-          continue;
-        for (int64_t e = 0; e < m.E; ++e)
-          rhs[size_t(i * m.E + e)] += gik * b[size_t(k * m.E + e)];
-      }
-    }
-    if (!solveSPD(lhs, s, rhs, m.E))
+                 std::vector<float> &b2, std::vector<double> &biasDelta) {
+    symmetrizeAndDamp(g, m.I + 1, 0.0);
+    std::vector<double> solution;
+    if (!refitKeptRows(g, m.I, b, m.E, kept, damp, solution))
       throw Error("the refit of @" + m.down + " is singular (too little calibration text?)");
-    for (int64_t j = 0; j < keep; ++j)
-      for (int64_t e = 0; e < m.E; ++e)
-        b2[size_t(j * m.E + e)] = float(rhs[size_t(j * m.E + e)]);
-    biasDelta.assign(size_t(m.E), 0.0f);
-    for (int64_t e = 0; e < m.E; ++e)
-      biasDelta[size_t(e)] = float(rhs[size_t(keep * m.E + e)]);
+    int64_t keep = int64_t(kept.size());
+    for (size_t i = 0; i < size_t(keep * m.E); ++i)
+      b2[i] = float(solution[i]);
+    biasDelta.assign(solution.begin() + keep * m.E, solution.end());
   }
 
   static void setGlobal(ModuleOp module, const std::string &name, ArrayRef<int64_t> shape, const std::vector<float> &v) {
     setInlineValues(module.lookupSymbol<GlobalOp>(name), shape, v);
-  }
-
-  /// The down projection's bias (a separate global) gains the refit's intercept.
-  static void addToDownBias(ModuleOp module, const std::string &down, const std::vector<float> &delta,
-                            std::unique_ptr<Checkpoint> &checkpoint) {
-    GlobalOp bias;
-    module.walk([&](LinearOp l) {
-      GlobalOp w = globalOf(l.getWeight());
-      if (w && w.getSymName() == down)
-        bias = globalOf(l.getBias());
-    });
-    if (!bias)
-      return; // no bias to carry it: the intercept is dropped
-    std::vector<double> v = readGlobalValues(bias, checkpoint);
-    std::vector<float> f(v.size());
-    for (size_t i = 0; i < v.size(); ++i)
-      f[i] = float(v[i] + double(delta[i]));
-    setInlineValues(bias, cast<RankedTensorType>(bias.getType()).getShape(), f);
-  }
-
-  /// Weights, linears and GELUs take the globals' new shapes.
-  static void retype(ModuleOp module) {
-    auto withLast = [](Type t, int64_t last) {
-      auto r = cast<RankedTensorType>(t);
-      SmallVector<int64_t> shape(r.getShape());
-      shape.back() = last;
-      return RankedTensorType::get(shape, r.getElementType());
-    };
-    module.walk([&](Operation *op) {
-      if (auto w = dyn_cast<WeightOp>(op)) {
-        auto g = cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr()));
-        w.getResult().setType(cast<RankedTensorType>(g.getType()));
-      } else if (auto l = dyn_cast<LinearOp>(op)) {
-        l.getResult().setType(withLast(l.getType(), cast<RankedTensorType>(l.getWeight().getType()).getShape()[1]));
-      } else if (auto g = dyn_cast<GeluOp>(op)) {
-        g.getResult().setType(g.getInput().getType());
-      }
-    });
   }
 };
 

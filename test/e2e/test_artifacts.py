@@ -90,6 +90,11 @@ FORMATS.append(("w4a8-g64-asym", ["--passes", "kiln-quantize-weights{format=int4
 FORMATS.append(("sparse24", ["--passes", "kiln-prune{pattern=2:4},kiln-fuse-linear-gelu,canonicalize"]))
 FORMATS.append(("mlp-pruned", ["--passes", "kiln-prune-mlp{score=magnitude refit=false fraction=0.5},"
                                             "kiln-fuse-linear-gelu,canonicalize"]))
+# Pruned attention heads: layers keep different head counts (scope=global), so
+# every layer's KV caches have their own shape; also with the int8 KV cache.
+HEADS = "kiln-prune-heads{score=magnitude refit=false scope=global fraction=0.5}"
+FORMATS.append(("heads-pruned", ["--passes", HEADS + ",kiln-fuse-linear-gelu,canonicalize"]))
+FORMATS.append(("heads-pruned-kv-int8", ["--passes", HEADS + ",kiln-quantize-kv-cache,canonicalize"]))
 FORMATS.append(("w8a8-static", ["--pipeline", os.path.join(root, "pipelines", "w8a8-static.yaml"), "--calibration",
                                 os.path.join(MODEL, "calib.txt")]))
 FORMATS.append(("int4-g64-asym-lmhead", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 symmetric=false "

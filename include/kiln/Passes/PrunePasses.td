@@ -89,4 +89,47 @@ def PruneMLP : Pass<"kiln-prune-mlp", "mlir::ModuleOp"> {
   let statistics = [Statistic<"numRemoved", "num-removed", "Hidden neurons removed">];
 }
 
+def PruneHeads : Pass<"kiln-prune-heads", "mlir::ModuleOp"> {
+  let summary = "Structured pruning of attention heads, shrinking the IR and the KV caches, with a least-squares refit";
+  let description = [{
+    For every attention block (the fused QKV `kiln.linear` A, `kiln.split`,
+    `kiln.split_heads`, attention, `kiln.merge_heads`, the output
+    `kiln.linear` O; matched by weight name, fused or not) removes whole
+    heads: head h's query, key and value columns of A and its bias entries
+    and its D rows of O go, and the globals, ops, result types and the
+    function's KV cache arguments and results shrink to the kept heads, so
+    the weights, the compute and the retained cache all get smaller (layers
+    may keep different numbers of heads; the CPU backend records them in the
+    manifest's `cache_heads`).
+
+    `fraction` of each layer's heads are removed (`scope=layer`, the
+    default), or of all heads ranked over all layers together
+    (`scope=global`, every layer keeping at least `min-heads`; the costs
+    are each block's own output error, blind to how errors grow
+    downstream, so on the tiny model it loses to `layer`). Heads are chosen by `score=obs`
+    (the default: greedy group optimal brain surgeon on the calibration
+    inputs of O, removing one head at a time the one the others compensate
+    best, cost trace(O_h^T [G^-1]_hh^-1 O_h) with G their Gram matrix;
+    needs `refit`), `score=activation` (smallest mean squared contribution
+    to the residual stream, trace(O_h^T G_hh O_h) / tokens) or
+    `score=magnitude` (smallest |V_h| |O_h|, Frobenius norms; no
+    calibration). With `refit` (needs calibration text) O's kept rows and
+    its bias are re-solved by least squares so that the kept heads reproduce
+    the dense block's output on the calibration inputs, as kiln-prune-mlp
+    does for MLPs.
+  }];
+  let options = [
+    Option<"fraction", "fraction", "double", "0.25", "Fraction of all attention heads removed">,
+    Option<"scope", "scope", "std::string", "\"layer\"", "layer (the same fraction of each layer's heads) or global (rank all heads together)">,
+    Option<"minHeads", "min-heads", "int64_t", "1", "Heads every layer keeps at least (scope=global)">,
+    Option<"score", "score", "std::string", "\"obs\"", "obs, activation (calibration) or magnitude">,
+    Option<"refit", "refit", "bool", "true", "Least-squares refit of the output projection (calibration)">,
+    Option<"calibration", "calibration", "std::string", "\"\"", "Calibration text file">,
+    Option<"maxTokens", "max-tokens", "int64_t", "4096", "Calibration tokens to run at most">,
+    Option<"damp", "damp", "double", "0.001", "Dampening of the normal equations, relative to their mean diagonal">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+  let statistics = [Statistic<"numRemoved", "num-removed", "Attention heads removed">];
+}
+
 #endif

@@ -14,6 +14,9 @@ namespace kiln {
 /// reading it become f32, so no computed value is rounded away.
 void setInlineValues(GlobalOp global, llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> values);
 
+/// The kiln.global a value reads through kiln.weight; null for any other value.
+GlobalOp globalOf(mlir::Value weight);
+
 } // namespace kiln
 
 #endif

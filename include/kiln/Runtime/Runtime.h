@@ -42,11 +42,13 @@ public:
   int64_t contextLength() const { return ctxLen_; }
   int64_t promptLength() const { return promptLen_; }
   int64_t layers() const { return layers_; }
-  int64_t heads() const { return heads_; }
+  int64_t heads() const { return heads_; } ///< The checkpoint's n_head.
   int64_t headDim() const { return headDim_; }
+  /// Heads of layer l's KV caches: n_head unless kiln-prune-heads removed some.
+  int64_t cacheHeads(int64_t layer) const { return cacheHeads_.at(size_t(layer)); }
   uint64_t weightBytes() const { return weightBytes_; }
-  /// Bytes of one KV cache buffer (one per layer for keys, one for values).
-  size_t cacheBytes() const { return cacheBytes_; }
+  /// Bytes of layer l's key cache buffer (its value cache is the same size).
+  size_t cacheBytes(int64_t layer) const { return cacheBytes_.at(size_t(layer)); }
   const std::string &kernels() const { return kernels_; }
   const Tokenizer &tokenizer(); ///< Loaded on first use.
 
@@ -64,7 +66,8 @@ private:
   uint64_t weightBytes_ = 0;
   Graph prefill_, decode_;
   int64_t vocab_ = 0, ctxLen_ = 0, promptLen_ = 0, layers_ = 0, heads_ = 0, headDim_ = 0;
-  size_t cacheBytes_ = 0; ///< Bytes of one KV cache buffer (by the manifest's kv_cache format).
+  std::vector<int64_t> cacheHeads_; ///< Per layer (manifest cache_heads).
+  std::vector<size_t> cacheBytes_;  ///< Per layer, by cache_heads and the kv_cache format.
   std::string kernels_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
