@@ -44,12 +44,19 @@ for fmt in ("int8", "w8a8", "int4-g32", "w4a8-g32"):
         line += f"; decode {ref['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x llama.cpp {ref['format']}"
     line += f"; weights {r['weights_bytes'] / 1e6:.1f} MB, peak RSS {r['peak_rss_bytes'] / 1e6:.1f} MB"
     print(line)
-for fmt, what in (("sparse24", "2:4 sparse f32"), ("mlp50", "50% of MLP neurons removed, f32")):
+for fmt, what in (("sparse24", "2:4 sparse f32"), ("mlp50", "50% of MLP neurons removed, f32"),
+                  ("heads25", "25% of attention heads removed, f32")):
     r = by_format.get(fmt)
     if r:
-        print(f"  Kiln {fmt} ({what}): decode {kiln['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x "
-              f"dense f32, prefill {r['prefill_tok_s'] / kiln['prefill_tok_s']:.2f}x; weights "
-              f"{r['weights_bytes'] / 1e6:.1f} MB vs {kiln['weights_bytes'] / 1e6:.1f} MB")
+        line = (f"  Kiln {fmt} ({what}): decode {kiln['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x "
+                f"dense f32, prefill {r['prefill_tok_s'] / kiln['prefill_tok_s']:.2f}x; weights "
+                f"{r['weights_bytes'] / 1e6:.1f} MB vs {kiln['weights_bytes'] / 1e6:.1f} MB "
+                f"({kiln['weights_bytes'] / r['weights_bytes']:.3f}x fewer bytes)")
+        # Same-round pairs (interleaved processes): the drift-free ratio.
+        pairs = sorted(a / b for a, b in zip(kiln.get("decode_ms_all", []), r.get("decode_ms_all", [])))
+        if pairs:
+            line += f"; per-round decode ratios {', '.join(f'{p:.2f}' for p in pairs)} (median {pairs[len(pairs) // 2]:.2f})"
+        print(line)
 if floor_ms:
     print(f"bandwidth floor (f32): {bytes_per_token / 1e6:.1f} MB/token at {bw:.1f} GB/s read = {floor_ms:.2f} ms/token; "
           f"Kiln decode is {kiln['decode_ms_per_token'] / floor_ms:.2f}x the floor")

@@ -1,11 +1,11 @@
-//===- LinearAlgebra.h - dense symmetric solves for the pruning passes -----===//
+//===- LinearAlgebra.h - dense symmetric solves for pruning and distillation ===//
 //
 // Row-major double matrices; the sizes here are a layer's width (hundreds
 // to a few thousand), so plain O(n^3) loops are enough.
 //
 //===----------------------------------------------------------------------===//
-#ifndef KILN_PASSES_PRUNE_LINEARALGEBRA_H
-#define KILN_PASSES_PRUNE_LINEARALGEBRA_H
+#ifndef KILN_PASSES_LINEARALGEBRA_H
+#define KILN_PASSES_LINEARALGEBRA_H
 
 #include <cstddef>
 #include <cstdint>

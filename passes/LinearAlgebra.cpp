@@ -1,4 +1,4 @@
-//===- LinearAlgebra.cpp - dense symmetric solves for the pruning passes ---===//
+//===- LinearAlgebra.cpp - dense symmetric solves for pruning, distillation ===//
 #include "LinearAlgebra.h"
 
 #include <algorithm>
