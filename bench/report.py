@@ -8,6 +8,10 @@ runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 kiln = runs[0]  # f32; further lines are the quantized pipelines
 peers = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 cfg = json.load(open(sys.argv[3]))
+# Optional: `kiln bench X --against f32` lines (one process, token by token in turn).
+against = {}
+if len(sys.argv) > 4:
+    against = {r["format"]: r for r in (json.loads(l) for l in open(sys.argv[4]) if l.strip())}
 E, L, V, I = cfg["n_embd"], cfg["n_layer"], cfg["vocab_size"], cfg.get("n_inner") or 4 * cfg["n_embd"]
 # f32 bytes read per decoded token: every layer's weights, the final norm, the LM head
 # (tied wte) and one row of each embedding.
@@ -52,10 +56,11 @@ for fmt, what in (("sparse24", "2:4 sparse f32"), ("mlp50", "50% of MLP neurons 
                 f"dense f32, prefill {r['prefill_tok_s'] / kiln['prefill_tok_s']:.2f}x; weights "
                 f"{r['weights_bytes'] / 1e6:.1f} MB vs {kiln['weights_bytes'] / 1e6:.1f} MB "
                 f"({kiln['weights_bytes'] / r['weights_bytes']:.3f}x fewer bytes)")
-        # Same-round pairs (interleaved processes): the drift-free ratio.
-        pairs = sorted(a / b for a, b in zip(kiln.get("decode_ms_all", []), r.get("decode_ms_all", [])))
-        if pairs:
-            line += f"; per-round decode ratios {', '.join(f'{p:.2f}' for p in pairs)} (median {pairs[len(pairs) // 2]:.2f})"
+        ab = against.get(fmt)
+        if ab:
+            line += (f"\n    in one process, token by token in turn with dense f32: decode {ab['decode_speedup']:.2f}x, "
+                     f"prefill {ab['prefill_speedup']:.2f}x (per repeat: "
+                     f"{', '.join(f'{x:.2f}' for x in ab['decode_speedups'])})")
         print(line)
 if floor_ms:
     print(f"bandwidth floor (f32): {bytes_per_token / 1e6:.1f} MB/token at {bw:.1f} GB/s read = {floor_ms:.2f} ms/token; "

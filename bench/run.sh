@@ -63,5 +63,11 @@ for fmt in dict.fromkeys(r["format"] for r in runs):
     if fmt == "f32":
         best["compile_ms"] = int(sys.argv[1])
     print(json.dumps(best))' "$compile_ms" > "$work/kiln.json"
+# Pruned structures against dense f32 in one process, token by token in turn: the same
+# memory conditions for both, so the speed-up does not depend on the drift.
+for format in sparse24 mlp50 heads25; do
+  "$kiln" bench "$(artifact "$format")" --against "$(artifact f32)" --prompt-len 128 -n 128 --threads "$THREADS" \
+    --repeats 5 --json | /usr/bin/python3 -c 'import json, sys; r = json.load(sys.stdin); r["format"] = sys.argv[1]; print(json.dumps(r))' "$format"
+done > "$work/kiln-against.json"
 "$root/bench/peers/run_peers.sh" "$peers" "$ckpt" > "$work/peers.jsonl"
-/usr/bin/python3 "$root/bench/report.py" "$work/kiln.json" "$work/peers.jsonl" "$ckpt/config.json"
+/usr/bin/python3 "$root/bench/report.py" "$work/kiln.json" "$work/peers.jsonl" "$ckpt/config.json" "$work/kiln-against.json"

@@ -50,8 +50,6 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
   std::vector<double> values = readGlobalValues(op, checkpoint_);
   WeightEntry entry;
   entry.name = global.getSymName().str();
-  entry.layout = layout;
-  entry.dtype = "f32";
   entry.shape.assign(shape.begin(), shape.end());
   // Layouts ending in "t" of a panel read an [N, K] table as its transpose.
   // (Newer layouts mark the transposed read with a ".t" suffix.)
@@ -63,14 +61,26 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
   int64_t K = shape.size() == 2 ? (transposed ? shape[1] : shape[0]) : 0;
   int64_t N = shape.size() == 2 ? (transposed ? shape[0] : shape[1]) : 0;
   auto at = [&](int64_t k, int64_t n) { return size_t(transposed ? n * K + k : k * N + n); };
+  // Writes one piece of this weight's layout (data, scales, ...) as a
+  // manifest entry of `dtype` (and `pieceShape`, else the weight's shape)
+  // and records its offset; returns the offset of the piece asked for.
+  auto write = [&](const std::string &piece, const char *dtype, const auto &data,
+                   std::vector<int64_t> pieceShape = {}) {
+    entry.layout = piece;
+    entry.dtype = dtype;
+    if (!pieceShape.empty())
+      entry.shape = std::move(pieceShape);
+    entry.bytes = data.size() * sizeof(data[0]);
+    offsets_[{op, piece}] = writer_.addWeight(entry, data.data());
+  };
   if (layout == "rowmajor" || layout == "panel16" || layout == "panel16t") {
     if (spec.format != WeightFormat::F32)
       throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + " but is read as f32 (" + layout + ")");
     std::vector<float> packed =
         layout == "rowmajor" ? std::vector<float>(values.begin(), values.end())
                              : packPanels<float>(K, N, [&](int64_t k, int64_t n) { return float(values[at(k, n)]); });
-    entry.bytes = packed.size() * sizeof(float);
-    return offsets_[key] = writer_.addWeight(entry, packed.data());
+    write(layout, "f32", packed);
+    return offsets_.at(key);
   }
   if (layout == "panel16_f16" || layout == "panel16t_f16" || layout == "panel16_bf16" || layout == "panel16t_bf16") {
     // 16-bit panels; the values are the reference's (round to nearest even).
@@ -78,13 +88,12 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     if (spec.format != (f16 ? WeightFormat::F16 : WeightFormat::BF16) || spec.axis != (transposed ? 1 : 0))
       throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", not " + (f16 ? "f16" : "bf16") +
                   " along axis " + (transposed ? "1" : "0"));
-    entry.dtype = f16 ? "f16" : "bf16";
     std::vector<uint16_t> packed = packPanels<uint16_t>(K, N, [&](int64_t k, int64_t n) {
       float v = float(values[at(k, n)]);
       return f16 ? floatToHalf(v) : floatToBf16(v);
     });
-    entry.bytes = packed.size() * sizeof(uint16_t);
-    return offsets_[key] = writer_.addWeight(entry, packed.data());
+    write(layout, f16 ? "f16" : "bf16", packed);
+    return offsets_.at(key);
   }
   if (layout == "panel16_q8" || layout == "q8_scales" || layout == "panel16t_q8" || layout == "q8t_scales") {
     // int8 per output channel, the exact quantization the reference uses
@@ -95,15 +104,8 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
                   (transposed ? "1" : "0"));
     std::vector<float> f(values.begin(), values.end());
     PackedQ8 p = packQ8Panels(quantizeMatrix(f.data(), shape[0], shape[1], spec), spec);
-    entry.layout = transposed ? "panel16t_q8" : "panel16_q8";
-    entry.dtype = "i8";
-    entry.bytes = p.data.size();
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.data.data());
-    entry.layout = transposed ? "q8t_scales" : "q8_scales";
-    entry.dtype = "f32";
-    entry.shape = {N};
-    entry.bytes = p.scales.size() * sizeof(float);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.scales.data());
+    write(transposed ? "panel16t_q8" : "panel16_q8", "i8", p.data);
+    write(transposed ? "q8t_scales" : "q8_scales", "f32", p.scales, {N});
     return offsets_.at(key);
   }
   if (base == "q8x4" || base == "q8x4.sums" || base == "q8x4.scales") {
@@ -114,19 +116,9 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
                   ", integer inputs need int8 per output channel along axis " + (transposed ? "1" : "0"));
     std::vector<float> f(values.begin(), values.end());
     PackedQ8x4 p = packQ8x4(quantizeMatrix(f.data(), shape[0], shape[1], spec), spec);
-    entry.layout = "q8x4" + suffix;
-    entry.dtype = "i8";
-    entry.bytes = p.data.size();
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.data.data());
-    entry.layout = "q8x4.sums" + suffix;
-    entry.dtype = "i32";
-    entry.shape = {N};
-    entry.bytes = p.sums.size() * sizeof(int32_t);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.sums.data());
-    entry.layout = "q8x4.scales" + suffix;
-    entry.dtype = "f32";
-    entry.bytes = p.scales.size() * sizeof(float);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.scales.data());
+    write("q8x4" + suffix, "i8", p.data);
+    write("q8x4.sums" + suffix, "i32", p.sums, {N});
+    write("q8x4.scales" + suffix, "f32", p.scales);
     return offsets_.at(key);
   }
   if (base == "q4x4" || base == "q4x4.scales" || base == "q4x4.zeros") {
@@ -138,23 +130,12 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     std::vector<float> f(values.begin(), values.end());
     QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
     PackedQ4x4 p = packOrExplain<PackedQ4x4>(entry.name, [&] { return packQ4x4(m, spec); });
-    entry.layout = "q4x4" + suffix;
-    entry.dtype = "u4";
-    entry.bytes = p.data.size();
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.data.data());
-    entry.layout = "q4x4.scales" + suffix;
-    entry.dtype = "f32";
-    entry.shape = {panels(N), m.groups, KILN_PANEL};
-    entry.bytes = p.scales.size() * sizeof(float);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.scales.data());
-    if (!spec.symmetric) {
-      entry.layout = "q4x4.zeros" + suffix;
-      entry.dtype = "i32";
-      entry.bytes = p.zeros.size() * sizeof(int32_t);
-      offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.zeros.data());
-    } else if (base == "q4x4.zeros") {
+    write("q4x4" + suffix, "u4", p.data);
+    write("q4x4.scales" + suffix, "f32", p.scales, {panels(N), m.groups, KILN_PANEL});
+    if (!spec.symmetric)
+      write("q4x4.zeros" + suffix, "i32", p.zeros);
+    else if (base == "q4x4.zeros")
       throw Error("cpu backend: weight @" + entry.name + " is symmetric: it has no zero points");
-    }
     return offsets_.at(key);
   }
   if (layout == "s24") {
@@ -163,9 +144,8 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
       throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", the 2:4 kernels read f32");
     std::vector<float> f(values.begin(), values.end());
     std::vector<uint8_t> packed = packOrExplain<std::vector<uint8_t>>(entry.name, [&] { return packSparse24(f, K, N); });
-    entry.dtype = "s24";
-    entry.bytes = packed.size();
-    return offsets_[key] = writer_.addWeight(entry, packed.data());
+    write(layout, "s24", packed);
+    return offsets_.at(key);
   }
   if (layout == "q4" || layout == "q4_params" || layout == "q4t" || layout == "q4t_params") {
     // int4 in groups along the reduction axis, one row of nibbles per output
@@ -176,15 +156,8 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     std::vector<float> f(values.begin(), values.end());
     QuantizedMatrix m = quantizeMatrix(f.data(), shape[0], shape[1], spec);
     PackedQ4 p = packOrExplain<PackedQ4>(entry.name, [&] { return packQ4Rows(m, spec); });
-    entry.layout = transposed ? "q4t" : "q4";
-    entry.dtype = "u4";
-    entry.bytes = p.data.size();
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.data.data());
-    entry.layout = transposed ? "q4t_params" : "q4_params";
-    entry.dtype = "f32";
-    entry.shape = {N, m.groups, 2};
-    entry.bytes = p.params.size() * sizeof(float);
-    offsets_[{op, entry.layout}] = writer_.addWeight(entry, p.params.data());
+    write(transposed ? "q4t" : "q4", "u4", p.data);
+    write(transposed ? "q4t_params" : "q4_params", "f32", p.params, {N, m.groups, 2});
     return offsets_.at(key);
   }
   throw Error("cpu backend: unknown weight layout '" + layout + "'");

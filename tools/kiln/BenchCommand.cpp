@@ -1,7 +1,10 @@
 //===- BenchCommand.cpp - kiln bench --------------------------------------===//
 //
 // Prefill tokens/s and decode ms/token of a compiled artifact: the medians
-// of repeated runs after a warm-up, on a fixed pseudo-random prompt.
+// of repeated runs after a warm-up, on a fixed pseudo-random prompt. With
+// --against BASELINE both run in one process, token by token in turn, so
+// the speed-up is measured under the same memory conditions (on a shared
+// VM they drift within seconds).
 //
 //===----------------------------------------------------------------------===//
 #include "Args.h"
@@ -17,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <sys/resource.h>
 
 namespace kiln {
@@ -31,12 +35,15 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 } // namespace
 
 int benchCommand(int argc, char **argv) {
-  Args args("bench", {"--prompt-len", "-n", "--threads", "--repeats", "--kernels"}, {"--json", "--help"});
+  Args args("bench", {"--prompt-len", "-n", "--threads", "--repeats", "--kernels", "--against"}, {"--json", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << "usage: kiln bench ARTIFACT_DIR [--prompt-len 128] [-n 128] [--threads N] [--repeats 5]\n"
-                 "                  [--kernels NAME] [--json]\n"
-                 "Prefill tokens/s and decode ms/token (medians of --repeats runs after a warm-up).\n";
+                 "                  [--kernels NAME] [--against BASELINE_DIR] [--json]\n"
+                 "Prefill tokens/s and decode ms/token (medians of --repeats runs after a warm-up).\n"
+                 "--against: the baseline artifact runs in the same process, alternating with this one\n"
+                 "token by token; prints the speed-ups (median over the repeats of baseline time /\n"
+                 "this time).\n";
     return 0;
   }
   int64_t promptLen = args.getInt("--prompt-len", 128), n = args.getInt("-n", 128);
@@ -60,20 +67,50 @@ int benchCommand(int argc, char **argv) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     id = int32_t((state >> 33) % uint64_t(std::min<int64_t>(artifact->vocabSize(), 50000)));
   }
-  std::vector<double> prefillRates, decodeMs;
+  // The baseline (--against), stepped in turn with the artifact.
+  std::unique_ptr<rt::Artifact> baseline;
+  std::unique_ptr<rt::Session> baseSession;
+  if (args.has("--against")) {
+    baseline = rt::Artifact::open(args.get("--against", ""), options);
+    if (promptLen + n > baseline->contextLength() || baseline->vocabSize() != artifact->vocabSize())
+      args.error("--against " + baseline->dir() + ": needs the same vocabulary and a context of at least " +
+                 std::to_string(promptLen + n));
+    baseSession = std::make_unique<rt::Session>(*baseline, int(threads));
+  }
+  std::vector<double> prefillRates, decodeMs, prefillSpeedups, decodeSpeedups;
   for (int64_t r = 0; r <= repeats; ++r) { // run 0 warms up
     session.reset();
     auto t0 = Clock::now();
     const float *logits = session.prefill(prompt.data(), prompt.size());
-    double prefillSeconds = since(t0);
-    auto t1 = Clock::now();
-    for (int64_t i = 0; i < n; ++i)
-      logits = session.decode(Sampler::argmax(logits, size_t(artifact->vocabSize())));
-    double decodeSeconds = since(t1);
+    double prefillSeconds = since(t0), basePrefillSeconds = 0, decodeSeconds = 0, baseDecodeSeconds = 0;
+    const float *baseLogits = nullptr;
+    if (baseSession) {
+      baseSession->reset();
+      t0 = Clock::now();
+      baseLogits = baseSession->prefill(prompt.data(), prompt.size());
+      basePrefillSeconds = since(t0);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      // Each steps on its own greedy token; alternate who goes first.
+      bool baseFirst = baseSession && i % 2;
+      for (int turn = 0; turn < (baseSession ? 2 : 1); ++turn) {
+        bool base = (turn == 0) == baseFirst;
+        auto t1 = Clock::now();
+        if (base)
+          baseLogits = baseSession->decode(Sampler::argmax(baseLogits, size_t(baseline->vocabSize())));
+        else
+          logits = session.decode(Sampler::argmax(logits, size_t(artifact->vocabSize())));
+        (base ? baseDecodeSeconds : decodeSeconds) += since(t1);
+      }
+    }
     if (r == 0)
       continue;
     prefillRates.push_back(double(promptLen) / prefillSeconds);
     decodeMs.push_back(1000.0 * decodeSeconds / double(n));
+    if (baseSession) {
+      prefillSpeedups.push_back(basePrefillSeconds / prefillSeconds);
+      decodeSpeedups.push_back(baseDecodeSeconds / decodeSeconds);
+    }
   }
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
@@ -89,6 +126,12 @@ int benchCommand(int argc, char **argv) {
     j["kernels"] = artifact->kernels();
     j["prompt_len"] = promptLen;
     j["n"] = n;
+    if (baseline) {
+      j["against"] = baseline->dir();
+      j["prefill_speedup"] = median(prefillSpeedups);
+      j["decode_speedup"] = median(decodeSpeedups);
+      j["decode_speedups"] = decodeSpeedups;
+    }
     std::cout << j.dump() << "\n";
   } else {
     std::printf("artifact:  %s (kernels %s, %d threads, opened in %.1f ms)\n", artifact->dir().c_str(),
@@ -97,6 +140,10 @@ int benchCommand(int argc, char **argv) {
                 (long long)promptLen, (long long)repeats);
     std::printf("decode:    %.2f ms/token (%lld tokens)\n", median(decodeMs), (long long)n);
     std::printf("weights:   %.1f MB; peak RSS %.1f MB\n", artifact->weightBytes() / 1e6, peakRss / 1e6);
+    if (baseline)
+      std::printf("against:   %s (%.1f MB): prefill %.2fx, decode %.2fx as fast (token by token in turn)\n",
+                  baseline->dir().c_str(), baseline->weightBytes() / 1e6, median(prefillSpeedups),
+                  median(decodeSpeedups));
   }
   return 0;
 }

@@ -9,6 +9,9 @@
 #include <immintrin.h>
 
 #define MR 8
+#ifndef KILN_S24_PREFETCH_GROUPS
+#define KILN_S24_PREFETCH_GROUPS 28 /* about 4 KB ahead, as the dense kernels */
+#endif
 
 static inline __m512 group_inputs(const float *x, int64_t g, int64_t K) {
   if (4 * g + 4 <= K)
@@ -26,6 +29,36 @@ static void s24_task(void *arg, int64_t p0, int64_t p1) {
     const int64_t n0 = p * KILN_PANEL, nn = KILN_MIN(KILN_PANEL, N - n0);
     const __mmask16 mask = (__mmask16)((1u << nn) - 1u);
     const __m512 bias = a->bias ? _mm512_maskz_loadu_ps(mask, a->bias + n0) : _mm512_setzero_ps();
+    if (a->M == 1) {
+      /* Decode: one row, so the FMA chains, not the rows, must hide the FMA
+         latency; two groups per step feed four accumulators. */
+      __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+      int64_t g = 0;
+      for (; g + 2 <= G; g += 2) {
+        const uint8_t *ga = panel + g * KILN_S24_GROUP_BYTES, *gb = ga + KILN_S24_GROUP_BYTES;
+        _mm_prefetch((const char *)(ga + KILN_S24_PREFETCH_GROUPS * KILN_S24_GROUP_BYTES), _MM_HINT_T0);
+        _mm_prefetch((const char *)(gb + KILN_S24_PREFETCH_GROUPS * KILN_S24_GROUP_BYTES), _MM_HINT_T0);
+        __m512i ia = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ga + 128)));
+        __m512i ib = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(gb + 128)));
+        __m512 xa = group_inputs(a->x, g, K), xb = group_inputs(a->x, g + 1, K);
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)ga), _mm512_permutexvar_ps(ia, xa), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)ga + KILN_PANEL),
+                             _mm512_permutexvar_ps(_mm512_srli_epi32(ia, 2), xa), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)gb), _mm512_permutexvar_ps(ib, xb), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)gb + KILN_PANEL),
+                             _mm512_permutexvar_ps(_mm512_srli_epi32(ib, 2), xb), s3);
+      }
+      if (g < G) {
+        const uint8_t *ga = panel + g * KILN_S24_GROUP_BYTES;
+        __m512i ia = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ga + 128)));
+        __m512 xa = group_inputs(a->x, g, K);
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)ga), _mm512_permutexvar_ps(ia, xa), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)ga + KILN_PANEL),
+                             _mm512_permutexvar_ps(_mm512_srli_epi32(ia, 2), xa), s1);
+      }
+      _mm512_mask_storeu_ps(a->y + n0, mask, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)), bias));
+      continue;
+    }
     for (int64_t m0 = 0; m0 < a->M; m0 += MR) {
       const int64_t mr = KILN_MIN(MR, a->M - m0);
       __m512 acc[MR], acc2[MR];
