@@ -1,7 +1,7 @@
 //===- Distill.cpp - kiln-distill -----------------------------------------===//
 //
 // GPTQ / SparseGPT-style reconstruction. For W[K, N] (y = x W) and
-// H = X^T X of the teacher's inputs, with U the upper Cholesky factor of
+// H = X^T X of its calibration inputs, with U the upper Cholesky factor of
 // H^-1: rows k = 0..K-1 are fixed in turn to their target (quantized,
 // zeroed where pruned) and the error (w_k - q_k) / U_kk is spread over the
 // rows after k as W[j] -= U_kj * err, which minimizes the change of X W.
@@ -20,6 +20,7 @@
 #include "kiln/Support/Float16.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -193,31 +194,75 @@ struct DistillPass : impl::DistillBase<DistillPass> {
     if (targets.empty())
       throw Error("nothing to reconstruct: run kiln-prune or kiln-quantize-weights first");
 
-    // The teacher: the dense f32 model (no pruned values, formats, int8 inputs).
-    OwningOpRef<ModuleOp> teacher = module.clone();
-    teacher->walk([&](Operation *op) {
-      if (auto g = dyn_cast<GlobalOp>(op)) {
-        if (g.getSparsityAttr())
-          g.removeValueAttr();
-        g.removeSparsityAttr();
-        g.removeQuantAttr();
-      } else if (isa<LinearOp, LMHeadOp>(op)) {
-        op->removeAttr("input_quant");
-        op->removeAttr("input_scale");
-      } else if (auto c = dyn_cast<CacheUpdateOp>(op)) {
-        c.setFormat(CacheFormat::f32);
+    // Stages: every target at once from the dense teacher's inputs, or
+    // (sequential) one transformer block at a time, in program order.
+    std::vector<std::vector<Operation *>> stages;
+    std::string lastBlock;
+    for (auto &[op, t] : targets) {
+      std::string block = sequential ? blockOf(cast<GlobalOp>(op).getSymName()) : "";
+      if (stages.empty() || block != lastBlock)
+        stages.emplace_back();
+      stages.back().push_back(op);
+      lastBlock = block;
+    }
+    std::unique_ptr<Checkpoint> checkpoint;
+    uint64_t count = 0;
+    llvm::DenseSet<Operation *> done;
+    for (const std::vector<Operation *> &stage : stages) {
+      // The model this stage's inputs come from: the dense teacher, or the
+      // student with the blocks before this one reconstructed and this
+      // block and those after it still dense.
+      OwningOpRef<ModuleOp> source = module.clone();
+      source->walk([&](Operation *op) {
+        if (auto g = dyn_cast<GlobalOp>(op)) {
+          auto original = module.lookupSymbol<GlobalOp>(g.getSymName());
+          if (!sequential || (targets.count(original) && !done.count(original)))
+            makeDense(g);
+        } else if (!sequential && isa<LinearOp, LMHeadOp>(op)) {
+          op->removeAttr("input_quant");
+          op->removeAttr("input_scale");
+        } else if (auto c = dyn_cast<CacheUpdateOp>(op); c && !sequential) {
+          c.setFormat(CacheFormat::f32);
+        }
+      });
+      llvm::StringMap<Matrix> hessians = collectHessians(*source, stage, module);
+      for (Operation *op : stage) {
+        reconstructTarget(cast<GlobalOp>(op), targets[op], hessians[cast<GlobalOp>(op).getSymName()], *source,
+                          checkpoint);
+        done.insert(op);
+        ++count;
       }
-    });
-    // H = X^T X of each target's inputs, by weight name.
+    }
+    numReconstructed += count;
+    recordStatistic(getArgument().str(), "num-reconstructed", count);
+  }
+
+  /// "h.3" for "h.3.attn.c_attn.weight": the transformer block of a weight.
+  static std::string blockOf(StringRef name) {
+    size_t first = name.find('.');
+    size_t second = first == StringRef::npos ? StringRef::npos : name.find('.', first + 1);
+    return second == StringRef::npos ? name.str() : name.substr(0, second).str();
+  }
+
+  /// The dense f32 value of a weight: no pruned value, no format.
+  static void makeDense(GlobalOp g) {
+    if (g.getSparsityAttr())
+      g.removeValueAttr();
+    g.removeSparsityAttr();
+    g.removeQuantAttr();
+  }
+
+  /// H = X^T X (lower triangle) of the stage's targets' inputs, running `source`.
+  llvm::StringMap<Matrix> collectHessians(ModuleOp source, const std::vector<Operation *> &stage, ModuleOp module) {
     llvm::StringMap<Matrix> hessians;
     llvm::StringMap<int64_t> sizes;
-    for (auto &[op, t] : targets) {
+    for (Operation *op : stage) {
       auto g = cast<GlobalOp>(op);
       int64_t K = cast<RankedTensorType>(g.getType()).getShape()[0];
       hessians[g.getSymName()] = Matrix(size_t(K * K), 0.0);
       sizes[g.getSymName()] = K;
     }
-    runCalibration(*teacher, calibrationPath(module, calibration), maxTokens,
+    runCalibration(source, calibrationPath(module, calibration), maxTokens,
                    [&](Operation *op, const std::vector<const Tensor *> &operands) {
                      auto l = dyn_cast<LinearOp>(op);
                      auto w = l ? l.getWeight().getDefiningOp<WeightOp>() : WeightOp();
@@ -238,64 +283,61 @@ struct DistillPass : impl::DistillBase<DistillPass> {
                            h[size_t(i * K + j)] += xi * x[r0 + size_t(j)];
                        }
                    });
+    return hessians;
+  }
 
+  /// Reconstructs one weight from its dense value (in `source`, where it is
+  /// still dense) and H, and records its values, sparsity and scales.
+  void reconstructTarget(GlobalOp g, const Target &t, Matrix &h, ModuleOp source,
+                         std::unique_ptr<Checkpoint> &checkpoint) {
     Builder b(&getContext());
-    std::unique_ptr<Checkpoint> checkpoint;
-    uint64_t count = 0;
-    for (auto &[op, t] : targets) {
-      auto g = cast<GlobalOp>(op);
-      auto type = cast<RankedTensorType>(g.getType());
-      int64_t K = type.getShape()[0], N = type.getShape()[1];
-      Matrix &h = hessians[g.getSymName()];
-      for (int64_t i = 0; i < K; ++i)
-        for (int64_t j = i + 1; j < K; ++j)
-          h[size_t(i * K + j)] = h[size_t(j * K + i)];
-      // The original (dense) weights: the teacher's.
-      auto teacherGlobal = teacher->lookupSymbol<GlobalOp>(g.getSymName());
-      std::vector<double> w = readGlobalValues(teacherGlobal, checkpoint);
-      double mean = 0;
-      for (int64_t i = 0; i < K; ++i)
-        mean += h[size_t(i * K + i)];
-      mean = mean / double(K);
-      for (int64_t i = 0; i < K; ++i)
-        if (h[size_t(i * K + i)] == 0) { // an input never active: its row cannot matter
-          h[size_t(i * K + i)] = 1;
-          for (int64_t n = 0; n < N; ++n)
-            w[size_t(i * N + n)] = 0;
-        }
-      Matrix u;
-      double lambda = damp * (mean > 0 ? mean : 1);
-      for (int attempt = 0; attempt < 6; ++attempt, lambda *= 10) {
-        Matrix damped = h;
-        for (int64_t i = 0; i < K; ++i)
-          damped[size_t(i * K + i)] += lambda;
-        if (inverseCholeskyUpper(damped, K, u))
-          break;
-        u.clear();
+    auto type = cast<RankedTensorType>(g.getType());
+    int64_t K = type.getShape()[0], N = type.getShape()[1];
+    for (int64_t i = 0; i < K; ++i)
+      for (int64_t j = i + 1; j < K; ++j)
+        h[size_t(i * K + j)] = h[size_t(j * K + i)];
+    // The dense weights: `source` still has this one dense.
+    auto denseGlobal = source.lookupSymbol<GlobalOp>(g.getSymName());
+    std::vector<double> w = readGlobalValues(denseGlobal, checkpoint);
+    double mean = 0;
+    for (int64_t i = 0; i < K; ++i)
+      mean += h[size_t(i * K + i)];
+    mean = mean / double(K);
+    for (int64_t i = 0; i < K; ++i)
+      if (h[size_t(i * K + i)] == 0) { // an input never active: its row cannot matter
+        h[size_t(i * K + i)] = 1;
+        for (int64_t n = 0; n < N; ++n)
+          w[size_t(i * N + n)] = 0;
       }
-      if (u.empty())
-        throw Error("weight @" + g.getSymName().str() + ": H is not positive definite even with dampening");
-      std::vector<float> scales = reconstruct(w, K, N, u, t, std::max<int64_t>(1, block));
-      std::vector<float> values(w.begin(), w.end());
-      setInlineValues(g, type.getShape(), values);
-      if (!t.pattern.empty()) {
-        size_t zeros = size_t(std::count(values.begin(), values.end(), 0.0f));
-        g.setSparsityAttr(b.getDictionaryAttr({
-            b.getNamedAttr("axis", b.getI64IntegerAttr(0)),
-            b.getNamedAttr("pattern", b.getStringAttr(t.pattern)),
-            b.getNamedAttr("sparsity", b.getF64FloatAttr(double(zeros) / double(values.size()))),
-        }));
-      }
-      if (t.spec.isInteger()) {
-        SmallVector<NamedAttribute> entries(g.getQuantAttr().getValue());
-        auto scalesType = RankedTensorType::get({int64_t(scales.size())}, b.getF32Type());
-        entries.push_back(b.getNamedAttr("scales", DenseElementsAttr::get(scalesType, ArrayRef<float>(scales))));
-        g.setQuantAttr(b.getDictionaryAttr(entries));
-      }
-      ++count;
+    Matrix u;
+    double lambda = damp * (mean > 0 ? mean : 1);
+    for (int attempt = 0; attempt < 6; ++attempt, lambda *= 10) {
+      Matrix damped = h;
+      for (int64_t i = 0; i < K; ++i)
+        damped[size_t(i * K + i)] += lambda;
+      if (inverseCholeskyUpper(damped, K, u))
+        break;
+      u.clear();
     }
-    numReconstructed += count;
-    recordStatistic(getArgument().str(), "num-reconstructed", count);
+    if (u.empty())
+      throw Error("weight @" + g.getSymName().str() + ": H is not positive definite even with dampening");
+    std::vector<float> scales = reconstruct(w, K, N, u, t, std::max<int64_t>(1, block));
+    std::vector<float> values(w.begin(), w.end());
+    setInlineValues(g, type.getShape(), values);
+    if (!t.pattern.empty()) {
+      size_t zeros = size_t(std::count(values.begin(), values.end(), 0.0f));
+      g.setSparsityAttr(b.getDictionaryAttr({
+          b.getNamedAttr("axis", b.getI64IntegerAttr(0)),
+          b.getNamedAttr("pattern", b.getStringAttr(t.pattern)),
+          b.getNamedAttr("sparsity", b.getF64FloatAttr(double(zeros) / double(values.size()))),
+      }));
+    }
+    if (t.spec.isInteger()) {
+      SmallVector<NamedAttribute> entries(g.getQuantAttr().getValue());
+      auto scalesType = RankedTensorType::get({int64_t(scales.size())}, b.getF32Type());
+      entries.push_back(b.getNamedAttr("scales", DenseElementsAttr::get(scalesType, ArrayRef<float>(scales))));
+      g.setQuantAttr(b.getDictionaryAttr(entries));
+    }
   }
 };
 
