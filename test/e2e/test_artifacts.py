@@ -66,6 +66,9 @@ RANDOM = [
     ("h3-e96-l5-f16", ["--n-head", 3, "--n-embd", 96, "--n-layer", 5, "--dtype", "f16"]),
     ("bf16-untied-prefixed-sharded", ["--dtype", "bf16", "--untied", "--prefixed", "--shards", 2]),
     ("odd-vocab-8191-gelu-erf", ["--vocab-size", 8191, "--activation", "gelu", "--n-inner", 100]),
+    # Odd panel counts (80 = 5 panels of 16, 240 = 15, 112 = 7, 1009 = 64 with a partial one): the
+    # kernels that take panels in pairs end on a single one.
+    ("e80-h5-odd-panels", ["--n-embd", 80, "--n-head", 5, "--n-inner", 112, "--vocab-size", 1009]),
 ]
 for name, flags in RANDOM:
     folder = os.path.join(args.work, "ckpt-" + name)

@@ -1,0 +1,112 @@
+/*===- PanelsAVX512.h - the panel kernel of f32 and int8 weights, AVX-512 -===*
+ * Included by LinearAVX512.c and LinearQ8AVX512.c, which differ only in how
+ * a panel row becomes 16 floats and how a finished row is stored. Before
+ * including, they define:
+ *   PANEL_ELEM, PANEL_ARGS        the stored element type, the argument struct
+ *   panel_widen(p)                one panel row (16 outputs of one input) -> zmm
+ *   panel_finish(a, yr, acc, n0, nn)   stores outputs n0..n0+nn of a row
+ *   PANEL_PREFETCH_ROWS, PANEL_TASK    decode's prefetch distance, the task's name
+ * Two panels at a time with MR = 12 rows give 24 accumulators. Decode (M = 1)
+ * is a pure stream over both panels: four independent accumulators hide the
+ * FMA latency, and software prefetch runs ahead because each task's streams
+ * are too short for the hardware prefetcher to ramp up.
+ *===----------------------------------------------------------------------===*/
+#define MR 12
+
+/* Rows m0..m0+mr of two adjacent panels (the second may be absent). */
+static inline void panel_block(const PANEL_ARGS *a, const PANEL_ELEM *pa, const PANEL_ELEM *pb, int64_t m0,
+                               int64_t mr, int64_t n0, int64_t nna, int64_t nnb) {
+  const int64_t K = a->K;
+  __m512 acc0[MR], acc1[MR];
+  for (int i = 0; i < MR; ++i)
+    acc0[i] = acc1[i] = _mm512_setzero_ps();
+  const float *x = a->x + m0 * K;
+  if (mr == MR && pb) {
+    for (int64_t k = 0; k < K; ++k) {
+      __m512 w0 = panel_widen(pa + k * KILN_PANEL), w1 = panel_widen(pb + k * KILN_PANEL);
+      for (int i = 0; i < MR; ++i) {
+        __m512 xv = _mm512_set1_ps(x[i * K + k]);
+        acc0[i] = _mm512_fmadd_ps(xv, w0, acc0[i]);
+        acc1[i] = _mm512_fmadd_ps(xv, w1, acc1[i]);
+      }
+    }
+  } else if (pb) {
+    for (int64_t k = 0; k < K; ++k) {
+      __m512 w0 = panel_widen(pa + k * KILN_PANEL), w1 = panel_widen(pb + k * KILN_PANEL);
+      for (int i = 0; i < mr; ++i) {
+        __m512 xv = _mm512_set1_ps(x[i * K + k]);
+        acc0[i] = _mm512_fmadd_ps(xv, w0, acc0[i]);
+        acc1[i] = _mm512_fmadd_ps(xv, w1, acc1[i]);
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < K; ++k) {
+      __m512 w0 = panel_widen(pa + k * KILN_PANEL);
+      for (int i = 0; i < mr; ++i)
+        acc0[i] = _mm512_fmadd_ps(_mm512_set1_ps(x[i * K + k]), w0, acc0[i]);
+    }
+  }
+  for (int i = 0; i < mr; ++i) {
+    float *yr = a->y + (m0 + i) * a->N + n0;
+    panel_finish(a, yr, acc0[i], n0, nna);
+    if (pb)
+      panel_finish(a, yr + KILN_PANEL, acc1[i], n0 + KILN_PANEL, nnb);
+  }
+}
+
+/* Decode (M = 1) over two adjacent panels (the second may be absent). */
+static inline void panel_gemv(const PANEL_ARGS *a, const PANEL_ELEM *pa, const PANEL_ELEM *pb, int64_t n0,
+                              int64_t nna, int64_t nnb) {
+  const int64_t K = a->K;
+  const float *x = a->x;
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+  int64_t k = 0;
+  if (pb) {
+    for (; k + 2 <= K; k += 2) {
+      _mm_prefetch((const char *)(pa + (k + PANEL_PREFETCH_ROWS) * KILN_PANEL), _MM_HINT_T0);
+      _mm_prefetch((const char *)(pb + (k + PANEL_PREFETCH_ROWS) * KILN_PANEL), _MM_HINT_T0);
+      __m512 wa0 = panel_widen(pa + k * KILN_PANEL), wb0 = panel_widen(pb + k * KILN_PANEL);
+      __m512 wa1 = panel_widen(pa + (k + 1) * KILN_PANEL), wb1 = panel_widen(pb + (k + 1) * KILN_PANEL);
+      __m512 x0 = _mm512_set1_ps(x[k]), x1 = _mm512_set1_ps(x[k + 1]);
+      a0 = _mm512_fmadd_ps(x0, wa0, a0);
+      b0 = _mm512_fmadd_ps(x0, wb0, b0);
+      a1 = _mm512_fmadd_ps(x1, wa1, a1);
+      b1 = _mm512_fmadd_ps(x1, wb1, b1);
+    }
+    for (; k < K; ++k) {
+      __m512 xv = _mm512_set1_ps(x[k]);
+      a0 = _mm512_fmadd_ps(xv, panel_widen(pa + k * KILN_PANEL), a0);
+      b0 = _mm512_fmadd_ps(xv, panel_widen(pb + k * KILN_PANEL), b0);
+    }
+  } else {
+    for (; k + 2 <= K; k += 2) {
+      _mm_prefetch((const char *)(pa + (k + PANEL_PREFETCH_ROWS) * KILN_PANEL), _MM_HINT_T0);
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[k]), panel_widen(pa + k * KILN_PANEL), a0);
+      a1 = _mm512_fmadd_ps(_mm512_set1_ps(x[k + 1]), panel_widen(pa + (k + 1) * KILN_PANEL), a1);
+    }
+    for (; k < K; ++k)
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[k]), panel_widen(pa + k * KILN_PANEL), a0);
+  }
+  panel_finish(a, a->y + n0, _mm512_add_ps(a0, a1), n0, nna);
+  if (pb)
+    panel_finish(a, a->y + n0 + KILN_PANEL, _mm512_add_ps(b0, b1), n0 + KILN_PANEL, nnb);
+}
+
+/* Task unit: a pair of panels. */
+static void PANEL_TASK(void *arg, int64_t q0, int64_t q1) {
+  const PANEL_ARGS *a = (const PANEL_ARGS *)arg;
+  const int64_t K = a->K, N = a->N, panels = (N + KILN_PANEL - 1) / KILN_PANEL;
+  for (int64_t q = q0; q < q1; ++q) {
+    int64_t p = 2 * q;
+    const PANEL_ELEM *pa = a->w + p * K * KILN_PANEL;
+    const PANEL_ELEM *pb = p + 1 < panels ? pa + K * KILN_PANEL : 0;
+    int64_t n0 = p * KILN_PANEL;
+    int64_t nna = KILN_MIN(KILN_PANEL, N - n0), nnb = pb ? KILN_MIN(KILN_PANEL, N - n0 - KILN_PANEL) : 0;
+    if (a->M == 1) {
+      panel_gemv(a, pa, pb, n0, nna, nnb);
+      continue;
+    }
+    for (int64_t m0 = 0; m0 < a->M; m0 += MR)
+      panel_block(a, pa, pb, m0, KILN_MIN(MR, a->M - m0), n0, nna, nnb);
+  }
+}
