@@ -97,14 +97,9 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
   }
 
   void run(ModuleOp module) {
-    if (!(fraction > 0 && fraction < 1))
-      throw Error("fraction must be in (0, 1), got " + std::to_string(fraction));
-    if (score != "magnitude" && score != "activation" && score != "obs")
-      throw Error("unknown score '" + score + "' (obs, activation, magnitude)");
+    checkStructuredOptions(fraction, score, refit, "heads");
     if (scope != "global" && scope != "layer")
       throw Error("unknown scope '" + scope + "' (global, layer)");
-    if (score == "obs" && !refit)
-      throw Error("score=obs ranks heads by what the refit cannot recover: it needs refit=true");
     if (minHeads < 1)
       throw Error("min-heads must be at least 1, got " + std::to_string(minHeads));
 

@@ -57,12 +57,7 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
   }
 
   void run(ModuleOp module) {
-    if (!(fraction > 0 && fraction < 1))
-      throw Error("fraction must be in (0, 1), got " + std::to_string(fraction));
-    if (score != "magnitude" && score != "activation" && score != "obs")
-      throw Error("unknown score '" + score + "' (obs, activation, magnitude)");
-    if (score == "obs" && !refit)
-      throw Error("score=obs ranks neurons by what the refit cannot recover: it needs refit=true");
+    checkStructuredOptions(fraction, score, refit, "neurons");
     llvm::MapVector<StringRef, MLP> mlps; // by down weight name
     module.walk([&](LinearOp down) {
       LinearOp up = upOf(down);

@@ -3,6 +3,7 @@
 
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Passes/WeightValues.h"
+#include "kiln/Support/Error.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -10,6 +11,15 @@
 using namespace mlir;
 
 namespace kiln {
+
+void checkStructuredOptions(double fraction, const std::string &score, bool refit, const std::string &unit) {
+  if (!(fraction > 0 && fraction < 1))
+    throw Error("fraction must be in (0, 1), got " + std::to_string(fraction));
+  if (score != "magnitude" && score != "activation" && score != "obs")
+    throw Error("unknown score '" + score + "' (obs, activation, magnitude)");
+  if (score == "obs" && !refit)
+    throw Error("score=obs ranks " + unit + " by what the refit cannot recover: it needs refit=true");
+}
 
 void addToLinearBias(ModuleOp module, StringRef weightName, const std::vector<double> &delta,
                      std::unique_ptr<Checkpoint> &checkpoint) {

@@ -12,10 +12,15 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace kiln {
 class Checkpoint;
+
+/// Checks the options kiln-prune-mlp and kiln-prune-heads share; `unit`
+/// names what they remove ("neurons", "heads"). Throws kiln::Error.
+void checkStructuredOptions(double fraction, const std::string &score, bool refit, const std::string &unit);
 
 /// Adds `delta` to the bias of the kiln.linear whose weight is the global
 /// `weightName` (a refit's intercept); without a bias the intercept is dropped.
