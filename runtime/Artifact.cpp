@@ -233,10 +233,15 @@ float *alignedZeros(size_t floats) {
 }
 } // namespace
 
-Session::Session(Artifact &artifact, int threads) : artifact_(artifact) {
+Session::Session(Artifact &artifact, int threads) : Session(artifact, std::shared_ptr<ThreadPool>()) {
   if (threads <= 0)
     threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  pool_ = std::make_unique<ThreadPool>(threads);
+  pool_ = std::make_shared<ThreadPool>(threads);
+}
+
+Session::Session(Artifact &artifact, const Session &poolOwner) : Session(artifact, poolOwner.pool_) {}
+
+Session::Session(Artifact &artifact, std::shared_ptr<ThreadPool> pool) : artifact_(artifact), pool_(std::move(pool)) {
   uint64_t arena = std::max(artifact.prefill_.arenaBytes, artifact.decode_.arenaBytes);
   arena_.reset(alignedZeros(arena / sizeof(float) + 1));
   for (int64_t i = 0; i < 2 * artifact.layers_; ++i)

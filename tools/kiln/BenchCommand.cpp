@@ -75,7 +75,7 @@ int benchCommand(int argc, char **argv) {
     if (promptLen + n > baseline->contextLength() || baseline->vocabSize() != artifact->vocabSize())
       args.error("--against " + baseline->dir() + ": needs the same vocabulary and a context of at least " +
                  std::to_string(promptLen + n));
-    baseSession = std::make_unique<rt::Session>(*baseline, int(threads));
+    baseSession = std::make_unique<rt::Session>(*baseline, session); // one set of workers for both
   }
   std::vector<double> prefillRates, decodeMs, prefillSpeedups, decodeSpeedups;
   for (int64_t r = 0; r <= repeats; ++r) { // run 0 warms up

@@ -75,6 +75,10 @@ private:
 class Session {
 public:
   Session(Artifact &artifact, int threads);
+  /// Runs on `poolOwner`'s worker threads, never at the same time as it:
+  /// two sessions stepped in turn then do not compete with each other's
+  /// spinning workers (kiln bench --against).
+  Session(Artifact &artifact, const Session &poolOwner);
   ~Session();
   const float *prefill(const int32_t *ids, size_t count);
   const float *decode(int32_t id);
@@ -89,7 +93,8 @@ private:
   void checkIds(const int32_t *ids, size_t count);
 
   Artifact &artifact_;
-  std::unique_ptr<ThreadPool> pool_;
+  Session(Artifact &artifact, std::shared_ptr<ThreadPool> pool);
+  std::shared_ptr<ThreadPool> pool_;
   struct Aligned {
     void operator()(void *p) const { std::free(p); }
   };
