@@ -47,20 +47,34 @@ bool solveSPD(const std::vector<double> &a, int64_t n, std::vector<double> &b, i
   return true;
 }
 
+namespace {
+/// g[i][j] += row[i] row[j] for j <= i < width, g with row stride `stride`.
+void addOuterLower(double *g, int64_t stride, const double *row, int64_t width) {
+  for (int64_t i = 0; i < width; ++i) {
+    double xi = row[i];
+    if (xi == 0)
+      continue;
+    double *gi = g + i * stride;
+    for (int64_t j = 0; j <= i; ++j)
+      gi[j] += xi * row[j];
+  }
+}
+} // namespace
+
+void accumulateXtX(std::vector<double> &h, const double *x, size_t rows, int64_t width) {
+  for (size_t r = 0; r < rows; ++r)
+    addOuterLower(h.data(), width, x + r * size_t(width), width);
+}
+
 void accumulateGram(std::vector<double> &g, const double *x, size_t rows, int64_t width) {
   int64_t n = width + 1;
   for (size_t r = 0; r < rows; ++r) {
     const double *row = x + r * size_t(width);
-    for (int64_t i = 0; i < n; ++i) {
-      double xi = i < width ? row[i] : 1.0;
-      if (xi == 0)
-        continue;
-      double *gi = g.data() + i * n;
-      for (int64_t j = 0; j < std::min(i + 1, width); ++j)
-        gi[j] += xi * row[j];
-      if (i == width)
-        gi[width] += 1.0;
-    }
+    addOuterLower(g.data(), n, row, width);
+    double *ones = g.data() + width * n; // the ones column's row: column sums and the count
+    for (int64_t j = 0; j < width; ++j)
+      ones[j] += row[j];
+    ones[width] += 1.0;
   }
 }
 

@@ -21,6 +21,10 @@ bool cholesky(const std::vector<double> &a, int64_t n, std::vector<double> &l);
 /// in place in `b`; false if `a` is not positive definite.
 bool solveSPD(const std::vector<double> &a, int64_t n, std::vector<double> &b, int64_t m);
 
+/// Adds the rows of `x` ([rows, width]) to the lower triangle of
+/// `h` = x^T x (width^2).
+void accumulateXtX(std::vector<double> &h, const double *x, size_t rows, int64_t width);
+
 /// Adds the rows of `x` ([rows, width]) to the lower triangle of the Gram
 /// matrix of [x 1] (`g`: (width+1)^2, the ones column last), so refits can
 /// solve for a bias change too.

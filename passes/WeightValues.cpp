@@ -1,7 +1,10 @@
 //===- WeightValues.cpp - passes that compute new weights -------------------===//
 #include "kiln/Passes/WeightValues.h"
 
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+
+#include <algorithm>
 
 using namespace mlir;
 
@@ -37,6 +40,17 @@ void setInlineValues(GlobalOp global, ArrayRef<int64_t> shape, ArrayRef<float> v
       if (w.getGlobal() == global.getSymName())
         w.getResult().setType(newType);
     });
+}
+
+void setPrunedValues(GlobalOp global, StringRef pattern, int64_t axis, ArrayRef<float> values) {
+  setInlineValues(global, cast<RankedTensorType>(global.getType()).getShape(), values);
+  Builder b(global.getContext());
+  size_t zeros = size_t(std::count(values.begin(), values.end(), 0.0f));
+  global.setSparsityAttr(b.getDictionaryAttr({
+      b.getNamedAttr("axis", b.getI64IntegerAttr(axis)),
+      b.getNamedAttr("pattern", b.getStringAttr(pattern)),
+      b.getNamedAttr("sparsity", b.getF64FloatAttr(double(zeros) / double(values.size()))),
+  }));
 }
 
 GlobalOp globalOf(Value weight) {

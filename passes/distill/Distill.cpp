@@ -273,15 +273,7 @@ struct DistillPass : impl::DistillBase<DistillPass> {
                        return;
                      int64_t K = sizes[w.getGlobal()];
                      const std::vector<double> &x = operands[0]->data;
-                     Matrix &h = it->second;
-                     for (size_t r0 = 0; r0 < x.size(); r0 += size_t(K))
-                       for (int64_t i = 0; i < K; ++i) {
-                         double xi = x[r0 + size_t(i)];
-                         if (xi == 0)
-                           continue;
-                         for (int64_t j = 0; j <= i; ++j)
-                           h[size_t(i * K + j)] += xi * x[r0 + size_t(j)];
-                       }
+                     accumulateXtX(it->second, x.data(), x.size() / size_t(K), K);
                    });
     return hessians;
   }
@@ -293,9 +285,7 @@ struct DistillPass : impl::DistillBase<DistillPass> {
     Builder b(&getContext());
     auto type = cast<RankedTensorType>(g.getType());
     int64_t K = type.getShape()[0], N = type.getShape()[1];
-    for (int64_t i = 0; i < K; ++i)
-      for (int64_t j = i + 1; j < K; ++j)
-        h[size_t(i * K + j)] = h[size_t(j * K + i)];
+    symmetrizeAndDamp(h, K, 0.0);
     // The dense weights: `source` still has this one dense.
     auto denseGlobal = source.lookupSymbol<GlobalOp>(g.getSymName());
     std::vector<double> w = readGlobalValues(denseGlobal, checkpoint);
@@ -323,15 +313,10 @@ struct DistillPass : impl::DistillBase<DistillPass> {
       throw Error("weight @" + g.getSymName().str() + ": H is not positive definite even with dampening");
     std::vector<float> scales = reconstruct(w, K, N, u, t, std::max<int64_t>(1, block));
     std::vector<float> values(w.begin(), w.end());
-    setInlineValues(g, type.getShape(), values);
-    if (!t.pattern.empty()) {
-      size_t zeros = size_t(std::count(values.begin(), values.end(), 0.0f));
-      g.setSparsityAttr(b.getDictionaryAttr({
-          b.getNamedAttr("axis", b.getI64IntegerAttr(0)),
-          b.getNamedAttr("pattern", b.getStringAttr(t.pattern)),
-          b.getNamedAttr("sparsity", b.getF64FloatAttr(double(zeros) / double(values.size()))),
-      }));
-    }
+    if (t.pattern.empty())
+      setInlineValues(g, type.getShape(), values);
+    else
+      setPrunedValues(g, t.pattern, 0, values);
     if (t.spec.isInteger()) {
       SmallVector<NamedAttribute> entries(g.getQuantAttr().getValue());
       auto scalesType = RankedTensorType::get({int64_t(scales.size())}, b.getF32Type());

@@ -6,7 +6,6 @@
 #include "kiln/Passes/WeightValues.h"
 #include "kiln/Support/Error.h"
 
-#include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
 
 #include <algorithm>
@@ -88,17 +87,8 @@ struct PrunePass : impl::PruneBase<PrunePass> {
       pruned += pruneSmallest(all);
     }
 
-    Builder b(&getContext());
-    for (Matrix &m : matrices) {
-      auto type = cast<RankedTensorType>(m.global.getType());
-      setInlineValues(m.global, type.getShape(), m.values);
-      size_t zeros = size_t(std::count(m.values.begin(), m.values.end(), 0.0f));
-      m.global.setSparsityAttr(b.getDictionaryAttr({
-          b.getNamedAttr("axis", b.getI64IntegerAttr(m.axis)),
-          b.getNamedAttr("pattern", b.getStringAttr(pattern)),
-          b.getNamedAttr("sparsity", b.getF64FloatAttr(double(zeros) / double(m.values.size()))),
-      }));
-    }
+    for (Matrix &m : matrices)
+      setPrunedValues(m.global, pattern, m.axis, m.values);
     numPruned += pruned;
     recordStatistic(getArgument().str(), "num-pruned", pruned);
   }

@@ -124,7 +124,6 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
 
     // Calibration: the Gram matrix of [merged heads 1], the output projection's input.
     llvm::StringMap<std::vector<double>> gram;
-    llvm::StringMap<int64_t> rows;
     if (score != "magnitude" || refit) {
       for (auto &[name, b] : blocks)
         gram[name] = std::vector<double>(size_t((b.width() + 1) * (b.width() + 1)), 0.0);
@@ -137,7 +136,6 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
                        int64_t w = blocks[o.getSymName()].width();
                        const std::vector<double> &x = operands[0]->data;
                        accumulateGram(gram[o.getSymName()], x.data(), x.size() / size_t(w), w);
-                       rows[o.getSymName()] += int64_t(x.size()) / w;
                      });
       for (auto &[name, b] : blocks)
         symmetrizeAndDamp(gram[name], b.width() + 1, 0.0);
@@ -145,29 +143,22 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
 
     std::unique_ptr<Checkpoint> checkpoint;
     auto read = [&](const std::string &w) { return readGlobalValues(module.lookupSymbol<GlobalOp>(w), checkpoint); };
+    // Each block keeps at least keepAtLeast heads: all but its share of
+    // `fraction` (scope=layer) or min-heads (scope=global).
     std::vector<std::vector<char>> alive;
-    int64_t totalHeads = 0;
+    std::vector<int64_t> left, keepAtLeast;
+    int64_t totalHeads = 0, removableHeads = 0;
     for (auto &[name, b] : blocks) {
       alive.emplace_back(size_t(b.H), 1);
+      left.push_back(b.H);
+      int64_t share = std::clamp<int64_t>(std::llround(double(b.H) * fraction), 0, std::max<int64_t>(0, b.H - minHeads));
+      keepAtLeast.push_back(scope == "layer" ? b.H - share : std::min<int64_t>(minHeads, b.H));
       totalHeads += b.H;
+      removableHeads += b.H - keepAtLeast.back();
     }
-    std::vector<int64_t> removeIn(blocks.size(), 0); // scope=layer: heads to remove per block
-    int64_t toRemove = 0;
-    for (size_t i = 0; i < blocks.size(); ++i) {
-      const Block &b = blocks.begin()[long(i)].second;
-      removeIn[i] = std::clamp<int64_t>(std::llround(double(b.H) * fraction), 0, std::max<int64_t>(0, b.H - minHeads));
-      toRemove += removeIn[i];
-    }
-    if (scope == "global") {
-      int64_t removable = 0;
-      for (auto &[name, b] : blocks)
-        removable += std::max<int64_t>(0, b.H - minHeads);
-      toRemove = std::min<int64_t>(std::llround(double(totalHeads) * fraction), removable);
-    }
-    auto removable = [&](size_t block) {
-      int64_t left = std::count(alive[block].begin(), alive[block].end(), 1);
-      return scope == "global" ? left > minHeads : removeIn[block] > 0;
-    };
+    int64_t toRemove =
+        scope == "layer" ? removableHeads : std::min<int64_t>(std::llround(double(totalHeads) * fraction), removableHeads);
+    auto removable = [&](size_t block) { return left[block] > keepAtLeast[block]; };
 
     if (score == "obs") {
       std::vector<ObsState> states;
@@ -183,7 +174,7 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
         if (bestHead < 0)
           break;
         alive[bestBlock][size_t(bestHead)] = 0;
-        --removeIn[bestBlock];
+        --left[bestBlock];
         obsRemove(blocks.begin()[long(bestBlock)].second, states[bestBlock], bestHead, alive[bestBlock]);
       }
     } else {
@@ -192,7 +183,7 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
       for (size_t i = 0; i < blocks.size(); ++i) {
         auto &[name, b] = blocks.begin()[long(i)];
         std::vector<double> importance = score == "magnitude" ? magnitudes(b, read(b.qkv), read(b.out))
-                                                              : contributions(b, gram[name], rows[name], read(b.out));
+                                                              : contributions(b, gram[name], read(b.out));
         for (int64_t h = 0; h < b.H; ++h)
           ranked.emplace_back(importance[size_t(h)], i, h);
       }
@@ -205,7 +196,7 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
         if (!removable(i))
           continue;
         alive[i][size_t(h)] = 0;
-        --removeIn[i];
+        --left[i];
         ++removedCount;
       }
     }
@@ -243,10 +234,11 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
   }
 
   /// Mean squared contribution of head h to the block's output,
-  /// trace(O_h^T G_hh O_h) / tokens, from the calibration Gram matrix.
-  static std::vector<double> contributions(const Block &b, const std::vector<double> &g, int64_t tokens,
-                                           const std::vector<double> &o) {
+  /// trace(O_h^T G_hh O_h) / tokens, from the calibration Gram matrix (whose
+  /// last diagonal entry, the ones column's, counts the tokens).
+  static std::vector<double> contributions(const Block &b, const std::vector<double> &g, const std::vector<double> &o) {
     int64_t n = b.width() + 1;
+    double tokens = g[size_t(n * n - 1)];
     std::vector<double> result(size_t(b.H), 0.0);
     for (int64_t h = 0; h < b.H; ++h)
       for (int64_t i = h * b.D; i < (h + 1) * b.D; ++i)
@@ -257,7 +249,7 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
           result[size_t(h)] += gij * dot;
         }
     for (double &r : result)
-      r /= double(std::max<int64_t>(tokens, 1));
+      r /= std::max(tokens, 1.0);
     return result;
   }
 

@@ -2,8 +2,8 @@
  * Compiled once per variant (KILN_VARIANT); LinearS24AVX512.c is the AVX-512
  * form. Layout "s24" (KernelABI.h): per panel of 16 outputs and group of 4
  * inputs, the (at most) 2 nonzero weights of each output as two rows of 16
- * floats and their positions in the group as two rows of 16 bytes: 160
- * bytes where a dense panel takes 256.
+ * floats and their positions in the group as one byte per output
+ * (i0 | i1 << 2): 144 bytes where a dense panel takes 256.
  *===----------------------------------------------------------------------===*/
 #include "KernelCommon.h"
 

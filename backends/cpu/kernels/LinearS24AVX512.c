@@ -20,6 +20,15 @@ static inline __m512 group_inputs(const float *x, int64_t g, int64_t K) {
   return _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(mask, x + 4 * g));
 }
 
+/* One group of a panel into two accumulators: its first and second kept
+ * values times the inputs their positions pick from `xg`. */
+static inline void group_fma(const uint8_t *grp, __m512 xg, __m512 *s0, __m512 *s1) {
+  __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(grp + 128)));
+  *s0 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)grp), _mm512_permutexvar_ps(idx, xg), *s0);
+  *s1 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)grp + KILN_PANEL),
+                        _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 2), xg), *s1);
+}
+
 static void s24_task(void *arg, int64_t p0, int64_t p1) {
   const LinearArgs *a = (const LinearArgs *)arg;
   const int64_t K = a->K, N = a->N, G = (K + 3) / 4;
@@ -38,24 +47,11 @@ static void s24_task(void *arg, int64_t p0, int64_t p1) {
         const uint8_t *ga = panel + g * KILN_S24_GROUP_BYTES, *gb = ga + KILN_S24_GROUP_BYTES;
         _mm_prefetch((const char *)(ga + KILN_S24_PREFETCH_GROUPS * KILN_S24_GROUP_BYTES), _MM_HINT_T0);
         _mm_prefetch((const char *)(gb + KILN_S24_PREFETCH_GROUPS * KILN_S24_GROUP_BYTES), _MM_HINT_T0);
-        __m512i ia = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ga + 128)));
-        __m512i ib = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(gb + 128)));
-        __m512 xa = group_inputs(a->x, g, K), xb = group_inputs(a->x, g + 1, K);
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)ga), _mm512_permutexvar_ps(ia, xa), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)ga + KILN_PANEL),
-                             _mm512_permutexvar_ps(_mm512_srli_epi32(ia, 2), xa), s1);
-        s2 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)gb), _mm512_permutexvar_ps(ib, xb), s2);
-        s3 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)gb + KILN_PANEL),
-                             _mm512_permutexvar_ps(_mm512_srli_epi32(ib, 2), xb), s3);
+        group_fma(ga, group_inputs(a->x, g, K), &s0, &s1);
+        group_fma(gb, group_inputs(a->x, g + 1, K), &s2, &s3);
       }
-      if (g < G) {
-        const uint8_t *ga = panel + g * KILN_S24_GROUP_BYTES;
-        __m512i ia = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ga + 128)));
-        __m512 xa = group_inputs(a->x, g, K);
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)ga), _mm512_permutexvar_ps(ia, xa), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps((const float *)ga + KILN_PANEL),
-                             _mm512_permutexvar_ps(_mm512_srli_epi32(ia, 2), xa), s1);
-      }
+      if (g < G)
+        group_fma(panel + g * KILN_S24_GROUP_BYTES, group_inputs(a->x, g, K), &s0, &s1);
       _mm512_mask_storeu_ps(a->y + n0, mask, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)), bias));
       continue;
     }

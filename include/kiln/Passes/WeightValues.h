@@ -14,6 +14,10 @@ namespace kiln {
 /// reading it become f32, so no computed value is rounded away.
 void setInlineValues(GlobalOp global, llvm::ArrayRef<int64_t> shape, llvm::ArrayRef<float> values);
 
+/// setInlineValues with the record of how they were pruned:
+/// `sparsity = {axis, pattern, sparsity}`, the fraction of zeros counted.
+void setPrunedValues(GlobalOp global, llvm::StringRef pattern, int64_t axis, llvm::ArrayRef<float> values);
+
 /// The kiln.global a value reads through kiln.weight; null for any other value.
 GlobalOp globalOf(mlir::Value weight);
 
