@@ -305,3 +305,10 @@ LogicalResult SelectLastOp::verify() {
     return emitOpError("result must be [") << x[0] << "x1x" << x[2] << "], got " << shapeStr(r);
   return checkPositions(*this, getPositionIds(), x[0], x[1]);
 }
+
+namespace kiln {
+GlobalOp globalOf(Value weight) {
+  auto w = weight ? weight.getDefiningOp<WeightOp>() : WeightOp();
+  return w ? SymbolTable::lookupNearestSymbolFrom<GlobalOp>(w, w.getGlobalAttr()) : GlobalOp();
+}
+} // namespace kiln

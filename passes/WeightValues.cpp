@@ -53,9 +53,4 @@ void setPrunedValues(GlobalOp global, StringRef pattern, int64_t axis, ArrayRef<
   }));
 }
 
-GlobalOp globalOf(Value weight) {
-  auto w = weight ? weight.getDefiningOp<WeightOp>() : WeightOp();
-  return w ? cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : GlobalOp();
-}
-
 } // namespace kiln

@@ -222,11 +222,6 @@ private:
     return elementPtr(bases_[size_t(p.buffer)], i64(p.offset), b_.getF32Type());
   }
   int64_t stride(Value v) { return places_.at(v).rowStride; }
-  /// The kiln.global a weight value reads (null for computed values).
-  GlobalOp globalOf(Value v) {
-    auto w = v.getDefiningOp<WeightOp>();
-    return w ? cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr())) : GlobalOp();
-  }
   std::string weightFormat(Value v) {
     GlobalOp global = globalOf(v);
     return global ? packer_.format(global) : "f32";

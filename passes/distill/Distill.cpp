@@ -174,10 +174,9 @@ struct DistillPass : impl::DistillBase<DistillPass> {
     // The linear weights with a decision to reconstruct.
     llvm::MapVector<Operation *, Target> targets;
     module.walk([&](LinearOp l) {
-      auto w = l.getWeight().getDefiningOp<WeightOp>();
-      if (!w)
+      GlobalOp global = globalOf(l.getWeight());
+      if (!global)
         return;
-      auto global = cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr()));
       Target t;
       t.spec = quantSpecOf(global);
       if (auto sp = global.getSparsityAttr()) {

@@ -53,8 +53,8 @@ struct PrunePass : impl::PruneBase<PrunePass> {
         w = l.getWeight();
       else if (auto h = dyn_cast<LMHeadOp>(op); h && includeLMHead)
         w = h.getEmbedding(), axis = 1;
-      if (auto weight = w ? w.getDefiningOp<WeightOp>() : WeightOp())
-        axes.insert({SymbolTable::lookupNearestSymbolFrom(weight, weight.getGlobalAttr()), axis});
+      if (GlobalOp global = globalOf(w))
+        axes.insert({global, axis});
     });
     std::vector<Matrix> matrices;
     std::unique_ptr<Checkpoint> checkpoint;

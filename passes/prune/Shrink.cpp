@@ -52,10 +52,7 @@ void propagateShrunkTypes(ModuleOp module) {
   for (auto func : module.getOps<func::FuncOp>()) {
     for (Operation &op : func.getBody().getOps()) {
       llvm::TypeSwitch<Operation *>(&op)
-          .Case<WeightOp>([](WeightOp w) {
-            auto g = cast<GlobalOp>(SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr()));
-            w.getResult().setType(cast<RankedTensorType>(g.getType()));
-          })
+          .Case<WeightOp>([](WeightOp w) { w.getResult().setType(cast<RankedTensorType>(globalOf(w).getType())); })
           .Case<LinearOp>([](LinearOp l) {
             l.getResult().setType(withDim(l.getType(), -1, shapeOf(l.getWeight())[1]));
           })

@@ -24,9 +24,7 @@ namespace {
 
 /// The global a product (kiln.linear or kiln.lm_head) reads its weights from.
 Operation *weightGlobal(Operation *op) {
-  Value weight = isa<LinearOp>(op) ? cast<LinearOp>(op).getWeight() : cast<LMHeadOp>(op).getEmbedding();
-  auto w = weight.getDefiningOp<WeightOp>();
-  return w ? SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr()) : nullptr;
+  return globalOf(isa<LinearOp>(op) ? cast<LinearOp>(op).getWeight() : cast<LMHeadOp>(op).getEmbedding());
 }
 
 /// Integer weights the integer kernels take: int8 per output channel, or int4.

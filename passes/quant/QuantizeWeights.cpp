@@ -40,10 +40,9 @@ struct QuantizeWeightsPass : impl::QuantizeWeightsBase<QuantizeWeightsPass> {
     llvm::MapVector<Operation *, int64_t> axes;
     bool conflict = false;
     auto note = [&](Value weight, int64_t axis) {
-      auto w = weight.getDefiningOp<WeightOp>();
-      if (!w)
+      Operation *global = globalOf(weight);
+      if (!global)
         return;
-      Operation *global = SymbolTable::lookupNearestSymbolFrom(w, w.getGlobalAttr());
       auto [it, inserted] = axes.insert({global, axis});
       if (!inserted && it->second != axis) {
         global->emitError("weight is read along two different axes; cannot pick a quantization axis");

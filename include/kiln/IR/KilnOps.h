@@ -16,4 +16,9 @@
 #define GET_OP_CLASSES
 #include "kiln/IR/KilnOps.h.inc"
 
+namespace kiln {
+/// The kiln.global a value reads through kiln.weight; null for any other value.
+GlobalOp globalOf(mlir::Value weight);
+} // namespace kiln
+
 #endif

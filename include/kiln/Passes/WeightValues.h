@@ -18,9 +18,6 @@ void setInlineValues(GlobalOp global, llvm::ArrayRef<int64_t> shape, llvm::Array
 /// `sparsity = {axis, pattern, sparsity}`, the fraction of zeros counted.
 void setPrunedValues(GlobalOp global, llvm::StringRef pattern, int64_t axis, llvm::ArrayRef<float> values);
 
-/// The kiln.global a value reads through kiln.weight; null for any other value.
-GlobalOp globalOf(mlir::Value weight);
-
 } // namespace kiln
 
 #endif
