@@ -121,7 +121,6 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
         fail(manifestPath, "cache_heads[" + std::to_string(l) + "] must be in 1.." + std::to_string(a->heads_));
     }
     size_t values = size_t(heads * a->ctxLen_ * a->headDim_);
-    a->cacheHeads_.push_back(heads);
     a->cacheBytes_.push_back(kv == "f32" ? values * sizeof(float)
                                          : (values + 63) / 64 * 64 + size_t(heads * a->ctxLen_) * sizeof(float));
   }

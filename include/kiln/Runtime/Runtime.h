@@ -44,8 +44,6 @@ public:
   int64_t layers() const { return layers_; }
   int64_t heads() const { return heads_; } ///< The checkpoint's n_head.
   int64_t headDim() const { return headDim_; }
-  /// Heads of layer l's KV caches: n_head unless kiln-prune-heads removed some.
-  int64_t cacheHeads(int64_t layer) const { return cacheHeads_.at(size_t(layer)); }
   uint64_t weightBytes() const { return weightBytes_; }
   /// Bytes of layer l's key cache buffer (its value cache is the same size).
   size_t cacheBytes(int64_t layer) const { return cacheBytes_.at(size_t(layer)); }
@@ -66,8 +64,7 @@ private:
   uint64_t weightBytes_ = 0;
   Graph prefill_, decode_;
   int64_t vocab_ = 0, ctxLen_ = 0, promptLen_ = 0, layers_ = 0, heads_ = 0, headDim_ = 0;
-  std::vector<int64_t> cacheHeads_; ///< Per layer (manifest cache_heads).
-  std::vector<size_t> cacheBytes_;  ///< Per layer, by cache_heads and the kv_cache format.
+  std::vector<size_t> cacheBytes_; ///< Per layer, by the manifest's cache_heads and kv_cache format.
   std::string kernels_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };
