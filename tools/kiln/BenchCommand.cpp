@@ -90,18 +90,19 @@ int benchCommand(int argc, char **argv) {
       baseLogits = baseSession->prefill(prompt.data(), prompt.size());
       basePrefillSeconds = since(t0);
     }
+    // One decode step, each on its own greedy token.
+    auto step = [&](rt::Session &s, const float *&last, double &seconds) {
+      auto t1 = Clock::now();
+      last = s.decode(Sampler::argmax(last, size_t(artifact->vocabSize())));
+      seconds += since(t1);
+    };
     for (int64_t i = 0; i < n; ++i) {
-      // Each steps on its own greedy token; alternate who goes first.
-      bool baseFirst = baseSession && i % 2;
-      for (int turn = 0; turn < (baseSession ? 2 : 1); ++turn) {
-        bool base = (turn == 0) == baseFirst;
-        auto t1 = Clock::now();
-        if (base)
-          baseLogits = baseSession->decode(Sampler::argmax(baseLogits, size_t(baseline->vocabSize())));
-        else
-          logits = session.decode(Sampler::argmax(logits, size_t(artifact->vocabSize())));
-        (base ? baseDecodeSeconds : decodeSeconds) += since(t1);
-      }
+      bool baseFirst = baseSession && i % 2; // alternate who goes first
+      if (baseFirst)
+        step(*baseSession, baseLogits, baseDecodeSeconds);
+      step(session, logits, decodeSeconds);
+      if (baseSession && !baseFirst)
+        step(*baseSession, baseLogits, baseDecodeSeconds);
     }
     if (r == 0)
       continue;
