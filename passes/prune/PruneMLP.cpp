@@ -83,11 +83,12 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
 
     // Calibration statistics of the down projections' inputs (the GELU outputs).
     bool calibrate = score != "magnitude" || refit;
-    llvm::StringMap<std::vector<double>> meanAbs, gram; // gram: [I+1, I+1] with a ones column last
-    llvm::StringMap<int64_t> rows;
+    // sumAbs: sum over tokens of |GELU output i| (proportional to its mean,
+    // which is all the ranking needs); gram: [I+1, I+1] with a ones column last.
+    llvm::StringMap<std::vector<double>> sumAbs, gram;
     if (calibrate) {
       for (auto &[name, m] : mlps) {
-        meanAbs[name] = std::vector<double>(size_t(m.I), 0.0);
+        sumAbs[name] = std::vector<double>(size_t(m.I), 0.0);
         if (refit)
           gram[name] = std::vector<double>(size_t((m.I + 1) * (m.I + 1)), 0.0);
       }
@@ -99,11 +100,10 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
                          return;
                        const MLP &m = mlps[b.getSymName()];
                        const std::vector<double> &h = operands[0]->data;
-                       std::vector<double> &mean = meanAbs[b.getSymName()];
+                       std::vector<double> &sum = sumAbs[b.getSymName()];
                        for (size_t r0 = 0; r0 < h.size(); r0 += size_t(m.I)) {
-                         ++rows[b.getSymName()];
                          for (int64_t i = 0; i < m.I; ++i)
-                           mean[size_t(i)] += std::fabs(h[r0 + size_t(i)]);
+                           sum[size_t(i)] += std::fabs(h[r0 + size_t(i)]);
                        }
                        if (refit)
                          accumulateGram(gram[b.getSymName()], h.data(), h.size() / size_t(m.I), m.I);
@@ -126,7 +126,7 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
           out += b[size_t(i * m.E + e)] * b[size_t(i * m.E + e)];
           in += a[size_t(e * m.I + i)] * a[size_t(e * m.I + i)];
         }
-        importance[size_t(i)] = std::sqrt(out) * (score == "magnitude" ? std::sqrt(in) : score == "activation" ? meanAbs[name][size_t(i)] : 0.0);
+        importance[size_t(i)] = std::sqrt(out) * (score == "magnitude" ? std::sqrt(in) : score == "activation" ? sumAbs[name][size_t(i)] : 0.0);
       }
       int64_t keep = std::max<int64_t>(1, int64_t(std::llround(double(m.I) * (1.0 - fraction))));
       std::vector<int64_t> kept;
