@@ -5,6 +5,7 @@ packages=(
   build-essential cmake ninja-build ccache git python3 python3-numpy
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools clang-19 lld-19 libclang-rt-19-dev
   libboost-graph-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libicu-dev
+  libonnx-dev libprotobuf-dev protobuf-compiler
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -89,6 +89,8 @@ void ArtifactWriter::finish() {
         << YAML::Value << YAML::Flow << w.shape << YAML::Key << "offset" << YAML::Value << w.offset << YAML::Key
         << "bytes" << YAML::Value << w.bytes << YAML::EndMap;
   out << YAML::EndSeq << YAML::EndMap;
+  for (const auto &check : checks_)
+    check(dir_);
   writeAtomically(dir / "manifest.yaml", std::string(out.c_str()) + "\n");
 }
 

@@ -9,6 +9,7 @@
 #include "kernels/KernelABI.h"
 
 #include "kiln/Backend/Backend.h"
+#include "kiln/Backend/ModelSection.h"
 #include "kiln/IR/KilnOps.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Support/Error.h"
@@ -84,7 +85,7 @@ public:
     for (const auto &g : graphs)
       writer.addSpecialization({g.name, g.symbol, g.tokens, g.arenaBytes});
     writer.setSection("target", targetYaml(cg));
-    writer.setSection("model", modelYaml(module));
+    writer.setSection("model", modelSectionYaml(module, "cpu backend"));
   }
 
 private:
@@ -141,52 +142,6 @@ private:
     for (size_t i = 0; i < required_.size(); ++i)
       os << (i ? ", " : "") << required_[i];
     os << "], kernel_abi: " << KILN_MODEL_ABI_VERSION << "}";
-    return os.str();
-  }
-
-  static std::string modelYaml(ModuleOp module) {
-    auto config = module->getAttrOfType<DictionaryAttr>(kConfigAttr);
-    if (!config)
-      throw Error("cpu backend: module has no kiln.config attribute");
-    std::ostringstream os;
-    os << "{";
-    bool first = true;
-    for (NamedAttribute a : config) {
-      os << (first ? "" : ", ") << a.getName().str() << ": ";
-      first = false;
-      if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
-        os << (i.getType().isInteger(1) ? (i.getValue().getBoolValue() ? "true" : "false")
-                                        : std::to_string(i.getInt()));
-      else if (auto f = dyn_cast<FloatAttr>(a.getValue()))
-        os << std::to_string(f.getValueAsDouble());
-      else if (auto b = dyn_cast<BoolAttr>(a.getValue()))
-        os << (b.getValue() ? "true" : "false");
-      else if (auto s = dyn_cast<StringAttr>(a.getValue()))
-        os << s.str();
-    }
-    // The KV caches' storage (kernels/KernelABI.h): the runtime sizes them by it.
-    std::string kv = "f32";
-    module.walk([&](CacheUpdateOp c) {
-      std::string f = stringifyCacheFormat(c.getFormat()).str();
-      if (kv != "f32" && f != kv)
-        throw Error("cpu backend: KV cache updates of different formats");
-      kv = f;
-    });
-    os << ", kv_cache: " << kv;
-    // Heads each layer's caches hold ([B, H, C, D] key / value arguments
-    // 2 + 2l and 3 + 2l): kiln-prune-heads makes them differ from n_head.
-    auto decode = module.lookupSymbol<func::FuncOp>("decode");
-    if (!decode)
-      throw Error("cpu backend: module has no decode function");
-    os << ", cache_heads: [";
-    for (unsigned i = 2; i + 1 < decode.getNumArguments(); i += 2) {
-      int64_t k = cast<RankedTensorType>(decode.getArgumentTypes()[i]).getShape()[1];
-      int64_t v = cast<RankedTensorType>(decode.getArgumentTypes()[i + 1]).getShape()[1];
-      if (k != v)
-        throw Error("cpu backend: layer " + std::to_string((i - 2) / 2) + "'s key and value caches have different head counts");
-      os << (i > 2 ? ", " : "") << k;
-    }
-    os << "]}";
     return os.str();
   }
 

@@ -11,6 +11,7 @@
 #define KILN_BACKEND_ARTIFACT_H
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -54,6 +55,10 @@ public:
   /// Free-form manifest sections (model config, target, pipeline), as YAML text.
   void setSection(const std::string &key, std::string yaml) { sections_[key] = std::move(yaml); }
 
+  /// A check run by finish() on the written files, before the manifest
+  /// (a failed check leaves no valid-looking artifact).
+  void addCheck(std::function<void(const std::string &dir)> check) { checks_.push_back(std::move(check)); }
+
   /// Writes the directory; throws kiln::Error naming the path on failure.
   void finish();
 
@@ -63,6 +68,7 @@ private:
   std::vector<WeightEntry> weights_;
   std::map<std::string, std::string> files_, copies_, sections_;
   std::vector<Specialization> specs_;
+  std::vector<std::function<void(const std::string &)>> checks_;
 };
 
 } // namespace kiln

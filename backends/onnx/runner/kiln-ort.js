@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// Runs an onnx artifact in ONNX Runtime the way QEfficient's ApiRunner does: the prompt right-padded
+// to the Prefill specialization's seq_len with position id -1 (longer prompts in chunks of it), every
+// *_RetainedState output fed back as the next step's past_* input, greedy argmax, one token per
+// Decode step.
+//
+//   node kiln-ort.js ARTIFACT --prompt-ids 818,262,3726 [-n 32] [--top-logits K] [--threads N]
+//   node kiln-ort.js ARTIFACT --prompt-ids "1,2,3;4,5" ...     (a batch: one session, batch_size 2)
+//
+// Prints one JSON line: {"prompt_ids", "ids", "top_logits" ([[id, logit], ...] per generated token, as
+// `kiln run --json --top-logits K` prints), "timings"}; for a batch, {"batch": [one object per prompt]}.
+// onnxruntime-node is looked up on NODE_PATH, in $KILN_ORT_DIR/node_modules, and in the build tree's
+// ort/ (what scripts/setup.sh installs).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+function fail(msg) {
+  process.stderr.write(`error: ${msg}\n`);
+  process.exit(1);
+}
+
+function loadOrt() {
+  const candidates = ['onnxruntime-node'];
+  if (process.env.KILN_ORT_DIR) candidates.push(path.join(process.env.KILN_ORT_DIR, 'node_modules', 'onnxruntime-node'));
+  // build/lib/kiln/onnx/kiln-ort.js -> build/ort; backends/onnx/runner/kiln-ort.js -> build/ort
+  candidates.push(path.join(__dirname, '..', '..', '..', 'ort', 'node_modules', 'onnxruntime-node'));
+  candidates.push(path.join(__dirname, '..', '..', '..', 'build', 'ort', 'node_modules', 'onnxruntime-node'));
+  for (const c of candidates) {
+    try {
+      return require(c);
+    } catch (e) {
+      if (e.code !== 'MODULE_NOT_FOUND') throw e;
+    }
+  }
+  fail('onnxruntime-node is not installed (scripts/setup.sh installs it into build/ort; or set KILN_ORT_DIR)');
+}
+
+function parseArgs(argv) {
+  const a = { n: 16, topLogits: 0, threads: 0, prompts: null, artifact: null };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) fail(`${k} needs a value`);
+      return argv[++i];
+    };
+    const int = () => {
+      const v = value();
+      if (!/^\d+$/.test(v)) fail(`${k} must be a non-negative integer, got '${v}'`);
+      return Number(v);
+    };
+    if (k === '--prompt-ids') {
+      a.prompts = value().split(';').map((p) => p.split(',').map((s) => {
+        if (!/^\d+$/.test(s.trim())) fail(`--prompt-ids: '${s}' is not a token id`);
+        return Number(s);
+      }));
+    } else if (k === '-n') a.n = int();
+    else if (k === '--top-logits') a.topLogits = int();
+    else if (k === '--threads') a.threads = int();
+    else if (k === '--help' || k === '-h') {
+      process.stdout.write('usage: kiln-ort.js ARTIFACT --prompt-ids 1,2,3[;4,5,...] [-n N] [--top-logits K] [--threads N]\n');
+      process.exit(0);
+    } else if (k.startsWith('-')) fail(`unknown option '${k}'`);
+    else if (a.artifact) fail(`unexpected argument '${k}'`);
+    else a.artifact = k;
+  }
+  if (!a.artifact) fail('missing ARTIFACT (an onnx artifact directory)');
+  if (!a.prompts || a.prompts.some((p) => p.length === 0)) fail('missing or empty --prompt-ids');
+  return a;
+}
+
+function readSpecializations(dir) {
+  const file = path.join(dir, 'specializations.json');
+  let json;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    fail(`${file}: ${e.code === 'ENOENT' ? 'not found (is this an onnx artifact?)' : e.message}`);
+  }
+  const specs = (json.specializations || []).map((s) => s.symbols || s);
+  if (!specs.length) fail(`${file}: no specializations`);
+  const seq = specs.map((s) => Number(s.seq_len));
+  return { promptLen: Math.max(...seq), ctxLen: Number(specs[0].ctx_len) };
+}
+
+function topK(logits, offset, vocab, k) {
+  const best = [];
+  for (let v = 0; v < vocab; v++) {
+    const x = logits[offset + v];
+    if (best.length < k || x > best[best.length - 1][1]) {
+      let j = best.length < k ? best.length : k - 1;
+      if (best.length < k) best.push(null);
+      while (j > 0 && best[j - 1][1] < x) {
+        best[j] = best[j - 1];
+        j--;
+      }
+      best[j] = [v, x];
+    }
+  }
+  return best;
+}
+
+function argmax(logits, offset, vocab) {
+  let b = 0;
+  for (let v = 1; v < vocab; v++) if (logits[offset + v] > logits[offset + b]) b = v;
+  return b;
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  const ort = loadOrt();
+  const { promptLen, ctxLen } = readSpecializations(a.artifact);
+  const modelPath = path.join(a.artifact, 'model.onnx');
+  const options = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+  if (a.threads) options.intraOpNumThreads = a.threads;
+  let session;
+  try {
+    session = await ort.InferenceSession.create(modelPath, options);
+  } catch (e) {
+    fail(`${modelPath}: ONNX Runtime cannot load it: ${String(e.message || e).split('\n')[0]}`);
+  }
+  const meta = {};
+  for (const m of session.inputMetadata) meta[m.name] = m;
+  const pastNames = session.inputNames.filter((n) => n.startsWith('past_'));
+  const B = a.prompts.length;
+  const chunks = a.prompts.map((p) => Math.ceil(p.length / promptLen));
+  if (chunks.some((c) => c !== chunks[0])) fail('the prompts of a batch must take the same number of prefill chunks');
+  for (const p of a.prompts)
+    if (p.length + Math.max(a.n - 1, 0) > ctxLen)
+      fail(`a prompt of ${p.length} tokens and ${a.n} new ones do not fit the context of ${ctxLen}`);
+
+  // The retained state: zeros, fed back from each step's *_RetainedState outputs.
+  let past = {};
+  for (const n of pastNames) {
+    const shape = meta[n].shape.map((d) => (d === 'batch_size' ? B : d === 'ctx_len' ? ctxLen : d));
+    if (!shape.every(Number.isInteger)) fail(`input ${n} has a shape this runner does not know: ${JSON.stringify(meta[n].shape)}`);
+    past[n] = new ort.Tensor('float32', new Float32Array(shape.reduce((x, y) => x * y, 1)), shape);
+  }
+  async function step(ids, positions, seq) {
+    const feeds = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [B, seq]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [B, seq]),
+      ...past,
+    };
+    const out = await session.run(feeds);
+    const next = {};
+    for (const n of pastNames) next[n] = out[`${n}_RetainedState`];
+    past = next;
+    return out.logits;
+  }
+
+  const t0 = process.hrtime.bigint();
+  let logits;
+  for (let c = 0; c < chunks[0]; c++) {
+    const ids = [], positions = [];
+    for (const p of a.prompts)
+      for (let s = 0; s < promptLen; s++) {
+        const i = c * promptLen + s;
+        ids.push(i < p.length ? p[i] : 0); // padding: any valid id; position -1 hides it
+        positions.push(i < p.length ? i : -1);
+      }
+    logits = await step(ids, positions, promptLen);
+  }
+  const t1 = process.hrtime.bigint();
+  const vocab = logits.dims[2];
+  const results = a.prompts.map((p) => ({ prompt_ids: p, ids: [], top_logits: [] }));
+  for (let t = 0; t < a.n; t++) {
+    const ids = [], positions = [];
+    results.forEach((r, b) => {
+      const next = argmax(logits.data, b * vocab, vocab);
+      r.ids.push(next);
+      if (a.topLogits) r.top_logits.push(topK(logits.data, b * vocab, vocab, a.topLogits));
+      ids.push(next);
+      positions.push(r.prompt_ids.length + t);
+    });
+    if (t + 1 < a.n) logits = await step(ids, positions, 1);
+  }
+  const t2 = process.hrtime.bigint();
+  const timings = {
+    prefill_ms: Number(t1 - t0) / 1e6,
+    decode_ms_per_token: a.n > 1 ? Number(t2 - t1) / 1e6 / (a.n - 1) : 0,
+  };
+  for (const r of results) {
+    if (!a.topLogits) delete r.top_logits;
+    r.timings = timings;
+  }
+  process.stdout.write(JSON.stringify(B === 1 ? results[0] : { batch: results }) + '\n');
+}
+
+main().catch((e) => fail(String(e.message || e).split('\n')[0]));
