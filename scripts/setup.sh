@@ -17,3 +17,5 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# ONNX Runtime (npm), which runs the onnx backend's artifacts in the tests.
+"$(dirname "$0")/setup-ort.sh"

@@ -89,8 +89,21 @@ void ArtifactWriter::finish() {
         << YAML::Value << YAML::Flow << w.shape << YAML::Key << "offset" << YAML::Value << w.offset << YAML::Key
         << "bytes" << YAML::Value << w.bytes << YAML::EndMap;
   out << YAML::EndSeq << YAML::EndMap;
-  for (const auto &check : checks_)
-    check(dir_);
+  try {
+    for (const auto &check : checks_)
+      check(dir_);
+  } catch (...) {
+    // What this compile wrote goes again: the next compile may reuse the folder.
+    std::error_code ignored;
+    for (const auto &[name, bytes] : files_)
+      fs::remove(dir / name, ignored);
+    for (const auto &[name, from] : copies_)
+      fs::remove(dir / name, ignored);
+    fs::remove(dir / "weights.bin", ignored);
+    if (fs::is_empty(dir, ignored))
+      fs::remove(dir, ignored);
+    throw;
+  }
   writeAtomically(dir / "manifest.yaml", std::string(out.c_str()) + "\n");
 }
 

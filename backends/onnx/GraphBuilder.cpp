@@ -130,6 +130,13 @@ std::string GraphBuilder::scalarI8(int8_t value) {
   return constant("i8 " + std::to_string(value), t);
 }
 
+std::string GraphBuilder::scalarI32(int32_t value) {
+  TensorProto t;
+  t.set_data_type(TensorProto::INT32);
+  t.add_int32_data(value);
+  return constant("i32 " + std::to_string(value), t);
+}
+
 std::string GraphBuilder::initializer(const std::string &name, int32_t dtype, const std::vector<int64_t> &shape,
                                       const void *data, uint64_t bytes, const std::string &layout) {
   static const std::map<int32_t, const char *> kDtypeNames = {

@@ -41,6 +41,7 @@ public:
 
   /// Node names start with this scope ("/h.0/attn"); empty: "/".
   void setScope(std::string scope) { scope_ = std::move(scope); }
+  const std::string &scope() const { return scope_; }
 
   /// Adds a node and returns the names of its `outputs` outputs.
   std::vector<std::string> nodeN(const std::string &op, const std::vector<std::string> &inputs, int outputs,
@@ -58,6 +59,7 @@ public:
   std::string scalarI64(int64_t value);
   std::string scalarF32(float value);
   std::string scalarI8(int8_t value);
+  std::string scalarI32(int32_t value);
 
   /// A weight initializer of `dtype` (onnx::TensorProto_DataType) with its
   /// bytes appended to weights.bin; `name` is also its manifest entry.

@@ -303,10 +303,14 @@ private:
     return nbits_[g] = n;
   }
 
-  /// DequantizeLinear of an int8 per-channel weight (W8A8's QDQ form):
-  /// axis 1 for a [K, N] linear weight, 0 for a [V, E] table.
-  std::string dequantizedInt8(GlobalOp g) {
-    if (auto it = dq_.find(g); it != dq_.end())
+  /// An int8 per-channel weight as ONNX int8 q and float scales (W8A8's
+  /// QDQ form), and its DequantizeLinear: axis 1 for a [K, N] linear weight,
+  /// 0 for a [V, E] table.
+  struct Int8 {
+    std::string q, scales, dequantized;
+  };
+  const Int8 &int8Weight(GlobalOp g) {
+    if (auto it = int8_.find(g); it != int8_.end())
       return it->second;
     QuantSpec spec = quantSpecOf(g);
     auto dims = cast<RankedTensorType>(g.getType()).getShape();
@@ -314,17 +318,29 @@ private:
     Int8Weight w = int8PerChannel(quantizeMatrix(v.data(), dims[0], dims[1], spec), spec);
     int64_t channels = spec.axis == 0 ? dims[1] : dims[0];
     std::string base = symbol(g);
-    std::string q = g_.initializer(base + ".qweight", TensorProto::INT8, {dims[0], dims[1]}, w.q.data(), w.q.size(),
-                                   "int8");
-    std::string s =
+    Int8 r;
+    r.q = g_.initializer(base + ".qweight", TensorProto::INT8, {dims[0], dims[1]}, w.q.data(), w.q.size(), "int8");
+    r.scales =
         g_.initializer(base + ".scales", TensorProto::FLOAT, {channels}, w.scales.data(), w.scales.size() * 4, "int8");
     std::vector<int8_t> zeros(size_t(channels), 0);
     std::string z = g_.initializer(base + ".zero_points", TensorProto::INT8, {channels}, zeros.data(), zeros.size(),
                                    "int8");
     g_.setScope("/weights");
-    std::string out =
-        g_.node("DequantizeLinear", {q, s, z}, {attr("axis", int64_t(spec.axis == 0 ? 1 : 0))});
-    return dq_[g] = out;
+    r.dequantized = g_.node("DequantizeLinear", {r.q, r.scales, z}, {attr("axis", int64_t(spec.axis == 0 ? 1 : 0))});
+    return int8_[g] = r;
+  }
+  static bool isInt8PerChannel(const QuantSpec &spec) {
+    return spec.format == WeightFormat::Int8 && spec.groupSize == 0;
+  }
+  /// An LM head with int8 inputs reads this int8 table in the QDQ form
+  /// (the embedding then gathers from the same tensors).
+  bool qdqTable(GlobalOp g) {
+    bool found = false;
+    func_.walk([&](LMHeadOp h) {
+      if (h.getInputQuant() && globalOf(h.getEmbedding()) == g && isInt8PerChannel(quantSpecOf(g)))
+        found = true;
+    });
+    return found;
   }
 
   //===--------------------------------------------------------------------===//
@@ -384,7 +400,9 @@ private:
   /// The cache read over [0, ctx_len) through CtxGather; values past the
   /// last position zeroed (they may hold a padding slot's junk).
   std::string gatherCache(Value cache, bool values) {
+    std::string scope = g_.scope();
     gatherIndices();
+    g_.setScope(scope);
     std::string c = name(cache);
     std::string gathered = g_.node("CtxGather", {c, ctxIndices_, ctxLen()}, {}, kQualcommDomain);
     if (!values)
@@ -457,9 +475,10 @@ private:
     QuantSpec spec = quantSpecOf(g);
     std::string x = inputRows(l.getInput(), l.getInputQuant(), l.getInputScaleAttr());
     std::string y;
-    if (spec.isInteger() && l.getInputQuant() && spec.format == WeightFormat::Int8 && spec.groupSize == 0 &&
-        spec.axis == 0) {
-      y = g_.node("MatMul", {x, dequantizedInt8(g)});
+    if (spec.isInteger() && l.getInputQuant() && isInt8PerChannel(spec) && spec.axis == 0) {
+      std::string w = int8Weight(g).dequantized;
+      setScopeFromWeight(g);
+      y = g_.node("MatMul", {x, w});
     } else if (spec.isInteger()) {
       if (spec.axis != 0)
         unsupported(l, "weight @" + symbol(g) + " is quantized along axis " + std::to_string(spec.axis) +
@@ -493,7 +512,7 @@ private:
     QuantSpec spec = quantSpecOf(g);
     std::string x = inputRows(h.getInput(), h.getInputQuant(), h.getInputScaleAttr());
     g_.setScope("/lm_head");
-    if (spec.isInteger() && !(h.getInputQuant() && spec.format == WeightFormat::Int8 && spec.groupSize == 0)) {
+    if (spec.isInteger() && !qdqTable(g)) {
       if (spec.axis != 1)
         unsupported(h, "table @" + symbol(g) + " is quantized along axis " + std::to_string(spec.axis) +
                            ", the LM head's reduction axis is 1");
@@ -507,7 +526,7 @@ private:
                      kMicrosoftDomain);
     }
     // Gemm reads the table transposed in place (no [dim, vocab] copy).
-    std::string table = spec.isInteger() ? dequantizedInt8(g) : floatWeight(h.getEmbedding());
+    std::string table = spec.isInteger() ? int8Weight(g).dequantized : floatWeight(h.getEmbedding());
     g_.setScope("/lm_head");
     int64_t E = lastDim(h.getInput()), V = lastDim(h.getResult());
     std::string rows = g_.node("Reshape", {x, g_.constI64({-1, E})});
@@ -537,13 +556,20 @@ private:
     if (spec.axis != 1)
       unsupported(e, "table @" + symbol(g) + " is quantized along axis " + std::to_string(spec.axis) +
                          " (a table's rows are its channels: axis 1)");
+    if (qdqTable(g)) { // int8 rows times their scales
+      const Int8 &w = int8Weight(g);
+      setScopeFromWeight(g);
+      std::string rows = g_.node("Cast", {g_.node("Gather", {w.q, ids})}, {attr("to", int64_t(TensorProto::FLOAT))});
+      std::string scales = g_.node("Unsqueeze", {g_.node("Gather", {w.scales, ids}), g_.constI64({-1})});
+      return g_.node("Mul", {rows, scales});
+    }
     const NBits &n = nbits(g, e);
     setScopeFromWeight(g);
     auto unpack = [&](const std::string &bytes) { // uint8 [..., m] -> float [..., m * 8 / bits]
       if (n.bits == 8)
         return g_.node("Cast", {bytes}, {attr("to", int64_t(TensorProto::FLOAT))});
       std::string wide = g_.node("Cast", {bytes}, {attr("to", int64_t(TensorProto::INT32))});
-      std::string sixteen = g_.node("Cast", {g_.scalarI64(16)}, {attr("to", int64_t(TensorProto::INT32))});
+      std::string sixteen = g_.scalarI32(16);
       std::string lo = g_.node("Unsqueeze", {g_.node("Mod", {wide, sixteen}), g_.constI64({-1})});
       std::string hi = g_.node("Unsqueeze", {g_.node("Div", {wide, sixteen}), g_.constI64({-1})});
       std::string pairs = g_.node("Concat", {lo, hi}, {attr("axis", int64_t(-1))});
@@ -657,9 +683,10 @@ private:
                  g_.node("CtxScatter", {name(c.getCache()), positions_, update}, {}, kQualcommDomain));
         })
         .Case<MatMulOp>([&](MatMulOp m) {
-          setBlockScope("attn");
           bool t = bool(m.getTransposeRhs());
+          setBlockScope("attn");
           std::string rhs = isCache(m.getRhs()) ? gatherCache(m.getRhs(), /*values=*/!t) : name(m.getRhs());
+          setBlockScope("attn");
           if (t)
             rhs = transposeLast2(rhs, shapeOf(m.getRhs()).size());
           define(m.getResult(), g_.node("MatMul", {name(m.getLhs()), rhs}));
@@ -709,7 +736,8 @@ private:
   std::unique_ptr<Checkpoint> checkpoint_;
   llvm::DenseMap<Value, std::string> names_, outputOf_;
   std::vector<std::string> outputs_;
-  std::map<Operation *, std::string> floats_, stored_, dq_;
+  std::map<Operation *, std::string> floats_, stored_;
+  std::map<Operation *, Int8> int8_;
   std::map<Operation *, NBits> nbits_;
   std::map<int32_t, int64_t> floatBytes_;
   std::string positions_, firstCache_, block_;

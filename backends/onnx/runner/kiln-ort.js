@@ -123,8 +123,7 @@ async function main() {
   for (const m of session.inputMetadata) meta[m.name] = m;
   const pastNames = session.inputNames.filter((n) => n.startsWith('past_'));
   const B = a.prompts.length;
-  const chunks = a.prompts.map((p) => Math.ceil(p.length / promptLen));
-  if (chunks.some((c) => c !== chunks[0])) fail('the prompts of a batch must take the same number of prefill chunks');
+  const chunks = Math.max(...a.prompts.map((p) => Math.ceil(p.length / promptLen)));
   for (const p of a.prompts)
     if (p.length + Math.max(a.n - 1, 0) > ctxLen)
       fail(`a prompt of ${p.length} tokens and ${a.n} new ones do not fit the context of ${ctxLen}`);
@@ -150,8 +149,11 @@ async function main() {
   }
 
   const t0 = process.hrtime.bigint();
-  let logits;
-  for (let c = 0; c < chunks[0]; c++) {
+  // A row whose prompt ended in an earlier chunk pads a whole chunk: its logits are those of the
+  // chunk holding its last token.
+  let vocab = 0;
+  const rowLogits = [];
+  for (let c = 0; c < chunks; c++) {
     const ids = [], positions = [];
     for (const p of a.prompts)
       for (let s = 0; s < promptLen; s++) {
@@ -159,10 +161,15 @@ async function main() {
         ids.push(i < p.length ? p[i] : 0); // padding: any valid id; position -1 hides it
         positions.push(i < p.length ? i : -1);
       }
-    logits = await step(ids, positions, promptLen);
+    const out = await step(ids, positions, promptLen);
+    vocab = out.dims[2];
+    a.prompts.forEach((p, b) => {
+      if (Math.ceil(p.length / promptLen) === c + 1) rowLogits[b] = out.data.slice(b * vocab, (b + 1) * vocab);
+    });
   }
+  let logits = { data: new Float32Array(B * vocab) };
+  rowLogits.forEach((l, b) => logits.data.set(l, b * vocab));
   const t1 = process.hrtime.bigint();
-  const vocab = logits.dims[2];
   const results = a.prompts.map((p) => ({ prompt_ids: p, ids: [], top_logits: [] }));
   for (let t = 0; t < a.n; t++) {
     const ids = [], positions = [];
