@@ -23,10 +23,10 @@ if not NODE:
     sys.exit("node is not installed (scripts/setup.sh installs it with ONNX Runtime)")
 
 
-def ort(art, ids, n, top=5, batch=None):
+def ort(art, ids, n, top=5, batch=None, optimization="all"):
     prompt = ";".join(",".join(map(str, p)) for p in batch) if batch else ",".join(map(str, ids))
     p = subprocess.run([NODE, RUNNER, art, "--prompt-ids", prompt, "-n", str(n), "--top-logits", str(top),
-                        "--threads", "2"], capture_output=True, text=True, timeout=600)
+                        "--threads", "2", "--optimization", optimization], capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         sys.exit(f"kiln-ort.js {art} failed ({p.returncode}):\n{p.stderr}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -43,20 +43,27 @@ def worst_logit(got, ref):
     return worst
 
 
-def compare(tag, art, ref_model, prompt_flag, prompt, n, ref_extra=(), tolerance=1e-3):
+def compare(tag, art, ref_model, prompt_flag, prompt, n, ref_extra=(), tolerance=1e-3, int8_inputs=False):
     ref = kiln_json(args, "run", "--reference", ref_model, prompt_flag, prompt, "-n", n, "--json", "--top-logits", 5,
                     *ref_extra)
     got = ort(art, ref["prompt_ids"], n)
     c.check(got["ids"] == ref["ids"], f"{tag}: {n} greedy ids in ORT equal the reference")
     worst = worst_logit(got, ref)
     c.check(worst <= tolerance, f"{tag}: logits within {tolerance:g} relative (worst {worst:.1e})")
+    if int8_inputs:
+        # The graph is exact: the gap above is ORT's extended-level QDQ fusions rounding the int8
+        # products their own way; without them the logits match as f32 does.
+        basic = ort(art, ref["prompt_ids"], n, optimization="basic")
+        worst = worst_logit(basic, ref)
+        c.check(basic["ids"] == ref["ids"] and worst <= 1e-3,
+                f"{tag}: at ORT's basic optimization level, ids equal and logits within 1e-3 (worst {worst:.1e})")
     return ref
 
 
 def compile_both(model, out, *flags):
-    """The IR (--emit kiln) and the onnx artifact of the same compile."""
+    """The IR after the pipeline (--emit kiln), and the onnx artifact compiled from that IR."""
     kiln(args, "compile", model, *flags, "--emit", "kiln", "-o", out + ".mlir")
-    kiln(args, "compile", model, *flags, "--target", "onnx", "-o", out + ".onnx")
+    kiln(args, "compile", out + ".mlir", "--passes", "canonicalize", "--target", "onnx", "-o", out + ".onnx")
     return out + ".mlir", out + ".onnx"
 
 
@@ -123,17 +130,20 @@ PIPELINES.append(("w8a8-float-head", ["--passes", "kiln-quantize-weights{format=
 PIPELINES.append(("fused-attention", ["--passes", "kiln-fuse-attention,kiln-fuse-linear-gelu,canonicalize"]))
 calib = ["--calibration", os.path.join(MODEL, "calib.txt")]
 for fmt, pipeline in PIPELINES:
-    # int8 activations: the reference rounds float64 activations, ORT float32 ones; a value on a
-    # rounding boundary moves one step (as in test_artifacts.py).
-    tolerance = 1e-2 if fmt.startswith(("w8a8", "w4a8")) else 1e-3
+    # int8 activations: ORT's default optimizations fuse the QDQ products and round them their own
+    # way (measured: up to 1.3e-2 relative); compare() checks the exact graph at the basic level too.
+    int8_inputs = fmt.startswith(("w8a8", "w4a8"))
+    tolerance = 3e-2 if int8_inputs else 1e-3
     for name, model in [("trained", MODEL), ("h3-e96-l5-f16", os.path.join(work, "onnx-ckpt-h3-e96-l5-f16"))]:
         ir, art = compile_both(model, os.path.join(work, f"onnx-{fmt}-{name}"), *pipeline, *calib, "--prompt-len", 4,
                                "--ctx-len", 48)
         if name == "trained":
             for p in golden["prompts"][:2]:
-                compare(f"{fmt} {name} {p['prompt']!r}", art, ir, "--prompt", p["prompt"], 12, tolerance=tolerance)
+                compare(f"{fmt} {name} {p['prompt']!r}", art, ir, "--prompt", p["prompt"], 12, tolerance=tolerance,
+                        int8_inputs=int8_inputs)
         else:
-            compare(f"{fmt} {name}", art, ir, "--prompt-ids", "5,17,99,1000,3,3,42", 12, tolerance=tolerance)
+            compare(f"{fmt} {name}", art, ir, "--prompt-ids", "5,17,99,1000,3,3,42", 12, tolerance=tolerance,
+                    int8_inputs=int8_inputs)
 
 # The files qaic-compile reads.
 spec = json.load(open(os.path.join(onnx_art, "specializations.json")))

@@ -16,6 +16,13 @@ want=$("$prefix/bin/kiln" run "$work/art" --prompt "Hello world" -n 12 --print-i
 echo "example: $got"
 echo "kiln:    $want"
 [ -n "$got" ] && [ "$got" = "$want" ]
+# The installed onnx backend, and its ONNX Runtime driver, give the same ids (ORT from the build's setup).
+"$prefix/bin/kiln" compile "$work/ckpt" --target onnx --prompt-len 8 -o "$work/onnx" 2> /dev/null
+got=$(KILN_ORT_DIR="$build/ort" node "$prefix/lib/kiln/onnx/kiln-ort.js" "$work/onnx" --prompt-ids 15496,995 -n 12 \
+  | python3 -c 'import json, sys; print(" ".join(map(str, json.load(sys.stdin)["ids"])))')
+want=$("$prefix/bin/kiln" run "$work/art" --prompt-ids 15496,995 -n 12 --print-ids)
+echo "onnx in ORT: $got"
+[ -n "$got" ] && [ "$got" = "$want" ]
 # The C++ wrapper compiles against the installed headers alone.
 printf '#include <kiln/runtime.hpp>\nint main(int c, char **v) { kiln::Artifact a(v[1]); kiln::Session s(a, 1);\n  auto ids = a.tokenize("Hello"); s.prefill(ids); return s.sample() < 0; }\n' > "$work/wrapper.cpp"
 c++ -std=c++17 "$work/wrapper.cpp" -I"$prefix/include" -L"$prefix/lib" -lkiln_runtime -Wl,-rpath,"$prefix/lib" -o "$work/wrapper"

@@ -6,6 +6,8 @@
 //
 //   node kiln-ort.js ARTIFACT --prompt-ids 818,262,3726 [-n 32] [--top-logits K] [--threads N]
 //   node kiln-ort.js ARTIFACT --prompt-ids "1,2,3;4,5" ...     (a batch: one session, batch_size 2)
+//   --optimization disabled|basic|extended|all: ORT's graphOptimizationLevel (default all, as
+//   QEfficient's runner; the extended level's QDQ fusions change int8-activation rounding)
 //
 // Prints one JSON line: {"prompt_ids", "ids", "top_logits" ([[id, logit], ...] per generated token, as
 // `kiln run --json --top-logits K` prints), "timings"}; for a batch, {"batch": [one object per prompt]}.
@@ -22,7 +24,7 @@ function fail(msg) {
 
 function loadOrt() {
   const candidates = ['onnxruntime-node'];
-  if (process.env.KILN_ORT_DIR) candidates.push(path.join(process.env.KILN_ORT_DIR, 'node_modules', 'onnxruntime-node'));
+  if (process.env.KILN_ORT_DIR) candidates.push(path.resolve(process.env.KILN_ORT_DIR, 'node_modules', 'onnxruntime-node'));
   // build/lib/kiln/onnx/kiln-ort.js -> build/ort; backends/onnx/runner/kiln-ort.js -> build/ort
   candidates.push(path.join(__dirname, '..', '..', '..', 'ort', 'node_modules', 'onnxruntime-node'));
   candidates.push(path.join(__dirname, '..', '..', '..', 'build', 'ort', 'node_modules', 'onnxruntime-node'));
@@ -37,7 +39,7 @@ function loadOrt() {
 }
 
 function parseArgs(argv) {
-  const a = { n: 16, topLogits: 0, threads: 0, prompts: null, artifact: null };
+  const a = { n: 16, topLogits: 0, threads: 0, prompts: null, artifact: null, optimization: 'all' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const value = () => {
@@ -57,8 +59,13 @@ function parseArgs(argv) {
     } else if (k === '-n') a.n = int();
     else if (k === '--top-logits') a.topLogits = int();
     else if (k === '--threads') a.threads = int();
+    else if (k === '--optimization') {
+      a.optimization = value();
+      if (!['disabled', 'basic', 'extended', 'all'].includes(a.optimization))
+        fail(`--optimization must be disabled, basic, extended or all, got '${a.optimization}'`);
+    }
     else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: kiln-ort.js ARTIFACT --prompt-ids 1,2,3[;4,5,...] [-n N] [--top-logits K] [--threads N]\n');
+      process.stdout.write('usage: kiln-ort.js ARTIFACT --prompt-ids 1,2,3[;4,5,...] [-n N] [--top-logits K] [--threads N] [--optimization LEVEL]\n');
       process.exit(0);
     } else if (k.startsWith('-')) fail(`unknown option '${k}'`);
     else if (a.artifact) fail(`unexpected argument '${k}'`);
@@ -111,7 +118,7 @@ async function main() {
   const ort = loadOrt();
   const { promptLen, ctxLen } = readSpecializations(a.artifact);
   const modelPath = path.join(a.artifact, 'model.onnx');
-  const options = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+  const options = { executionProviders: ['cpu'], graphOptimizationLevel: a.optimization };
   if (a.threads) options.intraOpNumThreads = a.threads;
   let session;
   try {
