@@ -90,8 +90,8 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   std::string targetName = field<std::string>(target, "name", manifestPath);
   if (targetName == "onnx")
     fail(manifestPath, "an onnx artifact: model.onnx is for NPU compilers (run the command in qaic-compile.args from "
-                       "its folder) and ONNX Runtime (node lib/kiln/onnx/kiln-ort.js ARTIFACT --prompt-ids IDS, beside "
-                       "kiln's bin/; docs/backends/onnx.md); this runtime runs cpu artifacts");
+                       "its folder) and ONNX Runtime (`kiln run` and `kiln eval` run it there; docs/backends/onnx.md); "
+                       "this runtime runs cpu artifacts");
   if (targetName != "cpu")
     fail(manifestPath, "artifact is for target '" + targetName + "'; this runtime runs cpu artifacts");
   std::string triple = field<std::string>(target, "triple", manifestPath);

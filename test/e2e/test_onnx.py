@@ -23,10 +23,11 @@ if not NODE:
     sys.exit("node is not installed (scripts/setup.sh installs it with ONNX Runtime)")
 
 
-def ort(art, ids, n, top=5, batch=None, optimization="all"):
+def ort(art, ids, n, top=5, batch=None, accuracy_level=0):
     prompt = ";".join(",".join(map(str, p)) for p in batch) if batch else ",".join(map(str, ids))
     p = subprocess.run([NODE, RUNNER, art, "--prompt-ids", prompt, "-n", str(n), "--top-logits", str(top),
-                        "--threads", "2", "--optimization", optimization], capture_output=True, text=True, timeout=600)
+                        "--threads", "2", "--qdq-accuracy-level", str(accuracy_level)],
+                       capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
         sys.exit(f"kiln-ort.js {art} failed ({p.returncode}):\n{p.stderr}")
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -51,12 +52,12 @@ def compare(tag, art, ref_model, prompt_flag, prompt, n, ref_extra=(), tolerance
     worst = worst_logit(got, ref)
     c.check(worst <= tolerance, f"{tag}: logits within {tolerance:g} relative (worst {worst:.1e})")
     if int8_inputs:
-        # The graph is exact: the gap above is ORT's extended-level QDQ fusions rounding the int8
-        # products their own way; without them the logits match as f32 does.
-        basic = ort(art, ref["prompt_ids"], n, optimization="basic")
-        worst = worst_logit(basic, ref)
-        c.check(basic["ids"] == ref["ids"] and worst <= 1e-3,
-                f"{tag}: at ORT's basic optimization level, ids equal and logits within 1e-3 (worst {worst:.1e})")
+        # With ORT's own default accuracy level (4), its DQ -> MatMulNBits fusion requantizes the
+        # int8 inputs in its own blocks: the same ids, logits a bounded step apart.
+        stock = ort(art, ref["prompt_ids"], n, accuracy_level=4)
+        worst = worst_logit(stock, ref)
+        c.check(stock["ids"] == ref["ids"] and worst <= 3e-2,
+                f"{tag}: at ORT's default QDQ accuracy level 4, ids equal, logits within 3e-2 (worst {worst:.1e})")
     return ref
 
 
@@ -89,10 +90,26 @@ cpu = os.path.join(work, "onnx-tiny-cpu.kiln")
 kiln(args, "compile", MODEL, "--prompt-len", 4, "--ctx-len", 64, "-o", cpu)
 onnx_art = os.path.join(work, "onnx-tiny-p4.onnx")
 for p in golden["prompts"]:
-    ref = kiln_json(args, "run", "--reference", MODEL, "--prompt", p["prompt"], "-n", 24, "--json", "--ctx-len", 64)
+    ref = kiln_json(args, "run", "--reference", MODEL, "--prompt", p["prompt"], "-n", 24, "--json", "--ctx-len", 64,
+                    "--top-logits", 5)
     on_cpu = kiln_json(args, "run", cpu, "--prompt", p["prompt"], "-n", 24, "--json")
     in_ort = ort(onnx_art, ref["prompt_ids"], 24, top=1)
-    c.check(ref["ids"] == on_cpu["ids"] == in_ort["ids"], f"reference == cpu == onnx in ORT: {p['prompt']!r}")
+    # `kiln run` on the onnx artifact: the driver's own loop, the logits from ORT (kiln-ort.js --serve).
+    run_ort = kiln_json(args, "run", onnx_art, "--prompt", p["prompt"], "-n", 24, "--json", "--top-logits", 5)
+    c.check(ref["ids"] == on_cpu["ids"] == in_ort["ids"] == run_ort["ids"],
+            f"reference == cpu == onnx in ORT (runner and kiln run): {p['prompt']!r}")
+    worst = worst_logit(run_ort, ref)
+    c.check(worst <= 1e-3, f"kiln run on the onnx artifact: logits within 1e-3 relative (worst {worst:.1e})")
+sampled = [kiln(args, "run", a, "--prompt", "And God said", "-n", 16, "--temperature", 0.8, "--top-k", 40, "--seed", 7,
+                "--print-ids") for a in (cpu, onnx_art)]
+c.check(sampled[0] == sampled[1], "kiln run: seeded sampling gives the cpu artifact's ids on the onnx artifact")
+text = os.path.join(MODEL, "eval.txt")
+ev = kiln_json(args, "eval", onnx_art, "--text", text, "--window", 64, "--max-tokens", 1024, "--against", cpu,
+               "--json")
+ev_cpu = kiln_json(args, "eval", cpu, "--text", text, "--window", 64, "--max-tokens", 1024, "--json")
+c.check(abs(ev["perplexity"] / ev_cpu["perplexity"] - 1) < 1e-5 and ev["kl"] < 1e-8 and ev["top1_agreement"] == 1.0,
+        f"kiln eval in ORT: perplexity {ev['perplexity']:.4f} (cpu {ev_cpu['perplexity']:.4f}), KL {ev['kl']:.1e} "
+        f"against the cpu artifact")
 
 # A batch of two prompts in one session (batch_size 2) gives each prompt's own ids.
 a, b = golden["prompts"][0], golden["prompts"][1]
@@ -130,10 +147,10 @@ PIPELINES.append(("w8a8-float-head", ["--passes", "kiln-quantize-weights{format=
 PIPELINES.append(("fused-attention", ["--passes", "kiln-fuse-attention,kiln-fuse-linear-gelu,canonicalize"]))
 calib = ["--calibration", os.path.join(MODEL, "calib.txt")]
 for fmt, pipeline in PIPELINES:
-    # int8 activations: ORT's default optimizations fuse the QDQ products and round them their own
-    # way (measured: up to 1.3e-2 relative); compare() checks the exact graph at the basic level too.
+    # int8 activations: the reference rounds float64 activations, ORT float32 ones; a value on a
+    # rounding boundary moves one step (the bound test_artifacts.py holds the cpu kernels to).
     int8_inputs = fmt.startswith(("w8a8", "w4a8"))
-    tolerance = 3e-2 if int8_inputs else 1e-3
+    tolerance = 1e-2 if int8_inputs else 1e-3
     for name, model in [("trained", MODEL), ("h3-e96-l5-f16", os.path.join(work, "onnx-ckpt-h3-e96-l5-f16"))]:
         ir, art = compile_both(model, os.path.join(work, f"onnx-{fmt}-{name}"), *pipeline, *calib, "--prompt-len", 4,
                                "--ctx-len", 48)

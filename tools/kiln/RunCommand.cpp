@@ -1,12 +1,35 @@
 //===- RunCommand.cpp - kiln run ARTIFACT (MLIR-free) ---------------------===//
 #include "Driver.h"
 #include "Generate.h"
+#include "OrtSession.h"
 
 #include "kiln/Runtime/Runtime.h"
 
 #include <iostream>
 
 namespace kiln {
+
+namespace {
+/// An onnx artifact: the same loop, the logits from ONNX Runtime.
+int runOnnx(const Args &args, const RunSettings &settings, std::vector<int32_t> prompt) {
+  std::string dir = args.onePositional("ARTIFACT_DIR");
+  if (args.has("--kernels"))
+    args.error("--kernels chooses cpu kernels; " + dir + " is an onnx artifact (run in ONNX Runtime)");
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (args.has("--prompt") || !settings.printIds)
+    tokenizer = Tokenizer::fromDir(dir);
+  if (args.has("--prompt"))
+    prompt = tokenizer->encode(args.get("--prompt"));
+  OrtSession session(dir, int(settings.threads));
+  Engine engine;
+  engine.contextLen = session.contextLength();
+  engine.vocabSize = session.vocabSize();
+  engine.prefill = [&session](const std::vector<int32_t> &ids) { return session.append(ids); };
+  engine.decode = [&session](int32_t id) { return session.append({id}); };
+  engine.position = [&session] { return session.position(); };
+  return generate(args, settings, engine, prompt, tokenizer.get());
+}
+} // namespace
 
 int runCommand(int argc, char **argv) {
   Args args("run", kRunValuedOptions, kRunFlagOptions);
@@ -26,6 +49,8 @@ int runCommand(int argc, char **argv) {
   for (const char *opt : {"--prompt-len", "--ctx-len"})
     if (args.has(opt))
       args.error(std::string(opt) + " is fixed when the artifact is compiled (see kiln compile)");
+  if (isOnnxArtifact(args.onePositional("ARTIFACT_DIR")))
+    return runOnnx(args, settings, prompt);
   rt::Artifact::Options open;
   open.kernels = args.get("--kernels", "auto");
   auto artifact = rt::Artifact::open(args.onePositional("ARTIFACT_DIR"), open);

@@ -6,8 +6,10 @@
 //
 //   node kiln-ort.js ARTIFACT --prompt-ids 818,262,3726 [-n 32] [--top-logits K] [--threads N]
 //   node kiln-ort.js ARTIFACT --prompt-ids "1,2,3;4,5" ...     (a batch: one session, batch_size 2)
+//   node kiln-ort.js ARTIFACT --serve    (for `kiln run` / `kiln eval`: one sequence, commands on stdin)
 //   --optimization disabled|basic|extended|all: ORT's graphOptimizationLevel (default all, as
-//   QEfficient's runner; the extended level's QDQ fusions change int8-activation rounding)
+//   QEfficient's runner); --qdq-accuracy-level N: the accuracy level of ORT's DQ -> MatMulNBits
+//   fusion (default 0: f32, the graph's arithmetic; ORT's own default is 4: int8 activations)
 //
 // Prints one JSON line: {"prompt_ids", "ids", "top_logits" ([[id, logit], ...] per generated token, as
 // `kiln run --json --top-logits K` prints), "timings"}; for a batch, {"batch": [one object per prompt]}.
@@ -39,7 +41,7 @@ function loadOrt() {
 }
 
 function parseArgs(argv) {
-  const a = { n: 16, topLogits: 0, threads: 0, prompts: null, artifact: null, optimization: 'all' };
+  const a = { n: 16, topLogits: 0, threads: 0, prompts: null, artifact: null, optimization: 'all', serve: false, qdqAccuracy: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const value = () => {
@@ -56,23 +58,27 @@ function parseArgs(argv) {
         if (!/^\d+$/.test(s.trim())) fail(`--prompt-ids: '${s}' is not a token id`);
         return Number(s);
       }));
-    } else if (k === '-n') a.n = int();
+    } else if (k === '--serve') a.serve = true;
+    else if (k === '-n') a.n = int();
     else if (k === '--top-logits') a.topLogits = int();
     else if (k === '--threads') a.threads = int();
-    else if (k === '--optimization') {
+    else if (k === '--qdq-accuracy-level') {
+      a.qdqAccuracy = int();
+      if (a.qdqAccuracy > 4) fail('--qdq-accuracy-level must be 0 to 4');
+    } else if (k === '--optimization') {
       a.optimization = value();
       if (!['disabled', 'basic', 'extended', 'all'].includes(a.optimization))
         fail(`--optimization must be disabled, basic, extended or all, got '${a.optimization}'`);
     }
     else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: kiln-ort.js ARTIFACT --prompt-ids 1,2,3[;4,5,...] [-n N] [--top-logits K] [--threads N] [--optimization LEVEL]\n');
+      process.stdout.write('usage: kiln-ort.js ARTIFACT --prompt-ids 1,2,3[;4,5,...] [-n N] [--top-logits K] [--threads N] [--optimization LEVEL] [--qdq-accuracy-level N]\n');
       process.exit(0);
     } else if (k.startsWith('-')) fail(`unknown option '${k}'`);
     else if (a.artifact) fail(`unexpected argument '${k}'`);
     else a.artifact = k;
   }
   if (!a.artifact) fail('missing ARTIFACT (an onnx artifact directory)');
-  if (!a.prompts || a.prompts.some((p) => p.length === 0)) fail('missing or empty --prompt-ids');
+  if (!a.serve && (!a.prompts || a.prompts.some((p) => p.length === 0))) fail('missing or empty --prompt-ids');
   return a;
 }
 
@@ -118,7 +124,13 @@ async function main() {
   const ort = loadOrt();
   const { promptLen, ctxLen } = readSpecializations(a.artifact);
   const modelPath = path.join(a.artifact, 'model.onnx');
-  const options = { executionProviders: ['cpu'], graphOptimizationLevel: a.optimization };
+  // ORT fuses DequantizeLinear(int8 weight) -> MatMul into MatMulNBits with this accuracy level;
+  // its default, 4, requantizes the activations in its own int8 blocks (a W8A8 graph's products
+  // then round differently). 0 keeps the graph's f32 arithmetic.
+  const options = {
+    executionProviders: ['cpu'], graphOptimizationLevel: a.optimization,
+    extra: { session: { qdq_matmulnbits_accuracy_level: String(a.qdqAccuracy) } },
+  };
   if (a.threads) options.intraOpNumThreads = a.threads;
   let session;
   try {
@@ -129,6 +141,7 @@ async function main() {
   const meta = {};
   for (const m of session.inputMetadata) meta[m.name] = m;
   const pastNames = session.inputNames.filter((n) => n.startsWith('past_'));
+  if (a.serve) return serve(ort, session, meta, pastNames, promptLen, ctxLen);
   const B = a.prompts.length;
   const chunks = Math.max(...a.prompts.map((p) => Math.ceil(p.length / promptLen)));
   for (const p of a.prompts)
@@ -199,6 +212,79 @@ async function main() {
     r.timings = timings;
   }
   process.stdout.write(JSON.stringify(B === 1 ? results[0] : { batch: results }) + '\n');
+}
+
+// --serve: a line protocol for kiln's driver (tools/kiln/OrtSession.cpp). Prints
+// "ready VOCAB CTX_LEN PROMPT_LEN"; then per line "append ID,ID,..." (the tokens go in after those
+// already in, prefill chunks or decode steps) answers "logits VOCAB" and the last token's logits as
+// VOCAB little-endian float32s; "reset" answers "ok"; a bad request answers "error MESSAGE".
+async function serve(ort, session, meta, pastNames, promptLen, ctxLen) {
+  const zeros = () => {
+    const state = {};
+    for (const n of pastNames) {
+      const shape = meta[n].shape.map((d) => (d === 'batch_size' ? 1 : d === 'ctx_len' ? ctxLen : d));
+      state[n] = new ort.Tensor('float32', new Float32Array(shape.reduce((x, y) => x * y, 1)), shape);
+    }
+    return state;
+  };
+  let past = zeros(), position = 0, vocab = 0;
+  const logitsMeta = session.outputMetadata.find((m) => m.name === 'logits');
+  vocab = logitsMeta && Number.isInteger(logitsMeta.shape[2]) ? logitsMeta.shape[2] : 0;
+  if (!vocab) fail('cannot read the vocabulary size from the logits output');
+  const out = process.stdout;
+  const send = (line, bytes) => new Promise((resolve) => {
+    out.write(line + '\n');
+    if (bytes) out.write(bytes, resolve);
+    else resolve();
+  });
+  async function run(ids, positions, seq) {
+    const feeds = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, seq]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [1, seq]),
+      ...past,
+    };
+    const result = await session.run(feeds);
+    for (const n of pastNames) past[n] = result[`${n}_RetainedState`];
+    return result.logits.data;
+  }
+  async function append(ids) {
+    if (position + ids.length > ctxLen) throw new Error(`${position + ids.length} tokens do not fit the context of ${ctxLen}`);
+    let logits;
+    if (ids.length === 1 && position > 0) {
+      logits = await run(ids, [position], 1);
+    } else {
+      for (let c = 0; c < ids.length; c += promptLen) {
+        const chunk = [], positions = [];
+        for (let s = 0; s < promptLen; s++) {
+          chunk.push(c + s < ids.length ? ids[c + s] : 0);
+          positions.push(c + s < ids.length ? position + c + s : -1);
+        }
+        logits = await run(chunk, positions, promptLen);
+      }
+    }
+    position += ids.length;
+    return logits;
+  }
+  await send(`ready ${vocab} ${ctxLen} ${promptLen}`);
+  const readline = require('readline');
+  const lines = readline.createInterface({ input: process.stdin, terminal: false });
+  for await (const line of lines) {
+    const [cmd, arg] = line.trim().split(/\s+/, 2);
+    try {
+      if (cmd === 'reset') {
+        past = zeros();
+        position = 0;
+        await send('ok');
+      } else if (cmd === 'append' && arg && /^\d+(,\d+)*$/.test(arg)) {
+        const logits = await append(arg.split(',').map(Number));
+        await send(`logits ${vocab}`, Buffer.from(logits.buffer, logits.byteOffset, vocab * 4));
+      } else {
+        await send(`error bad request '${line.slice(0, 40)}'`);
+      }
+    } catch (e) {
+      await send(`error ${String(e.message || e).split('\n')[0]}`);
+    }
+  }
 }
 
 main().catch((e) => fail(String(e.message || e).split('\n')[0]));

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../Args.h"
+#include "../OrtSession.h"
 #include "Commands.h"
 
 #include "kiln/Passes/Pipeline.h"
@@ -107,6 +108,28 @@ public:
 private:
   std::unique_ptr<rt::Artifact> artifact_;
   rt::Session session_;
+  std::string dir_;
+};
+
+/// An onnx artifact, token by token in ONNX Runtime.
+class OrtScorer : public Scorer {
+public:
+  OrtScorer(const std::string &dir, int threads) : session_(dir, threads), dir_(dir) {}
+  std::vector<std::vector<double>> score(const std::vector<int32_t> &ids) override {
+    session_.reset();
+    std::vector<std::vector<double>> rows;
+    for (size_t t = 0; t + 1 < ids.size(); ++t) {
+      std::vector<float> logits = session_.append({ids[t]});
+      rows.emplace_back(logits.begin(), logits.end());
+    }
+    return rows;
+  }
+  int64_t vocabSize() const override { return session_.vocabSize(); }
+  int64_t maxWindow() const override { return session_.contextLength(); }
+  const std::string &tokenizerDir() const override { return dir_; }
+
+private:
+  OrtSession session_;
   std::string dir_;
 };
 
@@ -218,6 +241,8 @@ int evalCommand(int argc, char **argv) {
     if (isArtifact(path)) {
       if (applyPipeline && hasPipeline)
         args.error(path + " is a compiled artifact: --pipeline/--passes apply to models only");
+      if (isOnnxArtifact(path))
+        return std::make_unique<OrtScorer>(path, threads);
       return std::make_unique<ArtifactScorer>(path, threads > 0 ? threads : 0);
     }
     ImportOptions options;
