@@ -107,34 +107,34 @@ std::string GraphBuilder::constI64(const std::vector<int64_t> &values) {
   return constant(key, t);
 }
 
+namespace {
+/// A 0-d tensor of `type`; int8 and int32 values live in int32_data.
+TensorProto scalar(int32_t type, int64_t integer, float real) {
+  TensorProto t;
+  t.set_data_type(type);
+  if (type == TensorProto::FLOAT)
+    t.add_float_data(real);
+  else if (type == TensorProto::INT64)
+    t.add_int64_data(integer);
+  else
+    t.add_int32_data(int32_t(integer));
+  return t;
+}
+} // namespace
+
 std::string GraphBuilder::scalarI64(int64_t value) {
-  TensorProto t;
-  t.set_data_type(TensorProto::INT64);
-  t.add_int64_data(value);
-  return constant("i64 " + std::to_string(value), t);
+  return constant("i64 " + std::to_string(value), scalar(TensorProto::INT64, value, 0));
 }
-
-std::string GraphBuilder::scalarF32(float value) {
-  TensorProto t;
-  t.set_data_type(TensorProto::FLOAT);
-  t.add_float_data(value);
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  return constant("f32 " + std::to_string(bits), t);
-}
-
-std::string GraphBuilder::scalarI8(int8_t value) {
-  TensorProto t;
-  t.set_data_type(TensorProto::INT8);
-  t.add_int32_data(value);
-  return constant("i8 " + std::to_string(value), t);
-}
-
 std::string GraphBuilder::scalarI32(int32_t value) {
-  TensorProto t;
-  t.set_data_type(TensorProto::INT32);
-  t.add_int32_data(value);
-  return constant("i32 " + std::to_string(value), t);
+  return constant("i32 " + std::to_string(value), scalar(TensorProto::INT32, value, 0));
+}
+std::string GraphBuilder::scalarI8(int8_t value) {
+  return constant("i8 " + std::to_string(value), scalar(TensorProto::INT8, value, 0));
+}
+std::string GraphBuilder::scalarF32(float value) {
+  uint32_t bits; // by bits: 0 and -0 are different constants
+  std::memcpy(&bits, &value, 4);
+  return constant("f32 " + std::to_string(bits), scalar(TensorProto::FLOAT, 0, value));
 }
 
 std::string GraphBuilder::initializer(const std::string &name, int32_t dtype, const std::vector<int64_t> &shape,

@@ -31,6 +31,19 @@ def kiln_json(args, *argv, lines=False):
     return [json.loads(l) for l in out] if lines else json.loads(out[-1])
 
 
+def worst_logit(got, ref):
+    """The largest |got - ref| over the ids both list among each step's top logits, relative to the
+    reference's largest logit of that step (`kiln run --json --top-logits K` output)."""
+    worst = 0.0
+    for g_step, r_step in zip(got["top_logits"], ref["top_logits"]):
+        scale = max(abs(r_step[0][1]), 1e-6)
+        ref_by_id = {i: v for i, v in r_step}
+        for i, v in g_step:
+            if i in ref_by_id:
+                worst = max(worst, abs(v - ref_by_id[i]) / scale)
+    return worst
+
+
 class Checks:
     def __init__(self):
         self.passed = self.failed = 0

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 
-from common import MODEL, Checks, kiln, kiln_json, parse_args
+from common import MODEL, Checks, kiln, kiln_json, parse_args, worst_logit
 
 
 def cpu_variants():
@@ -41,13 +41,7 @@ def compare(tag, art_dir, ref_model, prompt_flag, prompt, n, ref_extra=(), toler
                         "--kernels", v, "--threads", 2)
         c.check(got["prompt_ids"] == ref["prompt_ids"], f"{tag} [{v}]: prompt ids")
         c.check(got["ids"] == ref["ids"], f"{tag} [{v}]: {n} greedy ids equal the reference")
-        worst = 0.0
-        for g_step, r_step in zip(got["top_logits"], ref["top_logits"]):
-            scale = max(abs(r_step[0][1]), 1e-6)
-            ref_by_id = {i: val for i, val in r_step}
-            for i, val in g_step:
-                if i in ref_by_id:
-                    worst = max(worst, abs(val - ref_by_id[i]) / scale)
+        worst = worst_logit(got, ref)
         c.check(worst <= tolerance, f"{tag} [{v}]: logits within {tolerance:g} relative (worst {worst:.1e})")
 
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from common import MODEL, ROOT, Checks, kiln, kiln_json, parse_args
+from common import MODEL, ROOT, Checks, kiln, kiln_json, parse_args, worst_logit
 
 args = parse_args()
 c = Checks()
@@ -31,17 +31,6 @@ def ort(art, ids, n, top=5, batch=None, accuracy_level=0):
     if p.returncode != 0:
         sys.exit(f"kiln-ort.js {art} failed ({p.returncode}):\n{p.stderr}")
     return json.loads(p.stdout.strip().splitlines()[-1])
-
-
-def worst_logit(got, ref):
-    worst = 0.0
-    for g_step, r_step in zip(got["top_logits"], ref["top_logits"]):
-        scale = max(abs(r_step[0][1]), 1e-6)
-        ref_by_id = {i: v for i, v in r_step}
-        for i, v in g_step:
-            if i in ref_by_id:
-                worst = max(worst, abs(v - ref_by_id[i]) / scale)
-    return worst
 
 
 def compare(tag, art, ref_model, prompt_flag, prompt, n, ref_extra=(), tolerance=1e-3, int8_inputs=False):
