@@ -3,12 +3,11 @@
 // Each kiln function becomes `void kiln_graph_<name>(void **buffers,
 // const KilnRuntimeContext *rt)`. Values live in one of the buffers the
 // runtime passes (weights, arena, ids, positions, logits, KV caches) at an
-// offset fixed here, so the generated code allocates nothing:
+// offset fixed by the shared memory plan (include/kiln/Backend/MemoryPlan.h:
+// views cost nothing, other results share the arena by live intervals),
+// so the generated code allocates nothing; the cpu backend adds one scratch
+// region for W8A8's int8 inputs.
 //
-//  - views cost nothing: split, split_heads and merge_heads alias their
-//    input (with a row stride), and cache_update updates the cache in place;
-//  - every other result gets arena space, reused once its value (and every
-//    view of it) is dead: a first-fit plan over live intervals;
 //  - matrix work calls the kernels (kiln_uk_linear, kiln_uk_attention);
 //    element-wise work becomes loops (scf + arith + math), which LLVM
 //    vectorises for the target CPU.
@@ -16,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 #include "CPUBackend.h"
 
+#include "kiln/Backend/MemoryPlan.h"
 #include "kiln/IR/KilnOps.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Quant/Quant.h"
@@ -37,15 +37,14 @@ namespace kiln::cpu {
 
 namespace {
 
-enum Buffer : int { kWeights = 0, kArena = 1, kInputIds = 2, kPositions = 3, kLogits = 4, kFirstCache = 5 };
-
-/// Where a value lives: buffer, element offset, and (for [rows, cols]
-/// activations) the distance between rows in elements.
-struct Place {
-  int buffer = kArena;
-  int64_t offset = 0;
-  int64_t rowStride = 0;
-  Value root; ///< The allocation this place belongs to (itself if not a view).
+// The buffers of a graph call (include/kiln/Backend/MemoryPlan.h).
+enum Buffer : int {
+  kWeights = kWeightsBuffer,
+  kArena = kArenaBuffer,
+  kInputIds = kInputIdsBuffer,
+  kPositions = kPositionsBuffer,
+  kLogits = kLogitsBuffer,
+  kFirstCache = kFirstCacheBuffer
 };
 
 int64_t numElements(Type t) { return cast<RankedTensorType>(t).getNumElements(); }
@@ -78,79 +77,10 @@ private:
   //===--------------------------------------------------------------------===//
 
   void plan() {
+    MemoryPlan plan = planMemory(func_, "cpu backend");
+    places_ = std::move(plan.places);
+    arenaBytes_ = plan.arenaBytes;
     Block &body = func_.getBody().front();
-    auto ret = cast<func::ReturnOp>(body.getTerminator());
-    if (shapeOf(func_.getArgument(0))[0] != 1)
-      unsupported(func_, "only batch 1 is supported");
-    for (BlockArgument arg : func_.getArguments()) {
-      int buffer = arg.getArgNumber() == 0 ? kInputIds : arg.getArgNumber() == 1 ? kPositions
-                                                                                  : kFirstCache + int(arg.getArgNumber()) - 2;
-      places_[arg] = {buffer, 0, lastDim(arg), arg};
-    }
-    // Results: logits into the logits buffer, caches updated in place.
-    Value logits = ret.getOperand(0);
-    for (unsigned i = 1; i < ret.getNumOperands(); ++i) {
-      auto update = ret.getOperand(i).getDefiningOp<CacheUpdateOp>();
-      auto arg = update ? dyn_cast<BlockArgument>(update.getCache()) : BlockArgument();
-      if (!arg || arg.getArgNumber() != i + 1)
-        unsupported(ret, "result " + std::to_string(i) + " must be the in-place update of cache argument " +
-                             std::to_string(i + 1));
-    }
-
-    // Views and allocations, with each root's last use.
-    DenseMap<Operation *, int64_t> index;
-    int64_t i = 0;
-    for (Operation &op : body)
-      index[&op] = i++;
-    std::vector<Value> roots;
-    for (Operation &op : body) {
-      for (Value r : op.getResults()) {
-        llvm::TypeSwitch<Operation *>(&op)
-            .Case<WeightOp>([&](auto) { places_[r] = {kWeights, 0, 0, r}; })
-            .Case<SplitOp>([&](SplitOp s) {
-              Place in = places_.at(s.getInput());
-              int64_t part = lastDim(r);
-              places_[r] = {in.buffer, in.offset + part * int64_t(cast<OpResult>(r).getResultNumber()), in.rowStride,
-                            in.root};
-            })
-            .Case<SplitHeadsOp, MergeHeadsOp>([&](auto v) { places_[r] = places_.at(v->getOperand(0)); })
-            .Case<CacheUpdateOp>([&](CacheUpdateOp c) { places_[r] = places_.at(c.getCache()); })
-            .Default([&](Operation *) {
-              int64_t cols = isa<AttentionOp>(op) ? shapeOf(r)[1] * shapeOf(r)[3] : lastDim(r);
-              places_[r] = {r == logits ? kLogits : kArena, 0, cols, r};
-              if (r != logits)
-                roots.push_back(r);
-            });
-      }
-      for (Value operand : op.getOperands()) {
-        Value root = places_.at(operand).root;
-        lastUse_[root] = std::max(lastUse_[root], index[&op]);
-      }
-    }
-    // First fit by decreasing size over live intervals [def, last use].
-    std::sort(roots.begin(), roots.end(), [](Value a, Value b) { return numElements(a.getType()) > numElements(b.getType()); });
-    struct Block_ {
-      int64_t begin, end, start, stop; // bytes, live interval
-    };
-    std::vector<Block_> placed;
-    for (Value r : roots) {
-      int64_t bytes = (numElements(r.getType()) * 4 + 63) / 64 * 64;
-      int64_t start = index[r.getDefiningOp()], stop = std::max(start, lastUse_[r]);
-      std::vector<std::pair<int64_t, int64_t>> busy;
-      for (const auto &p : placed)
-        if (!(p.stop < start || stop < p.start))
-          busy.push_back({p.begin, p.end});
-      std::sort(busy.begin(), busy.end());
-      int64_t at = 0;
-      for (auto [b0, b1] : busy) {
-        if (at + bytes <= b0)
-          break;
-        at = std::max(at, b1);
-      }
-      placed.push_back({at, at + bytes, start, stop});
-      places_[r].offset = at / 4;
-      arenaBytes_ = std::max<uint64_t>(arenaBytes_, uint64_t(at + bytes));
-    }
     // One scratch region after the plan for the int8 copies of W8A8 inputs
     // (ops run one at a time, so they all share it).
     for (Operation &op : body) {
@@ -165,10 +95,6 @@ private:
     scratchOffset_ = round64(int64_t(arenaBytes_));
     if (scratchBytes_ > 0)
       arenaBytes_ = uint64_t(scratchOffset_ + scratchBytes_);
-    // Views inherit their root's final offset.
-    for (auto &[v, p] : places_)
-      if (p.root != v && p.buffer == kArena)
-        p.offset += places_.at(p.root).offset;
   }
 
   //===--------------------------------------------------------------------===//
@@ -738,7 +664,6 @@ private:
   Value rt_;
   std::vector<Value> bases_;
   DenseMap<Value, Place> places_;
-  DenseMap<Value, int64_t> lastUse_;
   uint64_t arenaBytes_ = 0;
   int64_t scratchOffset_ = 0, scratchBytes_ = 0; ///< bytes, in the arena
 };
