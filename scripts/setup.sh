@@ -6,6 +6,7 @@ packages=(
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools clang-19 lld-19 libclang-rt-19-dev
   libboost-graph-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libicu-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
+  mesa-vulkan-drivers libvulkan-dev spirv-tools
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,347 @@
+//===- VulkanDevice.cpp - the Vulkan compute driver (MLIR-free) -----------===//
+#define VK_NO_PROTOTYPES
+#include "VulkanDevice.h"
+
+#include "kiln/Support/Error.h"
+
+#include <vulkan/vulkan.h>
+
+#include <cstring>
+#include <dlfcn.h>
+
+namespace kiln::vk {
+
+// Every entry point the driver calls, resolved at run time.
+#define KILN_VK_INSTANCE_FNS(X)                                                                                        \
+  X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties2)                                \
+  X(vkGetPhysicalDeviceFeatures2) X(vkGetPhysicalDeviceQueueFamilyProperties)                                         \
+  X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice) X(vkGetDeviceProcAddr)
+#define KILN_VK_DEVICE_FNS(X)                                                                                          \
+  X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements)        \
+  X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory)                          \
+  X(vkCreateShaderModule) X(vkDestroyShaderModule) X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout)    \
+  X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreateComputePipelines) X(vkDestroyPipeline)              \
+  X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool) X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets)         \
+  X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers) X(vkFreeCommandBuffers)                 \
+  X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets) X(vkCmdDispatch)     \
+  X(vkQueueSubmit) X(vkQueueWaitIdle)
+
+struct Device::Impl {
+  void *library = nullptr;
+  PFN_vkGetInstanceProcAddr getInstanceProcAddr = nullptr;
+  VkInstance instance = VK_NULL_HANDLE;
+  VkPhysicalDevice physical = VK_NULL_HANDLE;
+  VkDevice device = VK_NULL_HANDLE;
+  VkQueue queue = VK_NULL_HANDLE;
+  uint32_t queueFamily = 0;
+  VkCommandPool commandPool = VK_NULL_HANDLE;
+  VkPhysicalDeviceMemoryProperties memory{};
+#define KILN_VK_MEMBER(name) PFN_##name name = nullptr;
+  KILN_VK_INSTANCE_FNS(KILN_VK_MEMBER)
+  KILN_VK_DEVICE_FNS(KILN_VK_MEMBER)
+#undef KILN_VK_MEMBER
+
+  ~Impl() {
+    if (device) {
+      if (commandPool)
+        vkDestroyCommandPool(device, commandPool, nullptr);
+      vkDestroyDevice(device, nullptr);
+    }
+    if (instance)
+      vkDestroyInstance(instance, nullptr);
+    if (library)
+      dlclose(library);
+  }
+};
+
+namespace {
+void check(VkResult r, const char *what) {
+  if (r != VK_SUCCESS)
+    throw Error(std::string("vulkan: ") + what + " failed (VkResult " + std::to_string(int(r)) + ")");
+}
+
+std::unique_ptr<Device::Impl> openInstance() {
+  auto impl = std::make_unique<Device::Impl>();
+  impl->library = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!impl->library)
+    throw Error("vulkan: libvulkan.so.1 is not installed (Debian: libvulkan1 and a driver, e.g. mesa-vulkan-drivers)");
+  impl->getInstanceProcAddr =
+      reinterpret_cast<PFN_vkGetInstanceProcAddr>(dlsym(impl->library, "vkGetInstanceProcAddr"));
+  if (!impl->getInstanceProcAddr)
+    throw Error("vulkan: libvulkan.so.1 has no vkGetInstanceProcAddr");
+  auto createInstance =
+      reinterpret_cast<PFN_vkCreateInstance>(impl->getInstanceProcAddr(VK_NULL_HANDLE, "vkCreateInstance"));
+  VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+  app.pApplicationName = "kiln";
+  app.apiVersion = VK_API_VERSION_1_2;
+  VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+  ci.pApplicationInfo = &app;
+  check(createInstance(&ci, nullptr, &impl->instance), "vkCreateInstance");
+#define KILN_VK_LOAD(name)                                                                                             \
+  impl->name = reinterpret_cast<PFN_##name>(impl->getInstanceProcAddr(impl->instance, #name));                          \
+  if (!impl->name)                                                                                                     \
+    throw Error("vulkan: the loader lacks " #name);
+  KILN_VK_INSTANCE_FNS(KILN_VK_LOAD)
+#undef KILN_VK_LOAD
+  return impl;
+}
+} // namespace
+
+bool Device::available(std::string *why) {
+  try {
+    auto impl = openInstance();
+    uint32_t n = 0;
+    impl->vkEnumeratePhysicalDevices(impl->instance, &n, nullptr);
+    if (n == 0) {
+      if (why)
+        *why = "vulkan: no Vulkan device (install mesa-vulkan-drivers for lavapipe)";
+      return false;
+    }
+    return true;
+  } catch (const Error &e) {
+    if (why)
+      *why = e.what();
+    return false;
+  }
+}
+
+Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Device::~Device() = default;
+
+std::unique_ptr<Device> Device::open(int index) {
+  auto impl = openInstance();
+  uint32_t n = 0;
+  check(impl->vkEnumeratePhysicalDevices(impl->instance, &n, nullptr), "vkEnumeratePhysicalDevices");
+  if (n == 0)
+    throw Error("vulkan: no Vulkan device (install mesa-vulkan-drivers for lavapipe)");
+  if (index < 0 || uint32_t(index) >= n)
+    throw Error("vulkan: device " + std::to_string(index) + " does not exist (" + std::to_string(n) + " found)");
+  std::vector<VkPhysicalDevice> devices(n);
+  check(impl->vkEnumeratePhysicalDevices(impl->instance, &n, devices.data()), "vkEnumeratePhysicalDevices");
+  impl->physical = devices[size_t(index)];
+
+  DeviceInfo info;
+  VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, &subgroup};
+  VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+  subgroup.pNext = &driver;
+  impl->vkGetPhysicalDeviceProperties2(impl->physical, &props);
+  info.name = props.properties.deviceName;
+  info.driver = driver.driverName;
+  info.apiVersion = props.properties.apiVersion;
+  info.subgroupSize = subgroup.subgroupSize;
+  info.maxStorageBufferRange = props.properties.limits.maxStorageBufferRange;
+  VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &f12};
+  VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f11};
+  impl->vkGetPhysicalDeviceFeatures2(impl->physical, &features);
+  info.shaderFloat16 = f12.shaderFloat16;
+  info.storageBuffer16Bit = f11.storageBuffer16BitAccess;
+  info.storageBuffer8Bit = f12.storageBuffer8BitAccess;
+
+  uint32_t families = 0;
+  impl->vkGetPhysicalDeviceQueueFamilyProperties(impl->physical, &families, nullptr);
+  std::vector<VkQueueFamilyProperties> fam(families);
+  impl->vkGetPhysicalDeviceQueueFamilyProperties(impl->physical, &families, fam.data());
+  bool found = false;
+  for (uint32_t i = 0; i < families && !found; ++i)
+    if (fam[i].queueFlags & VK_QUEUE_COMPUTE_BIT) {
+      impl->queueFamily = i;
+      found = true;
+    }
+  if (!found)
+    throw Error("vulkan: device '" + info.name + "' has no compute queue");
+  float priority = 1.0f;
+  VkDeviceQueueCreateInfo queue{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+  queue.queueFamilyIndex = impl->queueFamily;
+  queue.queueCount = 1;
+  queue.pQueuePriorities = &priority;
+  VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+  dci.queueCreateInfoCount = 1;
+  dci.pQueueCreateInfos = &queue;
+  check(impl->vkCreateDevice(impl->physical, &dci, nullptr, &impl->device), "vkCreateDevice");
+#define KILN_VK_LOAD(name)                                                                                             \
+  impl->name = reinterpret_cast<PFN_##name>(impl->vkGetDeviceProcAddr(impl->device, #name));                            \
+  if (!impl->name)                                                                                                     \
+    throw Error("vulkan: the device lacks " #name);
+  KILN_VK_DEVICE_FNS(KILN_VK_LOAD)
+#undef KILN_VK_LOAD
+  impl->vkGetDeviceQueue(impl->device, impl->queueFamily, 0, &impl->queue);
+  impl->vkGetPhysicalDeviceMemoryProperties(impl->physical, &impl->memory);
+  VkCommandPoolCreateInfo pool{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+  pool.queueFamilyIndex = impl->queueFamily;
+  check(impl->vkCreateCommandPool(impl->device, &pool, nullptr, &impl->commandPool), "vkCreateCommandPool");
+  std::unique_ptr<Device> d(new Device(std::move(impl)));
+  d->info_ = info;
+  return d;
+}
+
+std::unique_ptr<Buffer> Device::buffer(uint64_t bytes) {
+  Impl &vk = *impl_;
+  if (bytes == 0 || bytes > info_.maxStorageBufferRange)
+    throw Error("vulkan: a storage buffer of " + std::to_string(bytes) + " bytes (the device allows 1 to " +
+                std::to_string(info_.maxStorageBufferRange) + ")");
+  std::unique_ptr<Buffer> b(new Buffer());
+  b->device_ = impl_.get();
+  b->size_ = bytes;
+  VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+  bci.size = bytes;
+  bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
+  VkBuffer buffer;
+  check(vk.vkCreateBuffer(vk.device, &bci, nullptr, &buffer), "vkCreateBuffer");
+  b->buffer_ = reinterpret_cast<void *>(buffer);
+  VkMemoryRequirements req;
+  vk.vkGetBufferMemoryRequirements(vk.device, buffer, &req);
+  const VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  uint32_t type = UINT32_MAX;
+  for (uint32_t i = 0; i < vk.memory.memoryTypeCount && type == UINT32_MAX; ++i)
+    if ((req.memoryTypeBits & (1u << i)) && (vk.memory.memoryTypes[i].propertyFlags & want) == want)
+      type = i;
+  if (type == UINT32_MAX)
+    throw Error("vulkan: no host-visible coherent memory for a storage buffer");
+  VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+  mai.allocationSize = req.size;
+  mai.memoryTypeIndex = type;
+  VkDeviceMemory memory;
+  check(vk.vkAllocateMemory(vk.device, &mai, nullptr, &memory), "vkAllocateMemory");
+  b->memory_ = reinterpret_cast<void *>(memory);
+  check(vk.vkBindBufferMemory(vk.device, buffer, memory, 0), "vkBindBufferMemory");
+  check(vk.vkMapMemory(vk.device, memory, 0, bytes, 0, &b->mapped_), "vkMapMemory");
+  return b;
+}
+
+Buffer::~Buffer() {
+  auto &vk = *device_;
+  if (mapped_)
+    vk.vkUnmapMemory(vk.device, reinterpret_cast<VkDeviceMemory>(memory_));
+  if (buffer_)
+    vk.vkDestroyBuffer(vk.device, reinterpret_cast<VkBuffer>(buffer_), nullptr);
+  if (memory_)
+    vk.vkFreeMemory(vk.device, reinterpret_cast<VkDeviceMemory>(memory_), nullptr);
+}
+
+void Buffer::write(const void *data, uint64_t bytes, uint64_t offset) {
+  if (offset + bytes > size_)
+    throw Error("vulkan: a write past the end of a buffer");
+  std::memcpy(static_cast<char *>(mapped_) + offset, data, bytes);
+}
+
+void Buffer::read(void *data, uint64_t bytes, uint64_t offset) const {
+  if (offset + bytes > size_)
+    throw Error("vulkan: a read past the end of a buffer");
+  std::memcpy(data, static_cast<const char *>(mapped_) + offset, bytes);
+}
+
+std::unique_ptr<Kernel> Device::kernel(const std::vector<uint32_t> &spirv, const std::string &entry, int bindings) {
+  Impl &vk = *impl_;
+  std::unique_ptr<Kernel> k(new Kernel());
+  k->device_ = impl_.get();
+  k->bindings_ = bindings;
+  VkShaderModuleCreateInfo smci{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+  smci.codeSize = spirv.size() * 4;
+  smci.pCode = spirv.data();
+  VkShaderModule module;
+  check(vk.vkCreateShaderModule(vk.device, &smci, nullptr, &module), "vkCreateShaderModule");
+  k->module_ = reinterpret_cast<void *>(module);
+  std::vector<VkDescriptorSetLayoutBinding> slots(static_cast<size_t>(bindings));
+  for (int i = 0; i < bindings; ++i)
+    slots[size_t(i)] = {uint32_t(i), VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
+  VkDescriptorSetLayoutCreateInfo dslci{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+  dslci.bindingCount = uint32_t(bindings);
+  dslci.pBindings = slots.data();
+  VkDescriptorSetLayout setLayout;
+  check(vk.vkCreateDescriptorSetLayout(vk.device, &dslci, nullptr, &setLayout), "vkCreateDescriptorSetLayout");
+  k->setLayout_ = reinterpret_cast<void *>(setLayout);
+  VkPipelineLayoutCreateInfo plci{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+  plci.setLayoutCount = 1;
+  plci.pSetLayouts = &setLayout;
+  VkPipelineLayout layout;
+  check(vk.vkCreatePipelineLayout(vk.device, &plci, nullptr, &layout), "vkCreatePipelineLayout");
+  k->layout_ = reinterpret_cast<void *>(layout);
+  VkComputePipelineCreateInfo cpci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+  cpci.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
+  cpci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+  cpci.stage.module = module;
+  cpci.stage.pName = entry.c_str();
+  cpci.layout = layout;
+  VkPipeline pipeline;
+  check(vk.vkCreateComputePipelines(vk.device, VK_NULL_HANDLE, 1, &cpci, nullptr, &pipeline),
+        ("vkCreateComputePipelines for '" + entry + "'").c_str());
+  k->pipeline_ = reinterpret_cast<void *>(pipeline);
+  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, uint32_t(bindings)};
+  VkDescriptorPoolCreateInfo dpci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+  dpci.maxSets = 1;
+  dpci.poolSizeCount = 1;
+  dpci.pPoolSizes = &size;
+  VkDescriptorPool pool;
+  check(vk.vkCreateDescriptorPool(vk.device, &dpci, nullptr, &pool), "vkCreateDescriptorPool");
+  k->pool_ = reinterpret_cast<void *>(pool);
+  VkDescriptorSetAllocateInfo dsai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+  dsai.descriptorPool = pool;
+  dsai.descriptorSetCount = 1;
+  dsai.pSetLayouts = &setLayout;
+  VkDescriptorSet set;
+  check(vk.vkAllocateDescriptorSets(vk.device, &dsai, &set), "vkAllocateDescriptorSets");
+  k->set_ = reinterpret_cast<void *>(set);
+  return k;
+}
+
+Kernel::~Kernel() {
+  auto &vk = *device_;
+  if (pool_)
+    vk.vkDestroyDescriptorPool(vk.device, reinterpret_cast<VkDescriptorPool>(pool_), nullptr);
+  if (pipeline_)
+    vk.vkDestroyPipeline(vk.device, reinterpret_cast<VkPipeline>(pipeline_), nullptr);
+  if (layout_)
+    vk.vkDestroyPipelineLayout(vk.device, reinterpret_cast<VkPipelineLayout>(layout_), nullptr);
+  if (setLayout_)
+    vk.vkDestroyDescriptorSetLayout(vk.device, reinterpret_cast<VkDescriptorSetLayout>(setLayout_), nullptr);
+  if (module_)
+    vk.vkDestroyShaderModule(vk.device, reinterpret_cast<VkShaderModule>(module_), nullptr);
+}
+
+void Device::run(Kernel &kernel, const std::vector<Buffer *> &buffers, uint32_t gx, uint32_t gy, uint32_t gz) {
+  Impl &vk = *impl_;
+  if (int(buffers.size()) != kernel.bindings_)
+    throw Error("vulkan: a kernel of " + std::to_string(kernel.bindings_) + " bindings given " +
+                std::to_string(buffers.size()) + " buffers");
+  std::vector<VkDescriptorBufferInfo> infos;
+  for (Buffer *b : buffers)
+    infos.push_back({reinterpret_cast<VkBuffer>(b->buffer_), 0, VK_WHOLE_SIZE});
+  std::vector<VkWriteDescriptorSet> writes;
+  for (size_t i = 0; i < infos.size(); ++i) {
+    VkWriteDescriptorSet w{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+    w.dstSet = reinterpret_cast<VkDescriptorSet>(kernel.set_);
+    w.dstBinding = uint32_t(i);
+    w.descriptorCount = 1;
+    w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    w.pBufferInfo = &infos[i];
+    writes.push_back(w);
+  }
+  vk.vkUpdateDescriptorSets(vk.device, uint32_t(writes.size()), writes.data(), 0, nullptr);
+  VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  cbai.commandPool = vk.commandPool;
+  cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  cbai.commandBufferCount = 1;
+  VkCommandBuffer cb;
+  check(vk.vkAllocateCommandBuffers(vk.device, &cbai, &cb), "vkAllocateCommandBuffers");
+  VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  check(vk.vkBeginCommandBuffer(cb, &begin), "vkBeginCommandBuffer");
+  vk.vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, reinterpret_cast<VkPipeline>(kernel.pipeline_));
+  auto set = reinterpret_cast<VkDescriptorSet>(kernel.set_);
+  vk.vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, reinterpret_cast<VkPipelineLayout>(kernel.layout_), 0,
+                             1, &set, 0, nullptr);
+  vk.vkCmdDispatch(cb, gx, gy, gz);
+  check(vk.vkEndCommandBuffer(cb), "vkEndCommandBuffer");
+  VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  submit.commandBufferCount = 1;
+  submit.pCommandBuffers = &cb;
+  VkResult r = vk.vkQueueSubmit(vk.queue, 1, &submit, VK_NULL_HANDLE);
+  if (r == VK_SUCCESS)
+    r = vk.vkQueueWaitIdle(vk.queue);
+  vk.vkFreeCommandBuffers(vk.device, vk.commandPool, 1, &cb);
+  check(r, "vkQueueSubmit");
+}
+
+} // namespace kiln::vk

@@ -1,0 +1,153 @@
+//===- GPUKernelTest.cpp - the GPU kernel library on a Vulkan device -------===//
+//
+// Each kernel template is instantiated for both capability profiles,
+// lowered to SPIR-V (and, where spirv-val is installed, validated for
+// Vulkan 1.3), then run on the first Vulkan device here (lavapipe in CI)
+// against the reference's math in double precision.
+//
+//===----------------------------------------------------------------------===//
+#include "KernelLibrary.h"
+#include "VulkanDevice.h"
+
+#include "kiln/Support/Error.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+using namespace kiln;
+
+namespace {
+
+std::vector<float> randomValues(size_t n, unsigned seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = d(rng);
+  return v;
+}
+
+/// spirv-val --target-env vulkan1.3 on the words; skipped (true) without spirv-val.
+bool spirvValid(const std::vector<uint32_t> &words, std::string &output) {
+  if (std::system("command -v spirv-val > /dev/null 2>&1") != 0)
+    return true;
+  auto path = std::filesystem::temp_directory_path() / "kiln-gpu-kernel-test.spv";
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char *>(words.data()), long(words.size() * 4));
+  std::string cmd = "spirv-val --target-env vulkan1.3 " + path.string() + " 2>&1";
+  FILE *p = popen(cmd.c_str(), "r");
+  char buf[512];
+  while (p && fgets(buf, sizeof buf, p))
+    output += buf;
+  return p && pclose(p) == 0;
+}
+
+std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
+  return {{"layer_norm.mlir", {{"N", std::to_string(n)}, {"EPS", "1.0e-05"}}, ""},
+          {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, ""}};
+}
+
+} // namespace
+
+TEST(GPUKernels, LowerToValidSPIRVForEveryProfile) {
+  for (const char *name : {"lavapipe", "desktop"}) {
+    const gpu::Profile &p = gpu::profile(name);
+    std::vector<uint32_t> words = gpu::compileToSPIRV(gpu::kernelModule(instances(96, 1000), p));
+    ASSERT_GT(words.size(), 5u);
+    EXPECT_EQ(words[0], 0x07230203u) << "SPIR-V magic";
+    std::string output;
+    EXPECT_TRUE(spirvValid(words, output)) << name << ": " << output;
+  }
+  EXPECT_THROW(gpu::profile("tpu"), Error);
+  EXPECT_THROW(gpu::kernelModule({{"layer_norm.mlir", {}, ""}}, gpu::profile("lavapipe")), Error); // N unset
+}
+
+class OnDevice : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string why;
+    if (!vk::Device::available(&why))
+      GTEST_SKIP() << "no Vulkan device: " << why;
+    device = vk::Device::open(0);
+    std::printf("device: %s (%s), subgroup %u, max storage buffer %llu bytes\n", device->info().name.c_str(),
+                device->info().driver.c_str(), device->info().subgroupSize,
+                (unsigned long long)device->info().maxStorageBufferRange);
+  }
+  std::unique_ptr<vk::Buffer> upload(const std::vector<float> &v) {
+    auto b = device->buffer(v.size() * 4);
+    b->write(v.data(), v.size() * 4);
+    return b;
+  }
+  static std::vector<float> download(const vk::Buffer &b) {
+    std::vector<float> v(b.size() / 4);
+    b.read(v.data(), b.size());
+    return v;
+  }
+  std::unique_ptr<vk::Device> device;
+};
+
+TEST_F(OnDevice, LayerNormMatchesTheReference) {
+  // 96 (not a multiple of the workgroup) and 768 (GPT-2's width) wide rows.
+  for (int64_t n : {96, 768}) {
+    const int64_t rows = 5;
+    std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(instances(n, 1), gpu::profile("lavapipe")));
+    auto kernel = device->kernel(spirv, "layer_norm", 4);
+    std::vector<float> x = randomValues(size_t(rows * n), 1, 3.0f), g = randomValues(size_t(n), 2),
+                       b = randomValues(size_t(n), 3);
+    for (float &v : x)
+      v += 1.5f; // a mean far from 0
+    auto bx = upload(x), bg = upload(g), bb = upload(b), by = device->buffer(uint64_t(rows * n) * 4);
+    device->run(*kernel, {bx.get(), bg.get(), bb.get(), by.get()}, uint32_t(rows));
+    std::vector<float> y = download(*by);
+    double worst = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      double mean = 0, var = 0;
+      for (int64_t k = 0; k < n; ++k)
+        mean += x[size_t(r * n + k)];
+      mean /= double(n);
+      for (int64_t k = 0; k < n; ++k)
+        var += (x[size_t(r * n + k)] - mean) * (x[size_t(r * n + k)] - mean);
+      var /= double(n);
+      for (int64_t k = 0; k < n; ++k) {
+        double want = (x[size_t(r * n + k)] - mean) / std::sqrt(var + 1e-5) * g[size_t(k)] + b[size_t(k)];
+        worst = std::max(worst, std::fabs(y[size_t(r * n + k)] - want));
+      }
+    }
+    EXPECT_LT(worst, 1e-5) << "n=" << n;
+  }
+}
+
+TEST_F(OnDevice, ElementwiseKernelsMatchTheReference) {
+  const int64_t count = 1000; // not a multiple of the workgroup
+  std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(instances(96, count), gpu::profile("lavapipe")));
+  auto add = device->kernel(spirv, "add", 3);
+  auto gelu = device->kernel(spirv, "gelu_tanh", 2);
+  std::vector<float> a = randomValues(count, 4, 2.0f), b = randomValues(count, 5);
+  auto ba = upload(a), bb = upload(b), by = device->buffer(count * 4), bz = device->buffer(count * 4);
+  uint32_t groups = uint32_t((count + 63) / 64);
+  device->run(*add, {ba.get(), bb.get(), by.get()}, groups);
+  device->run(*gelu, {ba.get(), bz.get()}, groups);
+  std::vector<float> y = download(*by), z = download(*bz);
+  double worstGelu = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    EXPECT_EQ(y[size_t(i)], a[size_t(i)] + b[size_t(i)]);
+    double v = a[size_t(i)];
+    double want = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    worstGelu = std::max(worstGelu, std::fabs(z[size_t(i)] - want) / std::max(1.0, std::fabs(want)));
+  }
+  EXPECT_LT(worstGelu, 1e-5);
+}
+
+TEST_F(OnDevice, BadRequestsGiveErrors) {
+  EXPECT_THROW(device->buffer(0), Error);
+  EXPECT_THROW(device->buffer(device->info().maxStorageBufferRange + 1), Error);
+  std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(instances(96, 10), gpu::profile("lavapipe")));
+  auto add = device->kernel(spirv, "add", 3);
+  auto one = device->buffer(64);
+  EXPECT_THROW(device->run(*add, {one.get()}, 1), Error);
+  EXPECT_THROW(vk::Device::open(99), Error);
+}
