@@ -16,8 +16,9 @@ const std::map<std::string, std::string> &sources() {
   return files;
 }
 
-/// The tree reduction of buf[0 .. wg) into buf[0], every thread taking part.
-std::string tree(const std::string &buf, int64_t wg, int &counter) {
+/// The tree reduction (arith `op`: addf, maximumf) of buf[0 .. wg) into buf[0], every thread
+/// taking part.
+std::string tree(const std::string &buf, const std::string &op, int64_t wg, int &counter) {
   std::ostringstream os;
   std::string type = "memref<" + std::to_string(wg) + "xf32, 3>";
   for (int64_t stride = wg / 2; stride >= 1; stride /= 2) {
@@ -29,7 +30,7 @@ std::string tree(const std::string &buf, int64_t wg, int &counter) {
        << "    " << p << "_j = arith.addi %tid, " << p << "_c : index\n"
        << "    " << p << "_a = memref.load " << buf << "[%tid] : " << type << "\n"
        << "    " << p << "_b = memref.load " << buf << "[" << p << "_j] : " << type << "\n"
-       << "    " << p << "_s = arith.addf " << p << "_a, " << p << "_b : f32\n"
+       << "    " << p << "_s = arith." << op << " " << p << "_a, " << p << "_b : f32\n"
        << "    memref.store " << p << "_s, " << buf << "[%tid] : " << type << "\n"
        << "  }\n  ";
   }
@@ -73,11 +74,12 @@ std::string kernelModule(const std::vector<KernelInstance> &instances, const Pro
     std::string text = it->second;
     std::map<std::string, std::string> params = inst.params;
     params["WG"] = std::to_string(profile.workgroupSize);
-    // {{TREE %buf}}: a workgroup reduction.
-    std::regex treeRe(R"(\{\{TREE (%[A-Za-z0-9_]+)\}\})");
+    // {{TREE %buf}}, {{TREE_MAX %buf}}: workgroup reductions (sum, maximum).
+    std::regex treeRe(R"(\{\{TREE(_MAX)? (%[A-Za-z0-9_]+)\}\})");
     std::smatch m;
     while (std::regex_search(text, m, treeRe))
-      text = m.prefix().str() + tree(m[1].str(), profile.workgroupSize, counter) + m.suffix().str();
+      text = m.prefix().str() + tree(m[2].str(), m[1].matched ? "maximumf" : "addf", profile.workgroupSize, counter) +
+             m.suffix().str();
     for (const auto &[key, value] : params) {
       std::string marker = "{{" + key + "}}";
       for (size_t at; (at = text.find(marker)) != std::string::npos;)

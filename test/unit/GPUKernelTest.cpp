@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 using namespace kiln;
@@ -46,9 +47,22 @@ bool spirvValid(const std::vector<uint32_t> &words, std::string &output) {
   return p && pclose(p) == 0;
 }
 
+// The attention test's shapes: 3 heads of 32, a context of 48, 4 query rows.
+constexpr int64_t kH = 3, kD = 32, kC = 48, kS = 4, kE = kH * kD;
+
 std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
+  std::map<std::string, std::string> attn = {{"H", std::to_string(kH)},       {"D", std::to_string(kD)},
+                                             {"C", std::to_string(kC)},       {"HD", std::to_string(kE)},
+                                             {"Q_STRIDE", std::to_string(3 * kE)}, {"Q_OFFSET", "0"},
+                                             {"SCALE", "0.17677669529663687"}};
+  auto keys = attn, values = attn;
+  keys["OFFSET"] = std::to_string(kE);
+  values["OFFSET"] = std::to_string(2 * kE);
   return {{"layer_norm.mlir", {{"N", std::to_string(n)}, {"EPS", "1.0e-05"}}, ""},
-          {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, ""}};
+          {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, ""},
+          {"linear.mlir", {{"K", "96"}, {"N", "200"}}, ""},
+          {"attention.mlir", keys, ""},
+          {"attention.mlir", values, "_v"}};
 }
 
 } // namespace
@@ -140,6 +154,81 @@ TEST_F(OnDevice, ElementwiseKernelsMatchTheReference) {
     worstGelu = std::max(worstGelu, std::fabs(z[size_t(i)] - want) / std::max(1.0, std::fabs(want)));
   }
   EXPECT_LT(worstGelu, 1e-5);
+}
+
+TEST_F(OnDevice, LinearMatchesTheReference) {
+  const int64_t M = 3, K = 96, N = 200; // N not a multiple of the workgroup
+  std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(instances(96, 1), gpu::profile("lavapipe")));
+  std::vector<float> x = randomValues(M * K, 6), w = randomValues(K * N, 7, 0.2f), b = randomValues(N, 8);
+  auto bx = upload(x), bw = upload(w), bb = upload(b);
+  for (const char *entry : {"linear", "linear_gelu"}) {
+    auto kernel = device->kernel(spirv, entry, 4);
+    auto by = device->buffer(M * N * 4);
+    device->run(*kernel, {bx.get(), bw.get(), bb.get(), by.get()}, uint32_t((N + 63) / 64), uint32_t(M));
+    std::vector<float> y = download(*by);
+    double worst = 0;
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double want = b[size_t(n)];
+        for (int64_t k = 0; k < K; ++k)
+          want += double(x[size_t(m * K + k)]) * w[size_t(k * N + n)];
+        if (std::string(entry) == "linear_gelu")
+          want = 0.5 * want * (1 + std::tanh(std::sqrt(2 / M_PI) * (want + 0.044715 * want * want * want)));
+        worst = std::max(worst, std::fabs(y[size_t(m * N + n)] - want) / std::max(1.0, std::fabs(want)));
+      }
+    EXPECT_LT(worst, 1e-5) << entry;
+  }
+}
+
+TEST_F(OnDevice, CacheWriteAndAttentionMatchTheReference) {
+  // A chunk of 4 rows after 5 prefilled tokens, its last row padding (position -1).
+  std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(instances(96, 1), gpu::profile("lavapipe")));
+  auto writeK = device->kernel(spirv, "cache_write", 3), writeV = device->kernel(spirv, "cache_write_v", 3);
+  auto attention = device->kernel(spirv, "attention", 5);
+  std::vector<float> qkv = randomValues(kS * 3 * kE, 9), kc = randomValues(kH * kC * kD, 10),
+                     vc = randomValues(kH * kC * kD, 11);
+  std::vector<int32_t> positions = {5, 6, 7, -1};
+  auto bqkv = upload(qkv), bk = upload(kc), bv = upload(vc), bout = device->buffer(kS * kE * 4);
+  auto bpos = device->buffer(positions.size() * 4);
+  bpos->write(positions.data(), positions.size() * 4);
+  uint32_t groups = uint32_t((kE + 63) / 64);
+  device->run(*writeK, {bqkv.get(), bpos.get(), bk.get()}, groups, uint32_t(kS));
+  device->run(*writeV, {bqkv.get(), bpos.get(), bv.get()}, groups, uint32_t(kS));
+  device->run(*attention, {bqkv.get(), bk.get(), bv.get(), bpos.get(), bout.get()}, uint32_t(kS), uint32_t(kH));
+  // The reference: the caches written on the host, then softmax(q k^T * scale) v over slots <= position.
+  for (int64_t s = 0; s < kS; ++s)
+    if (positions[size_t(s)] >= 0)
+      for (int64_t i = 0; i < kE; ++i) {
+        int64_t h = i / kD, d = i % kD, slot = (h * kC + positions[size_t(s)]) * kD + d;
+        kc[size_t(slot)] = qkv[size_t(s * 3 * kE + kE + i)];
+        vc[size_t(slot)] = qkv[size_t(s * 3 * kE + 2 * kE + i)];
+      }
+  std::vector<float> gotK = download(*bk), gotV = download(*bv), out = download(*bout);
+  EXPECT_EQ(gotK, kc);
+  EXPECT_EQ(gotV, vc);
+  double worst = 0;
+  for (int64_t s = 0; s < kS; ++s)
+    for (int64_t h = 0; h < kH; ++h) {
+      int64_t pos = positions[size_t(s)];
+      std::vector<double> p(size_t(std::max<int64_t>(pos + 1, 0)));
+      double mx = -1e300, sum = 0;
+      for (int64_t c = 0; c <= pos; ++c) {
+        double dot = 0;
+        for (int64_t d = 0; d < kD; ++d)
+          dot += double(qkv[size_t(s * 3 * kE + h * kD + d)]) * kc[size_t((h * kC + c) * kD + d)];
+        p[size_t(c)] = dot * 0.17677669529663687;
+        mx = std::max(mx, p[size_t(c)]);
+      }
+      for (auto &v : p)
+        sum += v = std::exp(v - mx);
+      for (int64_t d = 0; d < kD; ++d) {
+        double want = 0;
+        for (int64_t c = 0; c <= pos; ++c)
+          want += p[size_t(c)] / sum * vc[size_t((h * kC + c) * kD + d)];
+        worst = std::max(worst, std::fabs(out[size_t(s * kE + h * kD + d)] - want));
+      }
+    }
+  EXPECT_LT(worst, 1e-5);
 }
 
 TEST_F(OnDevice, BadRequestsGiveErrors) {

@@ -54,6 +54,12 @@ struct Device::Impl {
   }
 };
 
+// Resolves entry point `name` into impl->name with `get(handle, "name")`.
+#define KILN_VK_RESOLVE(get, handle, name)                                                                             \
+  impl->name = reinterpret_cast<PFN_##name>(get(handle, #name));                                                       \
+  if (!impl->name)                                                                                                     \
+    throw Error("vulkan: the driver lacks " #name);
+
 namespace {
 void check(VkResult r, const char *what) {
   if (r != VK_SUCCESS)
@@ -77,10 +83,7 @@ std::unique_ptr<Device::Impl> openInstance() {
   VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   ci.pApplicationInfo = &app;
   check(createInstance(&ci, nullptr, &impl->instance), "vkCreateInstance");
-#define KILN_VK_LOAD(name)                                                                                             \
-  impl->name = reinterpret_cast<PFN_##name>(impl->getInstanceProcAddr(impl->instance, #name));                          \
-  if (!impl->name)                                                                                                     \
-    throw Error("vulkan: the loader lacks " #name);
+#define KILN_VK_LOAD(name) KILN_VK_RESOLVE(impl->getInstanceProcAddr, impl->instance, name)
   KILN_VK_INSTANCE_FNS(KILN_VK_LOAD)
 #undef KILN_VK_LOAD
   return impl;
@@ -160,10 +163,7 @@ std::unique_ptr<Device> Device::open(int index) {
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &queue;
   check(impl->vkCreateDevice(impl->physical, &dci, nullptr, &impl->device), "vkCreateDevice");
-#define KILN_VK_LOAD(name)                                                                                             \
-  impl->name = reinterpret_cast<PFN_##name>(impl->vkGetDeviceProcAddr(impl->device, #name));                            \
-  if (!impl->name)                                                                                                     \
-    throw Error("vulkan: the device lacks " #name);
+#define KILN_VK_LOAD(name) KILN_VK_RESOLVE(impl->vkGetDeviceProcAddr, impl->device, name)
   KILN_VK_DEVICE_FNS(KILN_VK_LOAD)
 #undef KILN_VK_LOAD
   impl->vkGetDeviceQueue(impl->device, impl->queueFamily, 0, &impl->queue);
