@@ -37,6 +37,37 @@ std::string tree(const std::string &buf, const std::string &op, int64_t wg, int 
   os << "gpu.barrier";
   return os.str();
 }
+/// The (value, lowest index) reduction of %vals / %idxs [0 .. wg) into slot 0: at each halving
+/// stride, a slot takes its partner's pair when it is larger, or equal with a lower index.
+std::string argmaxTree(int64_t wg) {
+  std::string vt = "memref<" + std::to_string(wg) + "xf32, 3>", it = "memref<" + std::to_string(wg) + "xi32, 3>";
+  std::ostringstream os;
+  os << "gpu.barrier\n"
+     << "  %am_levels = arith.constant " << __builtin_ctzll(uint64_t(wg)) << " : index\n"
+     << "  scf.for %am_l = %c0 to %am_levels step %c1 {\n"
+     << "    %am_l1 = arith.addi %am_l, %c1 : index\n"
+     << "    %am_stride = arith.shrui %cwg, %am_l1 : index\n"
+     << "    %am_in = arith.cmpi ult, %tid, %am_stride : index\n"
+     << "    scf.if %am_in {\n"
+     << "      %am_j = arith.addi %tid, %am_stride : index\n"
+     << "      %am_a = memref.load %vals[%tid] : " << vt << "\n"
+     << "      %am_ai = memref.load %idxs[%tid] : " << it << "\n"
+     << "      %am_b = memref.load %vals[%am_j] : " << vt << "\n"
+     << "      %am_bi = memref.load %idxs[%am_j] : " << it << "\n"
+     << "      %am_gt = arith.cmpf ogt, %am_b, %am_a : f32\n"
+     << "      %am_eq = arith.cmpf oeq, %am_b, %am_a : f32\n"
+     << "      %am_lower = arith.cmpi slt, %am_bi, %am_ai : i32\n"
+     << "      %am_tie = arith.andi %am_eq, %am_lower : i1\n"
+     << "      %am_take = arith.ori %am_gt, %am_tie : i1\n"
+     << "      %am_v = arith.select %am_take, %am_b, %am_a : f32\n"
+     << "      %am_i = arith.select %am_take, %am_bi, %am_ai : i32\n"
+     << "      memref.store %am_v, %vals[%tid] : " << vt << "\n"
+     << "      memref.store %am_i, %idxs[%tid] : " << it << "\n"
+     << "    }\n"
+     << "    gpu.barrier\n"
+     << "  }";
+  return os.str();
+}
 } // namespace
 
 std::string Profile::spirvTargetEnv() const {
@@ -80,6 +111,8 @@ std::string kernelModule(const std::vector<KernelInstance> &instances, const Pro
     while (std::regex_search(text, m, treeRe))
       text = m.prefix().str() + tree(m[2].str(), m[1].matched ? "maximumf" : "addf", profile.workgroupSize, counter) +
              m.suffix().str();
+    for (size_t at; (at = text.find("{{ARGMAX_TREE}}")) != std::string::npos;)
+      text.replace(at, 15, argmaxTree(profile.workgroupSize));
     for (const auto &[key, value] : params) {
       std::string marker = "{{" + key + "}}";
       for (size_t at; (at = text.find(marker)) != std::string::npos;)

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -62,7 +63,8 @@ std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
           {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, ""},
           {"linear.mlir", {{"K", "96"}, {"N", "200"}}, ""},
           {"attention.mlir", keys, ""},
-          {"attention.mlir", values, "_v"}};
+          {"attention.mlir", values, "_v"},
+          {"lm_head.mlir", {{"V", "1009"}, {"E", "64"}, {"CHUNK", "256"}, {"PARTS", "4"}}, ""}};
 }
 
 } // namespace
@@ -229,6 +231,42 @@ TEST_F(OnDevice, CacheWriteAndAttentionMatchTheReference) {
       }
     }
   EXPECT_LT(worst, 1e-5);
+}
+
+TEST_F(OnDevice, LMHeadAndArgmaxOnTheDevice) {
+  const int64_t V = 1009, E = 64; // 4 argmax chunks of 256, the last partial
+  std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(instances(96, 1), gpu::profile("lavapipe")));
+  auto head = device->kernel(spirv, "lm_head", 3);
+  auto partial = device->kernel(spirv, "argmax_partial", 3), final = device->kernel(spirv, "argmax_final", 3);
+  std::vector<float> x = randomValues(E, 12), table = randomValues(V * E, 13);
+  auto bx = upload(x), bt = upload(table), blogits = device->buffer(V * 4);
+  auto bv = device->buffer(4 * 4), bi = device->buffer(4 * 4), bid = device->buffer(4);
+  device->run(*head, {bx.get(), bt.get(), blogits.get()}, uint32_t((V + 63) / 64));
+  std::vector<float> logits = download(*blogits);
+  double worst = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    double want = 0;
+    for (int64_t k = 0; k < E; ++k)
+      want += double(x[size_t(k)]) * table[size_t(v * E + k)];
+    worst = std::max(worst, std::fabs(logits[size_t(v)] - want) / std::max(1.0, std::fabs(want)));
+  }
+  EXPECT_LT(worst, 1e-5);
+  auto argmax = [&](const std::vector<float> &l) {
+    blogits->write(l.data(), l.size() * 4);
+    device->run(*partial, {blogits.get(), bv.get(), bi.get()}, 4);
+    device->run(*final, {bv.get(), bi.get(), bid.get()}, 1);
+    int32_t id = -1;
+    bid->read(&id, 4);
+    return id;
+  };
+  EXPECT_EQ(argmax(logits), int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+  // Ties go to the lowest id (the sampler's greedy choice), within a chunk and across chunks.
+  std::vector<float> tied(V, -1.0f);
+  tied[700] = tied[1008] = tied[300] = tied[301] = 5.0f;
+  EXPECT_EQ(argmax(tied), 300);
+  std::fill(tied.begin(), tied.end(), 0.0f);
+  tied[1008] = 1.0f;
+  EXPECT_EQ(argmax(tied), 1008);
 }
 
 TEST_F(OnDevice, BadRequestsGiveErrors) {
