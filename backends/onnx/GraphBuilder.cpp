@@ -78,10 +78,8 @@ std::string GraphBuilder::node(const std::string &op, const std::vector<std::str
 
 void GraphBuilder::nodeTo(const std::string &output, const std::string &op, const std::vector<std::string> &inputs,
                           Attrs attrs, const std::string &domain) {
-  std::string produced = node(op, inputs, std::move(attrs), domain);
-  onnx::NodeProto &n = *graph().mutable_node(graph().node_size() - 1);
-  n.set_output(0, output);
-  (void)produced;
+  node(op, inputs, std::move(attrs), domain);
+  graph().mutable_node(graph().node_size() - 1)->set_output(0, output);
 }
 
 std::string GraphBuilder::constant(const std::string &key, TensorProto value) {

@@ -16,11 +16,9 @@ namespace kiln::onnxb {
 struct GraphInterface {
   int64_t promptLen = 0, ctxLen = 0, batch = 1;
   std::vector<int64_t> cacheHeads; ///< per layer
-  int64_t headDim = 0;
   bool kvInt8 = false;
   /// The weights' float type: "f32", "f16" or "bf16" (the most bytes).
   std::string weightType = "f32";
-  std::vector<std::string> cacheInputs; ///< past_key.0, past_value.0, ...
 };
 
 } // namespace kiln::onnxb

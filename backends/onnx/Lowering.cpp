@@ -122,10 +122,8 @@ private:
         if (shape.size() != 4)
           throw Error("onnx backend: cache argument " + name + " is not [batch, heads, ctx, head_dim]");
         g_.input(name, TensorProto::FLOAT, {"batch_size", shape[1], "ctx_len", shape[3]});
-        iface_.cacheInputs.push_back(name);
         if (name.rfind("past_key.", 0) == 0)
           iface_.cacheHeads.push_back(shape[1]);
-        iface_.headDim = shape[3];
         if (firstCache_.empty())
           firstCache_ = name;
       } else {
@@ -254,11 +252,8 @@ private:
     QuantSpec spec = quantSpecOf(g);
     auto dims = cast<RankedTensorType>(g.getType()).getShape();
     std::vector<int64_t> shape(dims.begin(), dims.end());
-    std::vector<float> v = values(g);
-    if (spec.isInteger()) {
-      std::vector<float> q = quantizeDequantize(v.data(), shape[0], shape[1], spec);
-      v = std::move(q);
-    }
+    std::vector<double> effective = readEffectiveGlobalValues(g, checkpoint_);
+    std::vector<float> v(effective.begin(), effective.end());
     int32_t type = spec.isInteger() ? int32_t(TensorProto::FLOAT) : storedFloatType(g, spec);
     std::string out;
     if (type == TensorProto::FLOAT) {
@@ -301,6 +296,16 @@ private:
       n.zeroPoints = g_.initializer(base + ".zero_points", TensorProto::UINT8, {w.N, w.zeroPointBytes()},
                                     w.zeroPoints.data(), w.zeroPoints.size(), "matmulnbits");
     return nbits_[g] = n;
+  }
+
+  /// x @ dequantize(B)^T through com.microsoft::MatMulNBits.
+  std::string matMulNBits(const std::string &x, const NBits &n) {
+    std::vector<std::string> inputs = {x, n.B, n.scales};
+    if (!n.zeroPoints.empty())
+      inputs.push_back(n.zeroPoints);
+    return g_.node("MatMulNBits", inputs,
+                   {attr("K", n.K), attr("N", n.N), attr("bits", n.bits), attr("block_size", n.blockSize)},
+                   kMicrosoftDomain);
   }
 
   /// An int8 per-channel weight as ONNX int8 q and float scales (W8A8's
@@ -485,12 +490,7 @@ private:
                            ", a linear's reduction axis is 0");
       const NBits &n = nbits(g, l);
       setScopeFromWeight(g);
-      std::vector<std::string> inputs = {x, n.B, n.scales};
-      if (!n.zeroPoints.empty())
-        inputs.push_back(n.zeroPoints);
-      y = g_.node("MatMulNBits", inputs,
-                  {attr("K", n.K), attr("N", n.N), attr("bits", n.bits), attr("block_size", n.blockSize)},
-                  kMicrosoftDomain);
+      y = matMulNBits(x, n);
     } else {
       std::string w = floatWeight(l.getWeight());
       setScopeFromWeight(g);
@@ -518,12 +518,7 @@ private:
                            ", the LM head's reduction axis is 1");
       const NBits &n = nbits(g, h);
       g_.setScope("/lm_head");
-      std::vector<std::string> inputs = {x, n.B, n.scales};
-      if (!n.zeroPoints.empty())
-        inputs.push_back(n.zeroPoints);
-      return g_.node("MatMulNBits", inputs,
-                     {attr("K", n.K), attr("N", n.N), attr("bits", n.bits), attr("block_size", n.blockSize)},
-                     kMicrosoftDomain);
+      return matMulNBits(x, n);
     }
     // Gemm reads the table transposed in place (no [dim, vocab] copy).
     std::string table = spec.isInteger() ? int8Weight(g).dequantized : floatWeight(h.getEmbedding());
@@ -596,11 +591,11 @@ private:
     return rows;
   }
 
-  std::string softmaxOfMasked(const std::string &scores) {
-    std::string masked =
-        g_.node("Where", {mask(), g_.scalarF32(-std::numeric_limits<float>::infinity()), scores});
-    return g_.node("Softmax", {masked}, {attr("axis", int64_t(-1))});
+  /// Scores with hidden cache slots at -inf (kiln.causal_mask).
+  std::string masked(const std::string &mask, const std::string &scores) {
+    return g_.node("Where", {mask, g_.scalarF32(-std::numeric_limits<float>::infinity()), scores});
   }
+  std::string softmax(const std::string &x) { return g_.node("Softmax", {x}, {attr("axis", int64_t(-1))}); }
 
   std::string transposeLast2(const std::string &x, size_t rank) {
     std::vector<int64_t> perm;
@@ -699,12 +694,11 @@ private:
         .Case<CausalMaskOp>([&](CausalMaskOp c) {
           std::string m = mask();
           setBlockScope("attn");
-          define(c.getResult(),
-                 g_.node("Where", {m, g_.scalarF32(-std::numeric_limits<float>::infinity()), name(c.getScores())}));
+          define(c.getResult(), masked(m, name(c.getScores())));
         })
         .Case<SoftmaxOp>([&](SoftmaxOp s) {
           setBlockScope("attn");
-          define(s.getResult(), g_.node("Softmax", {name(s.getInput())}, {attr("axis", int64_t(-1))}));
+          define(s.getResult(), softmax(name(s.getInput())));
         })
         .Case<AttentionOp>([&](AttentionOp a) {
           if (!isCache(a.getKeyCache()) || !isCache(a.getValueCache()))
@@ -714,10 +708,7 @@ private:
           setBlockScope("attn");
           std::string scores = g_.node("MatMul", {name(a.getQuery()), transposeLast2(k, 4)});
           scores = g_.node("Mul", {scores, g_.scalarF32(float(a.getScale().convertToDouble()))});
-          std::string masked =
-              g_.node("Where", {m, g_.scalarF32(-std::numeric_limits<float>::infinity()), scores});
-          std::string probs = g_.node("Softmax", {masked}, {attr("axis", int64_t(-1))});
-          define(a.getResult(), g_.node("MatMul", {probs, v}));
+          define(a.getResult(), g_.node("MatMul", {softmax(masked(m, scores)), v}));
         })
         .Case<SelectLastOp>([&](SelectLastOp s) {
           g_.setScope("/select_last");

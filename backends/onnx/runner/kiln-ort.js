@@ -119,6 +119,46 @@ function argmax(logits, offset, vocab) {
   return b;
 }
 
+// The retained state of a batch of B sequences (zeros after reset) and one model step over it:
+// each *_RetainedState output becomes the next step's past_* input.
+function makeStepper(ort, session, meta, pastNames, ctxLen, B) {
+  let past;
+  const reset = () => {
+    past = {};
+    for (const n of pastNames) {
+      const shape = meta[n].shape.map((d) => (d === 'batch_size' ? B : d === 'ctx_len' ? ctxLen : d));
+      if (!shape.every(Number.isInteger)) fail(`input ${n} has a shape this runner does not know: ${JSON.stringify(meta[n].shape)}`);
+      past[n] = new ort.Tensor('float32', new Float32Array(shape.reduce((x, y) => x * y, 1)), shape);
+    }
+  };
+  async function step(ids, positions, seq) {
+    const feeds = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [B, seq]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [B, seq]),
+      ...past,
+    };
+    const out = await session.run(feeds);
+    const next = {};
+    for (const n of pastNames) next[n] = out[`${n}_RetainedState`];
+    past = next;
+    return out.logits;
+  }
+  reset();
+  return { reset, step };
+}
+
+// Chunk c of a row's tokens, padded to promptLen: any valid id with position -1 (hidden); the row's
+// first token sits at position `first`.
+function chunkOf(ids, c, promptLen, first) {
+  const chunk = [], positions = [];
+  for (let s = 0; s < promptLen; s++) {
+    const i = c * promptLen + s;
+    chunk.push(i < ids.length ? ids[i] : 0);
+    positions.push(i < ids.length ? first + i : -1);
+  }
+  return { chunk, positions };
+}
+
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   const ort = loadOrt();
@@ -148,25 +188,7 @@ async function main() {
     if (p.length + Math.max(a.n - 1, 0) > ctxLen)
       fail(`a prompt of ${p.length} tokens and ${a.n} new ones do not fit the context of ${ctxLen}`);
 
-  // The retained state: zeros, fed back from each step's *_RetainedState outputs.
-  let past = {};
-  for (const n of pastNames) {
-    const shape = meta[n].shape.map((d) => (d === 'batch_size' ? B : d === 'ctx_len' ? ctxLen : d));
-    if (!shape.every(Number.isInteger)) fail(`input ${n} has a shape this runner does not know: ${JSON.stringify(meta[n].shape)}`);
-    past[n] = new ort.Tensor('float32', new Float32Array(shape.reduce((x, y) => x * y, 1)), shape);
-  }
-  async function step(ids, positions, seq) {
-    const feeds = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [B, seq]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [B, seq]),
-      ...past,
-    };
-    const out = await session.run(feeds);
-    const next = {};
-    for (const n of pastNames) next[n] = out[`${n}_RetainedState`];
-    past = next;
-    return out.logits;
-  }
+  const { step } = makeStepper(ort, session, meta, pastNames, ctxLen, B);
 
   const t0 = process.hrtime.bigint();
   // A row whose prompt ended in an earlier chunk pads a whole chunk: its logits are those of the
@@ -175,12 +197,11 @@ async function main() {
   const rowLogits = [];
   for (let c = 0; c < chunks; c++) {
     const ids = [], positions = [];
-    for (const p of a.prompts)
-      for (let s = 0; s < promptLen; s++) {
-        const i = c * promptLen + s;
-        ids.push(i < p.length ? p[i] : 0); // padding: any valid id; position -1 hides it
-        positions.push(i < p.length ? i : -1);
-      }
+    for (const p of a.prompts) {
+      const row = chunkOf(p, c, promptLen, 0);
+      ids.push(...row.chunk);
+      positions.push(...row.positions);
+    }
     const out = await step(ids, positions, promptLen);
     vocab = out.dims[2];
     a.prompts.forEach((p, b) => {
@@ -219,15 +240,8 @@ async function main() {
 // already in, prefill chunks or decode steps) answers "logits VOCAB" and the last token's logits as
 // VOCAB little-endian float32s; "reset" answers "ok"; a bad request answers "error MESSAGE".
 async function serve(ort, session, meta, pastNames, promptLen, ctxLen) {
-  const zeros = () => {
-    const state = {};
-    for (const n of pastNames) {
-      const shape = meta[n].shape.map((d) => (d === 'batch_size' ? 1 : d === 'ctx_len' ? ctxLen : d));
-      state[n] = new ort.Tensor('float32', new Float32Array(shape.reduce((x, y) => x * y, 1)), shape);
-    }
-    return state;
-  };
-  let past = zeros(), position = 0, vocab = 0;
+  const stepper = makeStepper(ort, session, meta, pastNames, ctxLen, 1);
+  let position = 0, vocab = 0;
   const logitsMeta = session.outputMetadata.find((m) => m.name === 'logits');
   vocab = logitsMeta && Number.isInteger(logitsMeta.shape[2]) ? logitsMeta.shape[2] : 0;
   if (!vocab) fail('cannot read the vocabulary size from the logits output');
@@ -237,28 +251,15 @@ async function serve(ort, session, meta, pastNames, promptLen, ctxLen) {
     if (bytes) out.write(bytes, resolve);
     else resolve();
   });
-  async function run(ids, positions, seq) {
-    const feeds = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, seq]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [1, seq]),
-      ...past,
-    };
-    const result = await session.run(feeds);
-    for (const n of pastNames) past[n] = result[`${n}_RetainedState`];
-    return result.logits.data;
-  }
+  const run = async (ids, positions, seq) => (await stepper.step(ids, positions, seq)).data;
   async function append(ids) {
     if (position + ids.length > ctxLen) throw new Error(`${position + ids.length} tokens do not fit the context of ${ctxLen}`);
     let logits;
     if (ids.length === 1 && position > 0) {
       logits = await run(ids, [position], 1);
     } else {
-      for (let c = 0; c < ids.length; c += promptLen) {
-        const chunk = [], positions = [];
-        for (let s = 0; s < promptLen; s++) {
-          chunk.push(c + s < ids.length ? ids[c + s] : 0);
-          positions.push(c + s < ids.length ? position + c + s : -1);
-        }
+      for (let c = 0; c * promptLen < ids.length; c++) {
+        const { chunk, positions } = chunkOf(ids, c, promptLen, position);
         logits = await run(chunk, positions, promptLen);
       }
     }
@@ -272,7 +273,7 @@ async function serve(ort, session, meta, pastNames, promptLen, ctxLen) {
     const [cmd, arg] = line.trim().split(/\s+/, 2);
     try {
       if (cmd === 'reset') {
-        past = zeros();
+        stepper.reset();
         position = 0;
         await send('ok');
       } else if (cmd === 'append' && arg && /^\d+(,\d+)*$/.test(arg)) {
