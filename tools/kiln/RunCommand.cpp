@@ -9,28 +9,6 @@
 
 namespace kiln {
 
-namespace {
-/// An onnx artifact: the same loop, the logits from ONNX Runtime.
-int runOnnx(const Args &args, const RunSettings &settings, std::vector<int32_t> prompt) {
-  std::string dir = args.onePositional("ARTIFACT_DIR");
-  if (args.has("--kernels"))
-    args.error("--kernels chooses cpu kernels; " + dir + " is an onnx artifact (run in ONNX Runtime)");
-  std::unique_ptr<Tokenizer> tokenizer;
-  if (args.has("--prompt") || !settings.printIds)
-    tokenizer = Tokenizer::fromDir(dir);
-  if (args.has("--prompt"))
-    prompt = tokenizer->encode(args.get("--prompt"));
-  OrtSession session(dir, int(settings.threads));
-  Engine engine;
-  engine.contextLen = session.contextLength();
-  engine.vocabSize = session.vocabSize();
-  engine.prefill = [&session](const std::vector<int32_t> &ids) { return session.append(ids); };
-  engine.decode = [&session](int32_t id) { return session.append({id}); };
-  engine.position = [&session] { return session.position(); };
-  return generate(args, settings, engine, prompt, tokenizer.get());
-}
-} // namespace
-
 int runCommand(int argc, char **argv) {
   Args args("run", kRunValuedOptions, kRunFlagOptions);
   args.parse(argc, argv, 2);
@@ -49,31 +27,44 @@ int runCommand(int argc, char **argv) {
   for (const char *opt : {"--prompt-len", "--ctx-len"})
     if (args.has(opt))
       args.error(std::string(opt) + " is fixed when the artifact is compiled (see kiln compile)");
-  if (isOnnxArtifact(args.onePositional("ARTIFACT_DIR")))
-    return runOnnx(args, settings, prompt);
-  rt::Artifact::Options open;
-  open.kernels = args.get("--kernels", "auto");
-  auto artifact = rt::Artifact::open(args.onePositional("ARTIFACT_DIR"), open);
-  rt::Session session(*artifact, int(settings.threads));
+  std::string dir = args.onePositional("ARTIFACT_DIR");
+  // The engine: a cpu artifact on the runtime, or an onnx artifact in ONNX Runtime (same loop).
+  Engine engine;
+  std::unique_ptr<rt::Artifact> artifact;
+  std::unique_ptr<rt::Session> session;
+  std::unique_ptr<OrtSession> ort;
+  if (isOnnxArtifact(dir)) {
+    if (args.has("--kernels"))
+      args.error("--kernels chooses cpu kernels; " + dir + " is an onnx artifact (run in ONNX Runtime)");
+    ort = std::make_unique<OrtSession>(dir, int(settings.threads));
+    engine.contextLen = ort->contextLength();
+    engine.vocabSize = ort->vocabSize();
+    engine.prefill = [&ort](const std::vector<int32_t> &ids) { return ort->append(ids); };
+    engine.decode = [&ort](int32_t id) { return ort->append({id}); };
+    engine.position = [&ort] { return ort->position(); };
+  } else {
+    rt::Artifact::Options open;
+    open.kernels = args.get("--kernels", "auto");
+    artifact = rt::Artifact::open(dir, open);
+    session = std::make_unique<rt::Session>(*artifact, int(settings.threads));
+    engine.contextLen = artifact->contextLength();
+    engine.vocabSize = artifact->vocabSize();
+    int64_t vocab = engine.vocabSize;
+    engine.prefill = [&session, vocab](const std::vector<int32_t> &ids) {
+      const float *l = session->prefill(ids.data(), ids.size());
+      return std::vector<float>(l, l + vocab);
+    };
+    engine.decode = [&session, vocab](int32_t id) {
+      const float *l = session->decode(id);
+      return std::vector<float>(l, l + vocab);
+    };
+    engine.position = [&session] { return session->position(); };
+  }
   std::unique_ptr<Tokenizer> tokenizer;
   if (args.has("--prompt") || !settings.printIds)
-    tokenizer = Tokenizer::fromDir(artifact->dir());
+    tokenizer = Tokenizer::fromDir(dir);
   if (args.has("--prompt"))
     prompt = tokenizer->encode(args.get("--prompt"));
-
-  Engine engine;
-  engine.contextLen = artifact->contextLength();
-  engine.vocabSize = artifact->vocabSize();
-  int64_t vocab = engine.vocabSize;
-  engine.prefill = [&session, vocab](const std::vector<int32_t> &ids) {
-    const float *l = session.prefill(ids.data(), ids.size());
-    return std::vector<float>(l, l + vocab);
-  };
-  engine.decode = [&session, vocab](int32_t id) {
-    const float *l = session.decode(id);
-    return std::vector<float>(l, l + vocab);
-  };
-  engine.position = [&session] { return session.position(); };
   return generate(args, settings, engine, prompt, tokenizer.get());
 }
 
