@@ -189,6 +189,23 @@ kiln(args, "compile", MODEL, "--target", "onnx", "--prompt-len", 4, "--ctx-len",
 cmd = open(os.path.join(mx, "qaic-compile.args")).read().split()
 c.check("-mxfp6-matmul" in cmd and "-aic-num-cores=14" in cmd and "-aic-hw-version=ai200" in cmd,
         "qaic-compile.args: the backend options")
+# The runner's own options and its bad input.
+plain = ort(onnx_art, [818, 262, 3726], 8, top=1)
+p = subprocess.run([NODE, RUNNER, onnx_art, "--prompt-ids", "818,262,3726", "-n", "8", "--optimization", "disabled"],
+                   capture_output=True, text=True, timeout=300)
+c.check(p.returncode == 0 and json.loads(p.stdout)["ids"] == plain["ids"],
+        "kiln-ort.js --optimization disabled: the same ids")
+for argv, message in [(["--prompt-ids", "1,2", "--optimization", "max"], "--optimization must be"),
+                      (["--prompt-ids", "1,x"], "'x' is not a token id"),
+                      (["--prompt-ids", "1", "--qdq-accuracy-level", "5"], "--qdq-accuracy-level must be 0 to 4"),
+                      (["--prompt-ids", "1", "--bogus"], "unknown option '--bogus'")]:
+    p = subprocess.run([NODE, RUNNER, onnx_art, *argv], capture_output=True, text=True, timeout=300)
+    c.check(p.returncode == 1 and message in p.stderr and p.stderr.count("\n") == 1,
+            f"kiln-ort.js {' '.join(argv)}: one-line error ({p.stderr.strip()})")
+p = subprocess.run([NODE, RUNNER, os.path.join(work, "no-such-artifact"), "--prompt-ids", "1"], capture_output=True,
+                   text=True, timeout=300)
+c.check(p.returncode == 1 and "specializations.json: not found (is this an onnx artifact?)" in p.stderr,
+        "kiln-ort.js on a missing artifact: one-line error")
 manifest = open(os.path.join(onnx_art, "manifest.yaml")).read()
 c.check("target: {name: onnx, opset: 17, graph: model.onnx" in manifest, "manifest: target onnx")
 c.finish()
