@@ -2,6 +2,7 @@
 #include "kiln/Runtime/Runtime.h"
 
 #include "ThreadPool.h"
+#include "drivers/DeviceProgram.h"
 #include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
@@ -92,15 +93,21 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
     fail(manifestPath, "an onnx artifact: model.onnx is for NPU compilers (run the command in qaic-compile.args from "
                        "its folder) and ONNX Runtime (`kiln run` and `kiln eval` run it there; docs/backends/onnx.md); "
                        "this runtime runs cpu artifacts");
-  if (targetName != "cpu")
-    fail(manifestPath, "artifact is for target '" + targetName + "'; this runtime runs cpu artifacts");
-  std::string triple = field<std::string>(target, "triple", manifestPath);
-  if (triple.rfind(hostArch(), 0) != 0)
-    fail(manifestPath, "artifact was compiled for " + triple + " and cannot run on this " + hostArch() + " machine");
-  for (const auto &f : target["required_features"])
-    if (!hostHasFeature(f.as<std::string>()))
-      fail(manifestPath, "artifact was compiled for CPU '" + field<std::string>(target, "cpu", manifestPath) +
-                             "', which has " + f.as<std::string>() + "; this CPU lacks it (recompile with --cpu=generic)");
+  if (targetName != "cpu" && targetName != "vulkan")
+    fail(manifestPath, "artifact is for target '" + targetName + "'; this runtime runs cpu and vulkan artifacts");
+  a->target_ = targetName;
+  if (targetName == "cpu") {
+    std::string triple = field<std::string>(target, "triple", manifestPath);
+    if (triple.rfind(hostArch(), 0) != 0)
+      fail(manifestPath, "artifact was compiled for " + triple + " and cannot run on this " + hostArch() + " machine");
+    for (const auto &f : target["required_features"])
+      if (!hostHasFeature(f.as<std::string>()))
+        fail(manifestPath, "artifact was compiled for CPU '" + field<std::string>(target, "cpu", manifestPath) +
+                               "', which has " + f.as<std::string>() + "; this CPU lacks it (recompile with --cpu=generic)");
+  } else if (field<int>(target, "program_version", manifestPath) != 1) {
+    fail(manifestPath, "GPU program version " + target["program_version"].as<std::string>() +
+                           " is newer than this runtime reads (1); upgrade kiln or recompile the model");
+  }
 
   const YAML::Node model = m["model"];
   a->vocab_ = field<int64_t>(model, "vocab_size", manifestPath);
@@ -146,7 +153,11 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
       fail(path, "checksum mismatch: the file does not belong to this manifest (corrupted or replaced)");
   };
   std::string soPath = (fs::path(dir) / "model.so").string();
-  checkFile("model.so", readFile(soPath, "missing from the artifact"));
+  if (targetName == "cpu")
+    checkFile("model.so", readFile(soPath, "missing from the artifact"));
+  else
+    for (const char *name : {"program.json", "kernels.spv"})
+      checkFile(name, readFile((fs::path(dir) / name).string(), "missing from the artifact"));
 
   std::string weightsPath = (fs::path(dir) / "weights.bin").string();
   int fd = ::open(weightsPath.c_str(), O_RDONLY | O_CLOEXEC);
@@ -173,6 +184,25 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   if (!options.skipWeightChecksum &&
       checksumHex(checksum64(a->weights_, a->weightBytes_)) != field<std::string>(files["weights.bin"], "checksum", manifestPath))
     fail(weightsPath, "checksum mismatch: the weights do not belong to this manifest (corrupted or replaced)");
+
+  if (targetName == "vulkan") {
+    for (const auto &spec : m["specializations"]) {
+      std::string name = field<std::string>(spec, "name", manifestPath);
+      (name == "prefill" ? a->prefill_ : a->decode_).tokens = field<int64_t>(spec, "tokens", manifestPath);
+    }
+    if (a->prefill_.tokens < 1 || a->decode_.tokens != 1)
+      fail(manifestPath, "manifest lacks the prefill or decode specialization");
+#ifdef KILN_HAVE_VULKAN
+    DeviceOptions deviceOptions;
+    deviceOptions.device = options.device;
+    a->device_ = openVulkanProgram(dir, a->weights_, a->weightBytes_,
+                                   field<uint64_t>(target, "max_binding_bytes", manifestPath), deviceOptions);
+    a->kernels_ = "vulkan";
+    return a;
+#else
+    fail(dir, "a vulkan artifact, and this runtime was built without the Vulkan driver (libvulkan-dev)");
+#endif
+  }
 
   a->library_ = dlopen(fs::absolute(soPath).c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!a->library_)
@@ -215,6 +245,8 @@ Artifact::~Artifact() {
   // same path is open would unmap its code.
 }
 
+std::string Artifact::device() const { return device_ ? device_->device() : std::string(); }
+
 const Tokenizer &Artifact::tokenizer() {
   if (!tokenizer_)
     tokenizer_ = Tokenizer::fromDir(dir_);
@@ -245,10 +277,14 @@ Session::Session(Artifact &artifact, int threads) : Session(artifact, std::share
 Session::Session(Artifact &artifact, const Session &poolOwner) : Session(artifact, poolOwner.pool_) {}
 
 Session::Session(Artifact &artifact, std::shared_ptr<ThreadPool> pool) : artifact_(artifact), pool_(std::move(pool)) {
-  uint64_t arena = std::max(artifact.prefill_.arenaBytes, artifact.decode_.arenaBytes);
-  arena_.reset(alignedZeros(arena / sizeof(float) + 1));
-  for (int64_t i = 0; i < 2 * artifact.layers_; ++i)
-    caches_.emplace_back(alignedZeros((artifact.cacheBytes_[size_t(i / 2)] + sizeof(float) - 1) / sizeof(float)));
+  if (artifact.device_) {
+    context_ = artifact.device_->context();
+  } else {
+    uint64_t arena = std::max(artifact.prefill_.arenaBytes, artifact.decode_.arenaBytes);
+    arena_.reset(alignedZeros(arena / sizeof(float) + 1));
+    for (int64_t i = 0; i < 2 * artifact.layers_; ++i)
+      caches_.emplace_back(alignedZeros((artifact.cacheBytes_[size_t(i / 2)] + sizeof(float) - 1) / sizeof(float)));
+  }
   logits_.assign(size_t(artifact.vocab_), 0.0f);
   ids_.assign(size_t(std::max<int64_t>(artifact.promptLen_, 1)), 0);
   positions_.assign(ids_.size(), -1);
@@ -259,6 +295,8 @@ Session::~Session() = default;
 int Session::threads() const { return pool_->threads(); }
 
 void Session::reset() {
+  if (context_)
+    context_->reset();
   for (size_t i = 0; i < caches_.size(); ++i)
     std::memset(caches_[i].get(), 0, artifact_.cacheBytes_[i / 2]);
   position_ = 0;
@@ -282,6 +320,13 @@ void Session::run(const Artifact::Graph &graph, const int32_t *ids, size_t count
     bool real = size_t(i) < count;
     ids_[size_t(i)] = real ? ids[i] : 0;
     positions_[size_t(i)] = real ? int32_t(position_ + i) : -1;
+  }
+  if (context_) {
+    context_->run(&graph == &artifact_.prefill_ ? "prefill" : "decode", ids_.data(), positions_.data(), graph.tokens);
+    context_->readLogits(logits_.data());
+    position_ += int64_t(count);
+    haveLogits_ = true;
+    return;
   }
   std::vector<void *> buffers = {const_cast<uint8_t *>(artifact_.weights_), arena_.get(), ids_.data(),
                                  positions_.data(), logits_.data()};
@@ -311,6 +356,10 @@ const float *Session::decode(int32_t id) {
 int32_t Session::sample(const SamplingOptions &options) {
   if (!haveLogits_)
     throw Error("nothing to sample from: prefill first");
+  // Greedy on a GPU: the id the device picked (the same rule as the sampler's: the largest
+  // logit, the lowest id on ties).
+  if (context_ && options.temperature == 0.0)
+    return context_->nextId();
   if (!sampler_ || options.temperature != samplerOptions_.temperature || options.topK != samplerOptions_.topK ||
       options.topP != samplerOptions_.topP || options.seed != samplerOptions_.seed) {
     sampler_ = std::make_unique<Sampler>(options);

@@ -19,7 +19,7 @@ ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).
 int64_t lastDim(Value v) { return shapeOf(v).back(); }
 } // namespace
 
-MemoryPlan planMemory(func::FuncOp func, const std::string &who) {
+MemoryPlan planMemory(func::FuncOp func, const std::string &who, int64_t alignment) {
   auto unsupported = [&](Operation *op, const std::string &why) {
     throw Error(who + ": cannot lower '" + op->getName().getStringRef().str() + "': " + why);
   };
@@ -84,7 +84,7 @@ MemoryPlan planMemory(func::FuncOp func, const std::string &who) {
   };
   std::vector<Allocation> placed;
   for (Value r : roots) {
-    int64_t bytes = (numElements(r.getType()) * 4 + 63) / 64 * 64;
+    int64_t bytes = (numElements(r.getType()) * 4 + alignment - 1) / alignment * alignment;
     int64_t start = index[r.getDefiningOp()], stop = std::max(start, lastUse[r]);
     std::vector<std::pair<int64_t, int64_t>> busy;
     for (const auto &p : placed)

@@ -85,7 +85,7 @@ std::string Profile::spirvTargetEnv() const {
 const Profile &profile(const std::string &name) {
   static const std::map<std::string, Profile> profiles = {
       {"lavapipe", {"lavapipe", 8, false, false, int64_t(1) << 27, 64}},
-      {"desktop", {"desktop", 32, true, true, int64_t(1) << 32, 128}},
+      {"desktop", {"desktop", 32, true, true, int64_t(1) << 31, 128}},
   };
   auto it = profiles.find(name);
   if (it == profiles.end())
@@ -103,6 +103,14 @@ std::string kernelModule(const std::vector<KernelInstance> &instances, const Pro
     if (it == sources().end())
       throw Error("gpu: no kernel template '" + inst.file + "'");
     std::string text = it->second;
+    if (!inst.function.empty()) {
+      // The function runs from its `gpu.func @name(` line to the first `}` in column 0.
+      size_t begin = text.find("gpu.func @" + inst.function + "(");
+      size_t end = begin == std::string::npos ? begin : text.find("\n}", begin);
+      if (end == std::string::npos)
+        throw Error("gpu: kernel template " + inst.file + " has no gpu.func @" + inst.function);
+      text = text.substr(begin, end + 2 - begin);
+    }
     std::map<std::string, std::string> params = inst.params;
     params["WG"] = std::to_string(profile.workgroupSize);
     // {{TREE %buf}}, {{TREE_MAX %buf}}: workgroup reductions (sum, maximum).

@@ -32,11 +32,13 @@ const Profile &profile(const std::string &name);
 
 /// One kernel template instantiated: `file` of backends/gpu/kernels, its
 /// {{NAME}} parameters (WG comes from the profile), and a suffix appended to
-/// each gpu.func's name so several instances share a module.
+/// each gpu.func's name so several instances share a module. `function`
+/// names the one gpu.func of the file to take (empty: all of them).
 struct KernelInstance {
   std::string file;
   std::map<std::string, std::string> params;
   std::string suffix;
+  std::string function;
 };
 
 /// The module text: `gpu.container_module` with the profile's target env

@@ -59,12 +59,12 @@ std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
   auto keys = attn, values = attn;
   keys["OFFSET"] = std::to_string(kE);
   values["OFFSET"] = std::to_string(2 * kE);
-  return {{"layer_norm.mlir", {{"N", std::to_string(n)}, {"EPS", "1.0e-05"}}, ""},
-          {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, ""},
-          {"linear.mlir", {{"K", "96"}, {"N", "200"}}, ""},
-          {"attention.mlir", keys, ""},
-          {"attention.mlir", values, "_v"},
-          {"lm_head.mlir", {{"V", "1009"}, {"E", "64"}, {"CHUNK", "256"}, {"PARTS", "4"}}, ""}};
+  return {{"layer_norm.mlir", {{"N", std::to_string(n)}, {"EPS", "1.0e-05"}}, "", ""},
+          {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, "", ""},
+          {"linear.mlir", {{"K", "96"}, {"N", "200"}}, "", ""},
+          {"attention.mlir", keys, "", ""},
+          {"attention.mlir", values, "_v", ""},
+          {"lm_head.mlir", {{"V", "1009"}, {"V0", "0"}, {"E", "64"}, {"CHUNK", "256"}, {"PARTS", "4"}}, "", ""}};
 }
 
 } // namespace
@@ -79,7 +79,7 @@ TEST(GPUKernels, LowerToValidSPIRVForEveryProfile) {
     EXPECT_TRUE(spirvValid(words, output)) << name << ": " << output;
   }
   EXPECT_THROW(gpu::profile("tpu"), Error);
-  EXPECT_THROW(gpu::kernelModule({{"layer_norm.mlir", {}, ""}}, gpu::profile("lavapipe")), Error); // N unset
+  EXPECT_THROW(gpu::kernelModule({{"layer_norm.mlir", {}, "", ""}}, gpu::profile("lavapipe")), Error); // N unset
 }
 
 class OnDevice : public ::testing::Test {

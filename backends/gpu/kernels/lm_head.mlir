@@ -1,7 +1,9 @@
 // The LM head and greedy argmax on the device, so a decode step reads back one id.
 
-// logits[v] = sum_k x[k] table[v, k] for the last row's hidden state x, the tied [V, E] table
-// read as stored. Grid: ceil(V / WG). Template parameters: V, E, WG.
+// logits[V0 + v] = sum_k x[k] table[v, k] for the last row's hidden state x and the V rows of
+// the [vocab, E] table from row V0 (the whole table, or one chunk of a table larger than the
+// device's largest storage buffer), read as stored. Grid: ceil(V / WG).
+// Template parameters: V, V0, E, WG.
 gpu.func @lm_head(%x: memref<?xf32>, %table: memref<?xf32>, %logits: memref<?xf32>)
     kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
   %c0 = arith.constant 0 : index
@@ -20,7 +22,9 @@ gpu.func @lm_head(%x: memref<?xf32>, %table: memref<?xf32>, %logits: memref<?xf3
       %r = math.fma %xv, %tv, %a : f32
       scf.yield %r : f32
     }
-    memref.store %dot, %logits[%v] : memref<?xf32>
+    %v0 = arith.constant {{V0}} : index
+    %li = arith.addi %v, %v0 : index
+    memref.store %dot, %logits[%li] : memref<?xf32>
   }
   gpu.return
 }

@@ -44,14 +44,15 @@ struct Place {
 
 struct MemoryPlan {
   llvm::DenseMap<mlir::Value, Place> places;
-  /// Arena bytes the values need (each allocation 64-byte aligned).
+  /// Arena bytes the values need (each allocation `alignment`-byte aligned).
   uint64_t arenaBytes = 0;
 };
 
 /// Plans `func` (batch 1; result 0 the logits, result i the in-place update
-/// of cache argument i + 1). Throws kiln::Error as "<who>: cannot lower
-/// '<op>': <why>" for a function outside that convention.
-MemoryPlan planMemory(mlir::func::FuncOp func, const std::string &who);
+/// of cache argument i + 1), every allocation starting at a multiple of
+/// `alignment` bytes (a power of two, at least 64). Throws kiln::Error as
+/// "<who>: cannot lower '<op>': <why>" for a function outside that convention.
+MemoryPlan planMemory(mlir::func::FuncOp func, const std::string &who, int64_t alignment = 64);
 
 } // namespace kiln
 

@@ -27,12 +27,15 @@ uint64_t hostCpuFeatures();
 bool hostHasFeature(const std::string &name);
 
 class ThreadPool;
+class DeviceProgram;
+class DeviceContext;
 
 class Artifact {
 public:
   struct Options {
     std::string kernels = "auto";
     bool skipWeightChecksum = false;
+    int device = 0; ///< GPU artifacts: the device's index among the API's devices
   };
   static std::unique_ptr<Artifact> open(const std::string &dir, const Options &options);
   ~Artifact();
@@ -48,6 +51,10 @@ public:
   /// Bytes of layer l's key cache buffer (its value cache is the same size).
   size_t cacheBytes(int64_t layer) const { return cacheBytes_.at(size_t(layer)); }
   const std::string &kernels() const { return kernels_; }
+  /// The manifest's target: cpu, vulkan.
+  const std::string &target() const { return target_; }
+  /// The device a GPU artifact runs on ("vulkan: llvmpipe (...)"); empty for cpu.
+  std::string device() const;
   const Tokenizer &tokenizer(); ///< Loaded on first use.
 
 private:
@@ -65,8 +72,9 @@ private:
   Graph prefill_, decode_;
   int64_t vocab_ = 0, ctxLen_ = 0, promptLen_ = 0, layers_ = 0, heads_ = 0, headDim_ = 0;
   std::vector<size_t> cacheBytes_; ///< Per layer, by the manifest's cache_heads and kv_cache format.
-  std::string kernels_;
+  std::string kernels_, target_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<DeviceProgram> device_; ///< GPU artifacts
 };
 
 class Session {
@@ -101,6 +109,7 @@ private:
   std::vector<int32_t> ids_, positions_;
   int64_t position_ = 0;
   bool haveLogits_ = false;
+  std::unique_ptr<DeviceContext> context_; ///< GPU artifacts: caches and activations on the device
   std::unique_ptr<Sampler> sampler_;
   SamplingOptions samplerOptions_;
 };

@@ -6,6 +6,7 @@
 
 #include <vulkan/vulkan.h>
 
+#include <algorithm>
 #include <cstring>
 #include <dlfcn.h>
 
@@ -24,7 +25,8 @@ namespace kiln::vk {
   X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool) X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets)         \
   X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers) X(vkFreeCommandBuffers)                 \
   X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets) X(vkCmdDispatch)     \
-  X(vkQueueSubmit) X(vkQueueWaitIdle)
+  X(vkQueueSubmit) X(vkQueueWaitIdle) X(vkCmdPipelineBarrier) X(vkCreateFence) X(vkDestroyFence)                 \
+  X(vkWaitForFences) X(vkResetFences)
 
 struct Device::Impl {
   void *library = nullptr;
@@ -134,6 +136,7 @@ std::unique_ptr<Device> Device::open(int index) {
   info.apiVersion = props.properties.apiVersion;
   info.subgroupSize = subgroup.subgroupSize;
   info.maxStorageBufferRange = props.properties.limits.maxStorageBufferRange;
+  info.minStorageBufferOffsetAlignment = props.properties.limits.minStorageBufferOffsetAlignment;
   VkPhysicalDeviceVulkan12Features f12{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
   VkPhysicalDeviceVulkan11Features f11{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, &f12};
   VkPhysicalDeviceFeatures2 features{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &f11};
@@ -268,28 +271,11 @@ std::unique_ptr<Kernel> Device::kernel(const std::vector<uint32_t> &spirv, const
   check(vk.vkCreateComputePipelines(vk.device, VK_NULL_HANDLE, 1, &cpci, nullptr, &pipeline),
         ("vkCreateComputePipelines for '" + entry + "'").c_str());
   k->pipeline_ = reinterpret_cast<void *>(pipeline);
-  VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, uint32_t(bindings)};
-  VkDescriptorPoolCreateInfo dpci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-  dpci.maxSets = 1;
-  dpci.poolSizeCount = 1;
-  dpci.pPoolSizes = &size;
-  VkDescriptorPool pool;
-  check(vk.vkCreateDescriptorPool(vk.device, &dpci, nullptr, &pool), "vkCreateDescriptorPool");
-  k->pool_ = reinterpret_cast<void *>(pool);
-  VkDescriptorSetAllocateInfo dsai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-  dsai.descriptorPool = pool;
-  dsai.descriptorSetCount = 1;
-  dsai.pSetLayouts = &setLayout;
-  VkDescriptorSet set;
-  check(vk.vkAllocateDescriptorSets(vk.device, &dsai, &set), "vkAllocateDescriptorSets");
-  k->set_ = reinterpret_cast<void *>(set);
   return k;
 }
 
 Kernel::~Kernel() {
   auto &vk = *device_;
-  if (pool_)
-    vk.vkDestroyDescriptorPool(vk.device, reinterpret_cast<VkDescriptorPool>(pool_), nullptr);
   if (pipeline_)
     vk.vkDestroyPipeline(vk.device, reinterpret_cast<VkPipeline>(pipeline_), nullptr);
   if (layout_)
@@ -301,47 +287,136 @@ Kernel::~Kernel() {
 }
 
 void Device::run(Kernel &kernel, const std::vector<Buffer *> &buffers, uint32_t gx, uint32_t gy, uint32_t gz) {
-  Impl &vk = *impl_;
-  if (int(buffers.size()) != kernel.bindings_)
-    throw Error("vulkan: a kernel of " + std::to_string(kernel.bindings_) + " bindings given " +
-                std::to_string(buffers.size()) + " buffers");
-  std::vector<VkDescriptorBufferInfo> infos;
+  Step step;
+  step.kernel = &kernel;
   for (Buffer *b : buffers)
-    infos.push_back({reinterpret_cast<VkBuffer>(b->buffer_), 0, VK_WHOLE_SIZE});
-  std::vector<VkWriteDescriptorSet> writes;
-  for (size_t i = 0; i < infos.size(); ++i) {
-    VkWriteDescriptorSet w{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-    w.dstSet = reinterpret_cast<VkDescriptorSet>(kernel.set_);
-    w.dstBinding = uint32_t(i);
-    w.descriptorCount = 1;
-    w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-    w.pBufferInfo = &infos[i];
-    writes.push_back(w);
+    step.bindings.push_back({b, 0, 0});
+  step.groups[0] = gx;
+  step.groups[1] = gy;
+  step.groups[2] = gz;
+  auto recording = record({step});
+  submit(*recording);
+}
+
+std::unique_ptr<Recording> Device::record(const std::vector<Step> &steps) {
+  Impl &vk = *impl_;
+  std::unique_ptr<Recording> rec(new Recording());
+  rec->device_ = impl_.get();
+  uint32_t descriptors = 0;
+  for (const Step &s : steps) {
+    if (!s.kernel || int(s.bindings.size()) != s.kernel->bindings_)
+      throw Error("vulkan: a kernel of " + std::to_string(s.kernel ? s.kernel->bindings_ : 0) + " bindings given " +
+                  std::to_string(s.bindings.size()) + " buffers");
+    for (const Range &r : s.bindings) {
+      uint64_t bytes = r.bytes ? r.bytes : (r.buffer ? r.buffer->size_ - std::min(r.offset, r.buffer->size_) : 0);
+      if (!r.buffer || r.offset + bytes > r.buffer->size_ || bytes == 0 || bytes > info_.maxStorageBufferRange)
+        throw Error("vulkan: a binding outside its buffer or larger than the device's storage buffers");
+      if (r.offset % std::max<uint64_t>(info_.minStorageBufferOffsetAlignment, 1))
+        throw Error("vulkan: a binding offset of " + std::to_string(r.offset) + " is not a multiple of the device's " +
+                    std::to_string(info_.minStorageBufferOffsetAlignment));
+    }
+    descriptors += uint32_t(s.bindings.size());
   }
-  vk.vkUpdateDescriptorSets(vk.device, uint32_t(writes.size()), writes.data(), 0, nullptr);
+  if (!steps.empty()) {
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, std::max<uint32_t>(descriptors, 1)};
+    VkDescriptorPoolCreateInfo dpci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    dpci.maxSets = uint32_t(steps.size());
+    dpci.poolSizeCount = 1;
+    dpci.pPoolSizes = &size;
+    VkDescriptorPool pool;
+    check(vk.vkCreateDescriptorPool(vk.device, &dpci, nullptr, &pool), "vkCreateDescriptorPool");
+    rec->pool_ = reinterpret_cast<void *>(pool);
+  }
+  std::vector<VkDescriptorSet> sets(steps.size());
+  std::vector<VkDescriptorBufferInfo> infos;
+  infos.reserve(descriptors);
+  std::vector<VkWriteDescriptorSet> writes;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto setLayout = reinterpret_cast<VkDescriptorSetLayout>(steps[i].kernel->setLayout_);
+    VkDescriptorSetAllocateInfo dsai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    dsai.descriptorPool = reinterpret_cast<VkDescriptorPool>(rec->pool_);
+    dsai.descriptorSetCount = 1;
+    dsai.pSetLayouts = &setLayout;
+    check(vk.vkAllocateDescriptorSets(vk.device, &dsai, &sets[i]), "vkAllocateDescriptorSets");
+    for (size_t b = 0; b < steps[i].bindings.size(); ++b) {
+      const Range &r = steps[i].bindings[b];
+      infos.push_back({reinterpret_cast<VkBuffer>(r.buffer->buffer_), r.offset, r.bytes ? r.bytes : VK_WHOLE_SIZE});
+      VkWriteDescriptorSet w{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+      w.dstSet = sets[i];
+      w.dstBinding = uint32_t(b);
+      w.descriptorCount = 1;
+      w.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+      w.pBufferInfo = &infos.back();
+      writes.push_back(w);
+    }
+  }
+  if (!writes.empty())
+    vk.vkUpdateDescriptorSets(vk.device, uint32_t(writes.size()), writes.data(), 0, nullptr);
+
   VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
   cbai.commandPool = vk.commandPool;
   cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
   cbai.commandBufferCount = 1;
   VkCommandBuffer cb;
   check(vk.vkAllocateCommandBuffers(vk.device, &cbai, &cb), "vkAllocateCommandBuffers");
+  rec->commandBuffer_ = reinterpret_cast<void *>(cb);
   VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   check(vk.vkBeginCommandBuffer(cb, &begin), "vkBeginCommandBuffer");
-  vk.vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, reinterpret_cast<VkPipeline>(kernel.pipeline_));
-  auto set = reinterpret_cast<VkDescriptorSet>(kernel.set_);
-  vk.vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, reinterpret_cast<VkPipelineLayout>(kernel.layout_), 0,
-                             1, &set, 0, nullptr);
-  vk.vkCmdDispatch(cb, gx, gy, gz);
+  // Host writes (the step's ids and positions) before the first dispatch; each dispatch's
+  // writes before the next one's reads; the last ones before the host reads back.
+  VkMemoryBarrier barrier{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+  barrier.srcAccessMask = VK_ACCESS_HOST_WRITE_BIT;
+  barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+  vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_HOST_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &barrier, 0,
+                          nullptr, 0, nullptr);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Step &s = steps[i];
+    if (i > 0) {
+      barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+      barrier.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+      vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                              &barrier, 0, nullptr, 0, nullptr);
+    }
+    vk.vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, reinterpret_cast<VkPipeline>(s.kernel->pipeline_));
+    vk.vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, reinterpret_cast<VkPipelineLayout>(s.kernel->layout_),
+                               0, 1, &sets[i], 0, nullptr);
+    vk.vkCmdDispatch(cb, s.groups[0], s.groups[1], s.groups[2]);
+  }
+  barrier.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+  barrier.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+  vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0,
+                          nullptr, 0, nullptr);
   check(vk.vkEndCommandBuffer(cb), "vkEndCommandBuffer");
+  VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  VkFence fence;
+  check(vk.vkCreateFence(vk.device, &fci, nullptr, &fence), "vkCreateFence");
+  rec->fence_ = reinterpret_cast<void *>(fence);
+  return rec;
+}
+
+void Device::submit(Recording &recording) {
+  Impl &vk = *impl_;
+  auto cb = reinterpret_cast<VkCommandBuffer>(recording.commandBuffer_);
+  auto fence = reinterpret_cast<VkFence>(recording.fence_);
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cb;
-  VkResult r = vk.vkQueueSubmit(vk.queue, 1, &submit, VK_NULL_HANDLE);
-  if (r == VK_SUCCESS)
-    r = vk.vkQueueWaitIdle(vk.queue);
-  vk.vkFreeCommandBuffers(vk.device, vk.commandPool, 1, &cb);
-  check(r, "vkQueueSubmit");
+  check(vk.vkQueueSubmit(vk.queue, 1, &submit, fence), "vkQueueSubmit");
+  VkResult r = vk.vkWaitForFences(vk.device, 1, &fence, VK_TRUE, UINT64_MAX);
+  vk.vkResetFences(vk.device, 1, &fence);
+  check(r, "vkWaitForFences (the device stopped answering?)");
+}
+
+Recording::~Recording() {
+  auto &vk = *device_;
+  if (fence_)
+    vk.vkDestroyFence(vk.device, reinterpret_cast<VkFence>(fence_), nullptr);
+  if (commandBuffer_) {
+    auto cb = reinterpret_cast<VkCommandBuffer>(commandBuffer_);
+    vk.vkFreeCommandBuffers(vk.device, vk.commandPool, 1, &cb);
+  }
+  if (pool_)
+    vk.vkDestroyDescriptorPool(vk.device, reinterpret_cast<VkDescriptorPool>(pool_), nullptr);
 }
 
 } // namespace kiln::vk

@@ -20,12 +20,26 @@ namespace kiln::vk {
 struct DeviceInfo {
   std::string name, driver;
   uint32_t apiVersion = 0, subgroupSize = 0;
-  uint64_t maxStorageBufferRange = 0;
+  uint64_t maxStorageBufferRange = 0, minStorageBufferOffsetAlignment = 0;
   bool shaderFloat16 = false, storageBuffer16Bit = false, storageBuffer8Bit = false;
 };
 
 class Buffer;
 class Kernel;
+class Recording;
+
+/// A bound range of a buffer: `bytes` from `offset` (0 bytes: to its end).
+struct Range {
+  Buffer *buffer = nullptr;
+  uint64_t offset = 0, bytes = 0;
+};
+
+/// One dispatch of a recorded command stream.
+struct Step {
+  Kernel *kernel = nullptr;
+  std::vector<Range> bindings; ///< set 0, bindings 0..n-1 in order
+  uint32_t groups[3] = {1, 1, 1};
+};
 
 class Device {
 public:
@@ -47,6 +61,13 @@ public:
   /// `buffers` bound in order, submits it and waits.
   void run(Kernel &kernel, const std::vector<Buffer *> &buffers, uint32_t groupsX, uint32_t groupsY = 1,
            uint32_t groupsZ = 1);
+  /// Records `steps` once into a command buffer (a barrier between
+  /// consecutive dispatches: each reads what the ones before wrote), to be
+  /// submitted any number of times. Throws kiln::Error for a binding count
+  /// that differs from the kernel's or a range outside its buffer.
+  std::unique_ptr<Recording> record(const std::vector<Step> &steps);
+  /// Runs a recording and waits for it.
+  void submit(Recording &recording);
 
   struct Impl;
 
@@ -80,8 +101,18 @@ private:
   Kernel() = default;
   Device::Impl *device_ = nullptr;
   int bindings_ = 0;
-  void *module_ = nullptr, *setLayout_ = nullptr, *layout_ = nullptr, *pipeline_ = nullptr, *pool_ = nullptr,
-       *set_ = nullptr;
+  void *module_ = nullptr, *setLayout_ = nullptr, *layout_ = nullptr, *pipeline_ = nullptr;
+};
+
+class Recording {
+public:
+  ~Recording();
+
+private:
+  friend class Device;
+  Recording() = default;
+  Device::Impl *device_ = nullptr;
+  void *pool_ = nullptr, *commandBuffer_ = nullptr, *fence_ = nullptr;
 };
 
 } // namespace kiln::vk

@@ -1,0 +1,434 @@
+//===- Schedule.cpp - kiln graph functions as GPU dispatch lists ----------===//
+#include "Schedule.h"
+
+#include "kiln/Backend/MemoryPlan.h"
+#include "kiln/Frontend/Checkpoint.h"
+#include "kiln/IR/KilnOps.h"
+#include "kiln/Interpreter/Interpreter.h"
+#include "kiln/Quant/Quant.h"
+#include "kiln/Support/Error.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+using namespace mlir;
+
+namespace kiln::gpu {
+
+namespace {
+
+int64_t numElements(Type t) { return cast<RankedTensorType>(t).getNumElements(); }
+ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
+int64_t lastDim(Value v) { return shapeOf(v).back(); }
+int64_t rows(Value v) { return numElements(v.getType()) / lastDim(v); }
+std::string str(int64_t v) { return std::to_string(v); }
+uint32_t ceilDiv(int64_t a, int64_t b) { return uint32_t((a + b - 1) / b); }
+
+/// A double as an MLIR float literal that round-trips (e.g. 1.000000e-05).
+std::string floatLiteral(double v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << std::scientific << v;
+  return os.str();
+}
+
+/// One chunk of a weight's rows, in its own buffer.
+struct WeightChunk {
+  int buffer;
+  int64_t row0, rows;
+};
+
+class Scheduler {
+public:
+  Scheduler(ModuleOp module, const Profile &profile, uint64_t maxBinding, ArtifactWriter &writer, std::string who)
+      : module_(module), profile_(profile), maxBinding_(maxBinding), writer_(writer), who_(std::move(who)) {}
+
+  Program run() {
+    std::vector<func::FuncOp> funcs(module_.getOps<func::FuncOp>().begin(), module_.getOps<func::FuncOp>().end());
+    if (funcs.empty())
+      throw Error(who_ + ": the module has no graph functions");
+    // The shared buffers, sized for the largest function.
+    func::FuncOp first = funcs.front();
+    int64_t maxTokens = 0, vocab = 0;
+    for (auto f : funcs) {
+      maxTokens = std::max(maxTokens, shapeOf(f.getArgument(0))[1]);
+      vocab = lastDim(cast<func::ReturnOp>(f.getBody().front().getTerminator()).getOperand(0));
+    }
+    arena_ = addBuffer("arena", "arena", 0);
+    ids_ = addBuffer("input_ids", "input_ids", uint64_t(maxTokens) * 4);
+    positions_ = addBuffer("position_ids", "position_ids", uint64_t(maxTokens) * 4);
+    logits_ = addBuffer("logits", "logits", uint64_t(vocab) * 4);
+    for (unsigned a = 2; a < first.getNumArguments(); ++a) {
+      bool key = a % 2 == 0;
+      int64_t layer = (a - 2) / 2;
+      int b = addBuffer((key ? "key_cache." : "value_cache.") + str(layer), key ? "key_cache" : "value_cache",
+                        uint64_t(numElements(first.getArgument(a).getType())) * 4);
+      program_.buffers[size_t(b)].layer = layer;
+      caches_.push_back(b);
+    }
+    argmaxChunk_ = profile_.workgroupSize * 16;
+    argmaxParts_ = (vocab + argmaxChunk_ - 1) / argmaxChunk_;
+    argmaxValues_ = addBuffer("argmax_values", "argmax_values", uint64_t(argmaxParts_) * 4);
+    argmaxIds_ = addBuffer("argmax_ids", "argmax_ids", uint64_t(argmaxParts_) * 4);
+    nextId_ = addBuffer("next_id", "next_id", 4);
+    vocab_ = vocab;
+
+    uint64_t arenaBytes = 0;
+    for (auto f : funcs) {
+      if (f.getNumArguments() != first.getNumArguments())
+        throw Error(who_ + ": the graph functions disagree on their KV caches");
+      GraphSchedule g = scheduleFunction(f);
+      arenaBytes = std::max(arenaBytes, g.arenaBytes);
+      program_.graphs.push_back(std::move(g));
+    }
+    if (arenaBytes > maxBinding_)
+      throw Error(who_ + ": the activations need " + str(int64_t(arenaBytes)) + " bytes, more than the " +
+                  str(int64_t(maxBinding_)) + "-byte storage buffers of the target (a shorter --prompt-len needs less)");
+    program_.buffers[size_t(arena_)].bytes = std::max<uint64_t>(arenaBytes, 4);
+    for (const auto &b : program_.buffers)
+      if (b.bytes > maxBinding_ && b.role != "weight")
+        throw Error(who_ + ": buffer " + b.name + " needs " + str(int64_t(b.bytes)) + " bytes, more than the " +
+                    str(int64_t(maxBinding_)) + "-byte storage buffers of the target");
+    return std::move(program_);
+  }
+
+private:
+  int addBuffer(const std::string &name, const std::string &role, uint64_t bytes) {
+    program_.buffers.push_back({name, role, std::max<uint64_t>(bytes, 4), 0, -1});
+    return int(program_.buffers.size()) - 1;
+  }
+
+  [[noreturn]] void unsupported(Operation *op, const std::string &why) {
+    throw Error(who_ + ": cannot lower '" + op->getName().getStringRef().str() + "': " + why);
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Weights
+  //===--------------------------------------------------------------------===//
+
+  /// The buffers holding `weight`'s f32 values, `rows` rows per chunk at most
+  /// (0: one buffer, which must fit a binding).
+  const std::vector<WeightChunk> &weightChunks(Operation *user, Value weight, bool splittable) {
+    GlobalOp global = globalOf(weight);
+    if (!global)
+      unsupported(user, "a weight operand that is not a kiln.weight");
+    auto it = weights_.find(global.getOperation());
+    if (it != weights_.end())
+      return it->second;
+    QuantSpec spec = quantSpecOf(global);
+    // f16 / bf16 values are exact in f32 (widened here until the 16-bit storage kernels land);
+    // integer formats need kernels that dequantize in registers, which do not exist yet.
+    if (spec.isInteger())
+      unsupported(user, "weight @" + global.getSymName().str() + " is " + spec.name() +
+                            "; the GPU kernels read f32, f16 and bf16 weights (int8 and int4 kernels are not written yet)");
+    std::vector<double> values = readEffectiveGlobalValues(global, checkpoint_);
+    auto shape = cast<RankedTensorType>(global.getType()).getShape();
+    int64_t rowLen = shape.empty() ? 1 : shape.back();
+    int64_t totalRows = int64_t(values.size()) / std::max<int64_t>(rowLen, 1);
+    int64_t rowsPerChunk = totalRows;
+    if (uint64_t(values.size()) * 4 > maxBinding_) {
+      if (!splittable)
+        unsupported(user, "weight @" + global.getSymName().str() + " is " + str(int64_t(values.size()) * 4) +
+                              " bytes, more than the target's " + str(int64_t(maxBinding_)) +
+                              "-byte storage buffers (only embedding tables are split)");
+      rowsPerChunk = int64_t(maxBinding_ / uint64_t(rowLen * 4));
+    }
+    std::vector<WeightChunk> chunks;
+    std::vector<float> data;
+    for (int64_t row0 = 0, n = 0; row0 < totalRows; row0 += rowsPerChunk, ++n) {
+      int64_t count = std::min(rowsPerChunk, totalRows - row0);
+      data.assign(values.begin() + row0 * rowLen, values.begin() + (row0 + count) * rowLen);
+      WeightEntry entry;
+      entry.name = global.getSymName().str();
+      entry.layout = rowsPerChunk == totalRows ? "rowmajor" : "rows[" + str(row0) + ":" + str(row0 + count) + "]";
+      entry.dtype = "f32";
+      entry.shape.assign(shape.begin(), shape.end());
+      entry.bytes = data.size() * 4;
+      uint64_t offset = writer_.addWeight(entry, data.data());
+      int b = addBuffer("weight:" + entry.name + (rowsPerChunk == totalRows ? "" : "[" + str(n) + "]"), "weight",
+                        entry.bytes);
+      program_.buffers[size_t(b)].fileOffset = offset;
+      chunks.push_back({b, row0, count});
+    }
+    return weights_[global.getOperation()] = std::move(chunks);
+  }
+
+  /// A bias of zeros for a linear without one.
+  int zeroBias(int64_t n) {
+    auto it = zeroBiases_.find(n);
+    if (it != zeroBiases_.end())
+      return it->second;
+    std::vector<float> zeros(size_t(n), 0.0f);
+    WeightEntry entry{"zero_bias." + str(n), "rowmajor", "f32", {n}, 0, uint64_t(n) * 4};
+    uint64_t offset = writer_.addWeight(entry, zeros.data());
+    int b = addBuffer("weight:" + entry.name, "weight", entry.bytes);
+    program_.buffers[size_t(b)].fileOffset = offset;
+    return zeroBiases_[n] = b;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Bindings
+  //===--------------------------------------------------------------------===//
+
+  int bufferOf(const Place &p) {
+    switch (p.buffer) {
+    case kArenaBuffer:
+      return arena_;
+    case kInputIdsBuffer:
+      return ids_;
+    case kPositionsBuffer:
+      return positions_;
+    case kLogitsBuffer:
+      return logits_;
+    default:
+      return caches_.at(size_t(p.buffer - kFirstCacheBuffer));
+    }
+  }
+
+  /// The binding of activation `v` from its place, aligned down; `remainder`
+  /// gets the elements between the binding's start and the value's.
+  Binding bind(Value v, int64_t *remainder = nullptr) {
+    const Place &p = places_.at(v);
+    if (p.buffer == kWeightsBuffer)
+      return {weightChunks(v.getDefiningOp(), v, false).front().buffer, 0,
+              program_.buffers[size_t(weightChunks(v.getDefiningOp(), v, false).front().buffer)].bytes};
+    uint64_t byteOffset = uint64_t(p.offset) * 4;
+    uint64_t aligned = byteOffset / kBindingAlignment * kBindingAlignment;
+    int64_t rem = int64_t(byteOffset - aligned) / 4;
+    if (remainder)
+      *remainder = rem;
+    else if (rem != 0)
+      throw Error(who_ + ": internal: an unaligned binding for a kernel without an offset");
+    int buffer = bufferOf(p);
+    uint64_t end = program_.buffers[size_t(buffer)].bytes;
+    if (p.buffer == kArenaBuffer) {
+      const Place &root = places_.at(p.root);
+      end = uint64_t(root.offset + numElements(p.root.getType())) * 4;
+    }
+    return {buffer, aligned, end - aligned};
+  }
+  Binding bindWeight(Operation *user, Value w) {
+    const auto &chunks = weightChunks(user, w, false);
+    return {chunks.front().buffer, 0, program_.buffers[size_t(chunks.front().buffer)].bytes};
+  }
+  Binding whole(int buffer) { return {buffer, 0, program_.buffers[size_t(buffer)].bytes}; }
+
+  void requireDense(Operation *op, Value v) {
+    if (places_.at(v).rowStride != lastDim(v))
+      unsupported(op, "the GPU kernels need dense operands here");
+  }
+
+  int kernel(const std::string &file, const std::string &function, std::map<std::string, std::string> params) {
+    std::ostringstream key;
+    key << file << "/" << function;
+    for (const auto &[k, v] : params)
+      key << ";" << k << "=" << v;
+    auto it = kernelIndex_.find(key.str());
+    if (it != kernelIndex_.end())
+      return it->second;
+    int index = int(program_.kernels.size());
+    std::string suffix = "_" + str(index);
+    program_.kernels.push_back({file, std::move(params), suffix, function});
+    program_.entries.push_back(function + suffix);
+    return kernelIndex_[key.str()] = index;
+  }
+
+  void dispatch(GraphSchedule &g, Operation *op, int kernelIndex, std::vector<Binding> bindings,
+                std::array<uint32_t, 3> groups) {
+    for (const auto &b : bindings)
+      program_.maxBindingBytes = std::max(program_.maxBindingBytes, b.bytes);
+    g.dispatches.push_back({kernelIndex, std::move(bindings), groups, op ? op->getName().getStringRef().str() : ""});
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Ops
+  //===--------------------------------------------------------------------===//
+
+  GraphSchedule scheduleFunction(func::FuncOp func) {
+    MemoryPlan plan = planMemory(func, who_, int64_t(kBindingAlignment));
+    places_ = std::move(plan.places);
+    GraphSchedule g;
+    g.name = func.getSymName().str();
+    g.tokens = shapeOf(func.getArgument(0))[1];
+    g.arenaBytes = plan.arenaBytes;
+    uint32_t wg = uint32_t(profile_.workgroupSize);
+    for (Operation &op : func.getBody().front()) {
+      llvm::TypeSwitch<Operation *>(&op)
+          .Case<WeightOp, SplitOp, SplitHeadsOp, MergeHeadsOp, func::ReturnOp>([](auto) {})
+          .Case<EmbeddingOp>([&](EmbeddingOp e) {
+            int64_t E = lastDim(e.getResult()), S = rows(e.getResult());
+            for (const auto &c : weightChunks(e, e.getTable(), true)) {
+              int k = kernel("embedding.mlir", "embedding",
+                             {{"E", str(E)}, {"ROW0", str(c.row0)}, {"ROWS", str(c.rows)},
+                              {"FIRST", c.row0 == 0 ? "true" : "false"}});
+              dispatch(g, e, k, {whole(bufferOf(places_.at(e.getIds()))), whole(c.buffer), bind(e.getResult())},
+                       {ceilDiv(E, wg), uint32_t(S), 1});
+            }
+          })
+          .Case<LayerNormOp>([&](LayerNormOp ln) {
+            requireDense(ln, ln.getInput());
+            int k = kernel("layer_norm.mlir", "layer_norm",
+                           {{"N", str(lastDim(ln.getInput()))}, {"EPS", floatLiteral(ln.getEpsilon().convertToDouble())}});
+            dispatch(g, ln, k,
+                     {bind(ln.getInput()), bindWeight(ln, ln.getGamma()), bindWeight(ln, ln.getBeta()), bind(ln.getResult())},
+                     {uint32_t(rows(ln.getInput())), 1, 1});
+          })
+          .Case<ResidualLayerNormOp>([&](ResidualLayerNormOp rl) {
+            requireDense(rl, rl.getInput());
+            requireDense(rl, rl.getResidual());
+            int k = kernel("layer_norm.mlir", "residual_layer_norm",
+                           {{"N", str(lastDim(rl.getInput()))}, {"EPS", floatLiteral(rl.getEpsilon().convertToDouble())}});
+            dispatch(g, rl, k,
+                     {bind(rl.getInput()), bind(rl.getResidual()), bindWeight(rl, rl.getGamma()),
+                      bindWeight(rl, rl.getBeta()), bind(rl.getSum()), bind(rl.getNormalized())},
+                     {uint32_t(rows(rl.getInput())), 1, 1});
+          })
+          .Case<LinearOp>([&](LinearOp l) {
+            requireDense(l, l.getInput());
+            if (l.getInputQuant())
+              unsupported(l, "int8 activations (W8A8, W4A8) have no GPU kernel");
+            auto epilogue = l.getGeluEpilogue();
+            if (epilogue && *epilogue != GeluApproximation::tanh)
+              unsupported(l, "the exact (erf) GELU has no GPU kernel (the tanh form, GPT-2's gelu_new, does)");
+            int64_t K = lastDim(l.getInput()), N = lastDim(l.getResult());
+            int k = kernel("linear.mlir", epilogue ? "linear_gelu" : "linear", {{"K", str(K)}, {"N", str(N)}});
+            Binding bias = l.getBias() ? bindWeight(l, l.getBias()) : whole(zeroBias(N));
+            dispatch(g, l, k, {bind(l.getInput()), bindWeight(l, l.getWeight()), bias, bind(l.getResult())},
+                     {ceilDiv(N, wg), uint32_t(rows(l.getInput())), 1});
+          })
+          .Case<AddOp>([&](AddOp a) {
+            requireDense(a, a.getLhs());
+            requireDense(a, a.getRhs());
+            int64_t n = numElements(a.getType());
+            int k = kernel("elementwise.mlir", "add", {{"COUNT", str(n)}});
+            dispatch(g, a, k, {bind(a.getLhs()), bind(a.getRhs()), bind(a.getResult())}, {ceilDiv(n, wg), 1, 1});
+          })
+          .Case<GeluOp>([&](GeluOp ge) {
+            requireDense(ge, ge.getInput());
+            if (ge.getApproximation() != GeluApproximation::tanh)
+              unsupported(ge, "the exact (erf) GELU has no GPU kernel (the tanh form, GPT-2's gelu_new, does)");
+            int64_t n = numElements(ge.getType());
+            int k = kernel("elementwise.mlir", "gelu_tanh", {{"COUNT", str(n)}});
+            dispatch(g, ge, k, {bind(ge.getInput()), bind(ge.getResult())}, {ceilDiv(n, wg), 1, 1});
+          })
+          .Case<CacheUpdateOp>([&](CacheUpdateOp c) {
+            if (c.getFormat() != CacheFormat::f32)
+              unsupported(c, "the int8 KV cache has no GPU kernel");
+            auto cache = shapeOf(c.getCache());
+            int64_t H = cache[1], C = cache[2], D = cache[3], S = shapeOf(c.getUpdate())[2];
+            int64_t offset = 0;
+            Binding update = bind(c.getUpdate(), &offset);
+            int k = kernel("attention.mlir", "cache_write",
+                           {{"H", str(H)}, {"D", str(D)}, {"C", str(C)}, {"HD", str(H * D)},
+                            {"Q_STRIDE", str(places_.at(c.getUpdate()).rowStride)}, {"OFFSET", str(offset)}});
+            dispatch(g, c, k, {update, whole(positions_), bind(c.getCache())}, {ceilDiv(H * D, wg), uint32_t(S), 1});
+          })
+          .Case<AttentionOp>([&](AttentionOp a) {
+            auto q = shapeOf(a.getQuery()), kc = shapeOf(a.getKeyCache());
+            int64_t H = q[1], S = q[2], D = q[3], C = kc[2];
+            int64_t offset = 0;
+            Binding query = bind(a.getQuery(), &offset);
+            int k = kernel("attention.mlir", "attention",
+                           {{"H", str(H)}, {"D", str(D)}, {"C", str(C)},
+                            {"Q_STRIDE", str(places_.at(a.getQuery()).rowStride)}, {"Q_OFFSET", str(offset)},
+                            {"SCALE", floatLiteral(double(float(a.getScale().convertToDouble())))}});
+            dispatch(g, a, k,
+                     {query, bind(a.getKeyCache()), bind(a.getValueCache()), whole(positions_), bind(a.getResult())},
+                     {uint32_t(S), uint32_t(H), 1});
+          })
+          .Case<SelectLastOp>([&](SelectLastOp s) {
+            int64_t S = shapeOf(s.getInput())[1], E = lastDim(s.getInput());
+            int k = kernel("embedding.mlir", "select_last",
+                           {{"S", str(S)}, {"E", str(E)}, {"XS", str(places_.at(s.getInput()).rowStride)}});
+            dispatch(g, s, k, {bind(s.getInput()), whole(positions_), bind(s.getResult())}, {ceilDiv(E, wg), 1, 1});
+          })
+          .Case<LMHeadOp>([&](LMHeadOp h) {
+            requireDense(h, h.getInput());
+            if (h.getInputQuant())
+              unsupported(h, "int8 activations (W8A8, W4A8) have no GPU kernel");
+            if (rows(h.getInput()) != 1)
+              unsupported(h, "the GPU LM head takes one row (the step's last)");
+            int64_t E = lastDim(h.getInput());
+            for (const auto &c : weightChunks(h, h.getEmbedding(), true)) {
+              int k = kernel("lm_head.mlir", "lm_head", {{"V", str(c.rows)}, {"V0", str(c.row0)}, {"E", str(E)}});
+              dispatch(g, h, k, {bind(h.getInput()), whole(c.buffer), bind(h.getResult())},
+                       {ceilDiv(c.rows, wg), 1, 1});
+            }
+          })
+          .Default([&](Operation *other) {
+            unsupported(other, isa<MatMulOp, SoftmaxOp, CausalMaskOp, ScaleOp>(other)
+                                   ? "unfused attention (the GPU backends run kiln-fuse-attention; this block did not match)"
+                                   : "no GPU kernel");
+          });
+    }
+    // The greedy pick on the device: a decode step can read back one id.
+    int partial = kernel("lm_head.mlir", "argmax_partial", {{"V", str(vocab_)}, {"CHUNK", str(argmaxChunk_)}});
+    dispatch(g, nullptr, partial, {whole(logits_), whole(argmaxValues_), whole(argmaxIds_)},
+             {uint32_t(argmaxParts_), 1, 1});
+    int final = kernel("lm_head.mlir", "argmax_final", {{"PARTS", str(argmaxParts_)}});
+    dispatch(g, nullptr, final, {whole(argmaxValues_), whole(argmaxIds_), whole(nextId_)}, {1, 1, 1});
+    g.dispatches.back().op = "argmax";
+    g.dispatches[g.dispatches.size() - 2].op = "argmax";
+    return g;
+  }
+
+  ModuleOp module_;
+  const Profile &profile_;
+  uint64_t maxBinding_;
+  ArtifactWriter &writer_;
+  std::string who_;
+  Program program_;
+  std::unique_ptr<Checkpoint> checkpoint_;
+  std::map<Operation *, std::vector<WeightChunk>> weights_;
+  std::map<int64_t, int> zeroBiases_;
+  std::map<std::string, int> kernelIndex_;
+  DenseMap<Value, Place> places_;
+  int arena_ = 0, ids_ = 0, positions_ = 0, logits_ = 0, argmaxValues_ = 0, argmaxIds_ = 0, nextId_ = 0;
+  std::vector<int> caches_;
+  int64_t vocab_ = 0, argmaxChunk_ = 0, argmaxParts_ = 0;
+};
+
+} // namespace
+
+Program schedule(ModuleOp module, const Profile &profile, uint64_t maxBinding, ArtifactWriter &writer,
+                 const std::string &who) {
+  return Scheduler(module, profile, maxBinding, writer, who).run();
+}
+
+std::string programJson(const Program &program) {
+  nlohmann::ordered_json j;
+  j["program_version"] = 1;
+  j["binding_alignment"] = kBindingAlignment;
+  j["max_binding_bytes"] = program.maxBindingBytes;
+  auto &buffers = j["buffers"] = nlohmann::ordered_json::array();
+  for (const auto &b : program.buffers) {
+    nlohmann::ordered_json e = {{"name", b.name}, {"role", b.role}, {"bytes", b.bytes}};
+    if (b.role == "weight")
+      e["file_offset"] = b.fileOffset;
+    if (b.layer >= 0)
+      e["layer"] = b.layer;
+    buffers.push_back(e);
+  }
+  j["entry_points"] = program.entries;
+  for (const auto &g : program.graphs) {
+    auto &graph = j["graphs"][g.name];
+    graph["tokens"] = g.tokens;
+    graph["arena_bytes"] = g.arenaBytes;
+    auto &list = graph["dispatches"] = nlohmann::ordered_json::array();
+    for (const auto &d : g.dispatches) {
+      nlohmann::ordered_json bindings = nlohmann::ordered_json::array();
+      for (const auto &b : d.bindings)
+        bindings.push_back({b.buffer, b.offset, b.bytes});
+      list.push_back({{"op", d.op}, {"kernel", d.kernel}, {"groups", d.groups}, {"bindings", bindings}});
+    }
+  }
+  return j.dump(1) + "\n";
+}
+
+} // namespace kiln::gpu
