@@ -198,6 +198,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
     a->device_ = openVulkanProgram(dir, a->weights_, a->weightBytes_,
                                    field<uint64_t>(target, "max_binding_bytes", manifestPath), deviceOptions);
     a->kernels_ = "vulkan";
+    a->device_name_ = a->device_->device();
     return a;
 #else
     fail(dir, "a vulkan artifact, and this runtime was built without the Vulkan driver (libvulkan-dev)");
@@ -244,8 +245,6 @@ Artifact::~Artifact() {
   // The model library stays loaded: dlclose while another artifact from the
   // same path is open would unmap its code.
 }
-
-std::string Artifact::device() const { return device_ ? device_->device() : std::string(); }
 
 const Tokenizer &Artifact::tokenizer() {
   if (!tokenizer_)
@@ -323,9 +322,9 @@ void Session::run(const Artifact::Graph &graph, const int32_t *ids, size_t count
   }
   if (context_) {
     context_->run(&graph == &artifact_.prefill_ ? "prefill" : "decode", ids_.data(), positions_.data(), graph.tokens);
-    context_->readLogits(logits_.data());
     position_ += int64_t(count);
     haveLogits_ = true;
+    logitsRead_ = false;
     return;
   }
   std::vector<void *> buffers = {const_cast<uint8_t *>(artifact_.weights_), arena_.get(), ids_.data(),
@@ -337,35 +336,57 @@ void Session::run(const Artifact::Graph &graph, const int32_t *ids, size_t count
   haveLogits_ = true;
 }
 
-const float *Session::prefill(const int32_t *ids, size_t count) {
+void Session::feedPrompt(const int32_t *ids, size_t count) {
   if (count == 0)
     throw Error("prefill needs at least one token");
   checkIds(ids, count);
   size_t chunk = size_t(artifact_.prefill_.tokens);
   for (size_t begin = 0; begin < count; begin += chunk)
     run(artifact_.prefill_, ids + begin, std::min(chunk, count - begin));
-  return logits_.data();
+}
+
+void Session::feedToken(int32_t id) {
+  checkIds(&id, 1);
+  run(artifact_.decode_, &id, 1);
+}
+
+const float *Session::prefill(const int32_t *ids, size_t count) {
+  feedPrompt(ids, count);
+  return logits();
 }
 
 const float *Session::decode(int32_t id) {
-  checkIds(&id, 1);
-  run(artifact_.decode_, &id, 1);
+  feedToken(id);
+  return logits();
+}
+
+const float *Session::logits() {
+  if (context_ && haveLogits_ && !logitsRead_) {
+    context_->readLogits(logits_.data());
+    logitsRead_ = true;
+  }
   return logits_.data();
+}
+
+int32_t Session::greedy() {
+  if (!haveLogits_)
+    throw Error("nothing to sample from: prefill first");
+  if (context_) // picked on the device, by the sampler's rule
+    return context_->nextId();
+  return Sampler(SamplingOptions()).sample(logits(), logits_.size());
 }
 
 int32_t Session::sample(const SamplingOptions &options) {
   if (!haveLogits_)
     throw Error("nothing to sample from: prefill first");
-  // Greedy on a GPU: the id the device picked (the same rule as the sampler's: the largest
-  // logit, the lowest id on ties).
-  if (context_ && options.temperature == 0.0)
-    return context_->nextId();
+  if (options.temperature == 0.0)
+    return greedy();
   if (!sampler_ || options.temperature != samplerOptions_.temperature || options.topK != samplerOptions_.topK ||
       options.topP != samplerOptions_.topP || options.seed != samplerOptions_.seed) {
     sampler_ = std::make_unique<Sampler>(options);
     samplerOptions_ = options;
   }
-  return sampler_->sample(logits_.data(), logits_.size());
+  return sampler_->sample(logits(), logits_.size());
 }
 
 } // namespace kiln::rt

@@ -47,6 +47,13 @@ kiln_status kiln_artifact_open(const char *dir, const kiln_open_options *options
       o.kernels = options->kernels;
     if (options)
       o.skipWeightChecksum = options->skip_weight_checksum != 0;
+    if (const char *device = std::getenv("KILN_DEVICE")) {
+      char *end = nullptr;
+      long index = std::strtol(device, &end, 10);
+      if (!*device || *end || index < 0 || index > 1024)
+        throw kiln::Error(std::string("KILN_DEVICE='") + device + "' is not a device index");
+      o.device = int(index);
+    }
     auto a = std::make_unique<kiln_artifact>();
     a->impl = kiln::rt::Artifact::open(dir, o);
     *out = a.release();
@@ -60,6 +67,8 @@ int64_t kiln_artifact_context_length(const kiln_artifact *a) { return a ? a->imp
 int64_t kiln_artifact_prompt_length(const kiln_artifact *a) { return a ? a->impl->promptLength() : 0; }
 uint64_t kiln_artifact_weight_bytes(const kiln_artifact *a) { return a ? a->impl->weightBytes() : 0; }
 const char *kiln_artifact_kernels(const kiln_artifact *a) { return a ? a->impl->kernels().c_str() : ""; }
+const char *kiln_artifact_target(const kiln_artifact *a) { return a ? a->impl->target().c_str() : ""; }
+const char *kiln_artifact_device(const kiln_artifact *a) { return a ? a->impl->device().c_str() : ""; }
 
 kiln_status kiln_session_create(kiln_artifact *artifact, const kiln_session_options *options, kiln_session **out) {
   if (!artifact || !out)

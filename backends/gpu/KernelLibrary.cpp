@@ -68,6 +68,129 @@ std::string argmaxTree(int64_t wg) {
      << "  }";
   return os.str();
 }
+
+/// The parameter `key` of an instance (throws when unset).
+std::string param(const std::map<std::string, std::string> &params, const std::string &key, const std::string &file) {
+  auto it = params.find(key);
+  if (it == params.end())
+    throw Error("gpu: kernel template " + file + " needs parameter " + key);
+  return it->second;
+}
+
+/// {{WARGS}}: the weight operand's arguments in its storage format W_FORMAT: f32 values,
+/// 16-bit floats two to a 32-bit word (f16, bf16), or int8 / int4 values four / eight to a
+/// word with f32 scales and zero points per [channel][group] (q8, q4).
+std::string weightArgs(const std::string &format) {
+  if (format == "f32")
+    return "%w: memref<?xf32>";
+  if (format == "f16" || format == "bf16")
+    return "%w: memref<?xi32>";
+  if (format == "q8" || format == "q4")
+    return "%w: memref<?xi32>, %w_scale: memref<?xf32>, %w_zero: memref<?xf32>";
+  throw Error("gpu: unknown weight format '" + format + "' (f32, f16, bf16, q8, q4)");
+}
+
+/// {{WLOAD %dst %r %c}}: element (r, c) of the weight (a row-major matrix of W_WORDS words
+/// per row) as f32, decoded in registers exactly as the reference dequantizes it:
+/// (q - zero) * scale with channel = (W_AXIS == 0 ? c : r) and group = (W_AXIS == 0 ? r : c) /
+/// W_GROUP; f16 widened with integer operations (no Float16 capability needed).
+std::string weightLoad(const std::string &dst, const std::string &r, const std::string &c,
+                       const std::map<std::string, std::string> &params, const std::string &file, int &counter) {
+  std::string format = param(params, "W_FORMAT", file);
+  std::string p = "%wl" + std::to_string(counter++);
+  std::ostringstream os;
+  auto cidx = [&](const std::string &name, const std::string &value) {
+    os << p << "_" << name << " = arith.constant " << value << " : index\n  ";
+  };
+  auto ci32 = [&](const std::string &name, const std::string &value) {
+    os << p << "_" << name << " = arith.constant " << value << " : i32\n  ";
+  };
+  if (format == "f32") {
+    cidx("cols", param(params, "W_COLS", file));
+    os << p << "_row = arith.muli " << r << ", " << p << "_cols : index\n  "
+       << p << "_i = arith.addi " << p << "_row, " << c << " : index\n  "
+       << dst << " = memref.load %w[" << p << "_i] : memref<?xf32>";
+    return os.str();
+  }
+  int perWord = format == "q8" ? 4 : format == "q4" ? 8 : 2, bits = 32 / perWord;
+  cidx("words", param(params, "W_WORDS", file));
+  cidx("per", std::to_string(perWord));
+  ci32("bits", std::to_string(bits));
+  ci32("mask", std::to_string((1 << bits) - 1));
+  os << p << "_row = arith.muli " << r << ", " << p << "_words : index\n  "
+     << p << "_wc = arith.divui " << c << ", " << p << "_per : index\n  "
+     << p << "_i = arith.addi " << p << "_row, " << p << "_wc : index\n  "
+     << p << "_word = memref.load %w[" << p << "_i] : memref<?xi32>\n  "
+     << p << "_lane = arith.remui " << c << ", " << p << "_per : index\n  "
+     << p << "_lane32 = arith.index_cast " << p << "_lane : index to i32\n  "
+     << p << "_shift = arith.muli " << p << "_lane32, " << p << "_bits : i32\n  "
+     << p << "_sh = arith.shrui " << p << "_word, " << p << "_shift : i32\n  "
+     << p << "_u = arith.andi " << p << "_sh, " << p << "_mask : i32\n  ";
+  if (format == "bf16") {
+    ci32("c16", "16");
+    os << p << "_f = arith.shli " << p << "_u, " << p << "_c16 : i32\n  "
+       << dst << " = arith.bitcast " << p << "_f : i32 to f32";
+    return os.str();
+  }
+  if (format == "f16") {
+    // sign << 16 | (exp + 112) << 23 | mant << 13 for normal values; exp 31: inf / NaN;
+    // exp 0: mant * 2^-24 (zero and subnormals), signed.
+    ci32("c10", "10");
+    ci32("c13", "13");
+    ci32("c16", "16");
+    ci32("c23", "23");
+    ci32("c31", "31");
+    ci32("c0", "0");
+    ci32("c112", "112");
+    ci32("m3ff", "1023");
+    ci32("m8000", "32768");
+    ci32("inf", "2139095040");
+    os << p << "_sign0 = arith.andi " << p << "_u, " << p << "_m8000 : i32\n  "
+       << p << "_sign = arith.shli " << p << "_sign0, " << p << "_c16 : i32\n  "
+       << p << "_e0 = arith.shrui " << p << "_u, " << p << "_c10 : i32\n  "
+       << p << "_e = arith.andi " << p << "_e0, " << p << "_c31 : i32\n  "
+       << p << "_m = arith.andi " << p << "_u, " << p << "_m3ff : i32\n  "
+       << p << "_m23 = arith.shli " << p << "_m, " << p << "_c13 : i32\n  "
+       << p << "_eb = arith.addi " << p << "_e, " << p << "_c112 : i32\n  "
+       << p << "_e23 = arith.shli " << p << "_eb, " << p << "_c23 : i32\n  "
+       << p << "_n0 = arith.ori " << p << "_e23, " << p << "_m23 : i32\n  "
+       << p << "_normal = arith.ori " << p << "_n0, " << p << "_sign : i32\n  "
+       << p << "_s0 = arith.ori " << p << "_inf, " << p << "_m23 : i32\n  "
+       << p << "_special = arith.ori " << p << "_s0, " << p << "_sign : i32\n  "
+       << p << "_mf = arith.uitofp " << p << "_m : i32 to f32\n  "
+       << p << "_tiny = arith.constant 5.9604644775390625e-08 : f32\n  "
+       << p << "_small0 = arith.mulf " << p << "_mf, " << p << "_tiny : f32\n  "
+       << p << "_small1 = arith.bitcast " << p << "_small0 : f32 to i32\n  "
+       << p << "_small = arith.ori " << p << "_small1, " << p << "_sign : i32\n  "
+       << p << "_iszero = arith.cmpi eq, " << p << "_e, " << p << "_c0 : i32\n  "
+       << p << "_ismax = arith.cmpi eq, " << p << "_e, " << p << "_c31 : i32\n  "
+       << p << "_b0 = arith.select " << p << "_ismax, " << p << "_special, " << p << "_normal : i32\n  "
+       << p << "_b = arith.select " << p << "_iszero, " << p << "_small, " << p << "_b0 : i32\n  "
+       << dst << " = arith.bitcast " << p << "_b : i32 to f32";
+    return os.str();
+  }
+  // q8 / q4: signed values sign-extended ((u ^ half) - half); asymmetric int4 is 0..15.
+  bool isSigned = format == "q8" || param(params, "W_SIGNED", file) == "true";
+  std::string q = p + "_u";
+  if (isSigned) {
+    ci32("half", std::to_string(1 << (bits - 1)));
+    os << p << "_x = arith.xori " << p << "_u, " << p << "_half : i32\n  "
+       << p << "_q = arith.subi " << p << "_x, " << p << "_half : i32\n  ";
+    q = p + "_q";
+  }
+  bool axis0 = param(params, "W_AXIS", file) == "0";
+  cidx("groups", param(params, "W_GROUPS", file));
+  cidx("group", param(params, "W_GROUP", file));
+  os << p << "_ch = arith.muli " << (axis0 ? c : r) << ", " << p << "_groups : index\n  "
+     << p << "_g = arith.divui " << (axis0 ? r : c) << ", " << p << "_group : index\n  "
+     << p << "_s = arith.addi " << p << "_ch, " << p << "_g : index\n  "
+     << p << "_scale = memref.load %w_scale[" << p << "_s] : memref<?xf32>\n  "
+     << p << "_zero = memref.load %w_zero[" << p << "_s] : memref<?xf32>\n  "
+     << p << "_qf = arith.sitofp " << q << " : i32 to f32\n  "
+     << p << "_c = arith.subf " << p << "_qf, " << p << "_zero : f32\n  "
+     << dst << " = arith.mulf " << p << "_c, " << p << "_scale : f32";
+  return os.str();
+}
 } // namespace
 
 std::string Profile::spirvTargetEnv() const {
@@ -121,6 +244,13 @@ std::string kernelModule(const std::vector<KernelInstance> &instances, const Pro
              m.suffix().str();
     for (size_t at; (at = text.find("{{ARGMAX_TREE}}")) != std::string::npos;)
       text.replace(at, 15, argmaxTree(profile.workgroupSize));
+    // {{WARGS}}, {{WLOAD %dst %r %c}}: the weight operand in its storage format.
+    for (size_t at; (at = text.find("{{WARGS}}")) != std::string::npos;)
+      text.replace(at, 9, weightArgs(param(params, "W_FORMAT", inst.file)));
+    std::regex loadRe(R"(\{\{WLOAD (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+)\}\})");
+    while (std::regex_search(text, m, loadRe))
+      text = m.prefix().str() + weightLoad(m[1].str(), m[2].str(), m[3].str(), params, inst.file, counter) +
+             m.suffix().str();
     for (const auto &[key, value] : params) {
       std::string marker = "{{" + key + "}}";
       for (size_t at; (at = text.find(marker)) != std::string::npos;)

@@ -7,6 +7,7 @@
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Quant/Quant.h"
 #include "kiln/Support/Error.h"
+#include "kiln/Support/Float16.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -40,8 +41,13 @@ std::string floatLiteral(double v) {
 
 /// One chunk of a weight's rows, in its own buffer.
 struct WeightChunk {
-  int buffer;
+  std::vector<int> buffers; ///< data, then (integer formats) scales and zeros
   int64_t row0, rows;
+};
+
+struct EncodedWeight {
+  std::map<std::string, std::string> params; ///< W_FORMAT, ... (KernelLibrary.cpp's WLOAD)
+  std::vector<WeightChunk> chunks;
 };
 
 class Scheduler {
@@ -112,51 +118,137 @@ private:
   // Weights
   //===--------------------------------------------------------------------===//
 
-  /// The buffers holding `weight`'s f32 values, `rows` rows per chunk at most
-  /// (0: one buffer, which must fit a binding).
-  const std::vector<WeightChunk> &weightChunks(Operation *user, Value weight, bool splittable) {
+  /// A weight as the kernels read it: `plain` (biases, layer-norm parameters) as f32 values
+  /// in one buffer; otherwise a matrix in its storage format (the WLOAD macro of
+  /// KernelLibrary.cpp: f32, f16 / bf16 two to a 32-bit word, int8 / int4 four / eight to a
+  /// word with f32 scales and zero points), split by rows into chunks when `splittable` and
+  /// larger than a binding.
+  const EncodedWeight &weight(Operation *user, Value weight, bool splittable, bool plain) {
     GlobalOp global = globalOf(weight);
     if (!global)
       unsupported(user, "a weight operand that is not a kiln.weight");
-    auto it = weights_.find(global.getOperation());
+    auto key = std::make_pair(global.getOperation(), plain);
+    auto it = weights_.find(key);
     if (it != weights_.end())
       return it->second;
+    std::string name = global.getSymName().str();
     QuantSpec spec = quantSpecOf(global);
-    // f16 / bf16 values are exact in f32 (widened here until the 16-bit storage kernels land);
-    // integer formats need kernels that dequantize in registers, which do not exist yet.
-    if (spec.isInteger())
-      unsupported(user, "weight @" + global.getSymName().str() + " is " + spec.name() +
-                            "; the GPU kernels read f32, f16 and bf16 weights (int8 and int4 kernels are not written yet)");
-    std::vector<double> values = readEffectiveGlobalValues(global, checkpoint_);
     auto shape = cast<RankedTensorType>(global.getType()).getShape();
-    int64_t rowLen = shape.empty() ? 1 : shape.back();
-    int64_t totalRows = int64_t(values.size()) / std::max<int64_t>(rowLen, 1);
-    int64_t rowsPerChunk = totalRows;
-    if (uint64_t(values.size()) * 4 > maxBinding_) {
+    EncodedWeight enc;
+    if (plain || shape.size() != 2) {
+      if (spec.isInteger())
+        unsupported(user, "weight @" + name + " is " + spec.name() + " but is read as f32 values");
+      std::vector<double> values = readEffectiveGlobalValues(global, checkpoint_);
+      std::vector<float> data(values.begin(), values.end());
+      if (data.size() * 4 > maxBinding_)
+        unsupported(user, "weight @" + name + " is larger than the target's storage buffers");
+      enc.chunks.push_back({{addWeightBuffer(name, "rowmajor", "f32", shape, data.data(), data.size() * 4, "")}, 0, 1});
+      enc.params["W_FORMAT"] = "f32";
+      return weights_[key] = std::move(enc);
+    }
+    int64_t R = shape[0], C = shape[1];
+    std::string format = spec.format == WeightFormat::F32    ? "f32"
+                         : spec.format == WeightFormat::F16  ? "f16"
+                         : spec.format == WeightFormat::BF16 ? "bf16"
+                         : spec.format == WeightFormat::Int8 ? "q8"
+                                                             : "q4";
+    int64_t perWord = format == "f32" ? 1 : format == "q8" ? 4 : format == "q4" ? 8 : 2;
+    int64_t words = (C + perWord - 1) / perWord; // per row
+    enc.params["W_FORMAT"] = format;
+    if (format == "f32")
+      enc.params["W_COLS"] = str(C);
+    else
+      enc.params["W_WORDS"] = str(words);
+    // The row-major storage words, and for integers the [channel][group] scales and zeros.
+    std::vector<uint32_t> packed(size_t(R * words), 0);
+    std::vector<float> f32Values, scales, zeros;
+    int64_t groups = 1;
+    bool axis0 = spec.axis == 0;
+    if (format == "q8" || format == "q4") {
+      std::vector<double> raw = readGlobalValues(global, checkpoint_);
+      std::vector<float> w(raw.begin(), raw.end());
+      QuantizedMatrix m = quantizeMatrix(w.data(), R, C, spec);
+      groups = m.groups;
+      int64_t length = axis0 ? R : C;
+      enc.params["W_GROUPS"] = str(groups);
+      enc.params["W_GROUP"] = str(spec.groupSize > 0 ? spec.groupSize : length);
+      enc.params["W_AXIS"] = axis0 ? "0" : "1";
+      enc.params["W_SIGNED"] = format == "q8" || spec.symmetric ? "true" : "false";
+      int bits = format == "q8" ? 8 : 4;
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t c = 0; c < C; ++c) {
+          uint32_t v = uint32_t(uint8_t(m.q[size_t(r * C + c)])) & ((1u << bits) - 1);
+          packed[size_t(r * words + c / perWord)] |= v << (bits * (c % perWord));
+        }
+      scales = m.scale;
+      zeros.assign(m.zero.begin(), m.zero.end());
+    } else {
+      std::vector<double> values = readEffectiveGlobalValues(global, checkpoint_);
+      if (format == "f32")
+        f32Values.assign(values.begin(), values.end());
+      else
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t c = 0; c < C; ++c) {
+            float v = float(values[size_t(r * C + c)]);
+            uint32_t bits = format == "f16" ? floatToHalf(v) : floatToBf16(v);
+            packed[size_t(r * words + c / 2)] |= bits << (16 * (c % 2));
+          }
+    }
+    uint64_t rowBytes = uint64_t(words) * 4;
+    int64_t rowsPerChunk = R;
+    if (uint64_t(R) * rowBytes > maxBinding_) {
       if (!splittable)
-        unsupported(user, "weight @" + global.getSymName().str() + " is " + str(int64_t(values.size()) * 4) +
+        unsupported(user, "weight @" + name + " is " + str(int64_t(uint64_t(R) * rowBytes)) +
                               " bytes, more than the target's " + str(int64_t(maxBinding_)) +
                               "-byte storage buffers (only embedding tables are split)");
-      rowsPerChunk = int64_t(maxBinding_ / uint64_t(rowLen * 4));
+      if (!scales.empty() && axis0)
+        unsupported(user, "weight @" + name + " is too large for one storage buffer and quantized along its rows");
+      rowsPerChunk = int64_t(maxBinding_ / rowBytes);
     }
-    std::vector<WeightChunk> chunks;
-    std::vector<float> data;
-    for (int64_t row0 = 0, n = 0; row0 < totalRows; row0 += rowsPerChunk, ++n) {
-      int64_t count = std::min(rowsPerChunk, totalRows - row0);
-      data.assign(values.begin() + row0 * rowLen, values.begin() + (row0 + count) * rowLen);
-      WeightEntry entry;
-      entry.name = global.getSymName().str();
-      entry.layout = rowsPerChunk == totalRows ? "rowmajor" : "rows[" + str(row0) + ":" + str(row0 + count) + "]";
-      entry.dtype = "f32";
-      entry.shape.assign(shape.begin(), shape.end());
-      entry.bytes = data.size() * 4;
-      uint64_t offset = writer_.addWeight(entry, data.data());
-      int b = addBuffer("weight:" + entry.name + (rowsPerChunk == totalRows ? "" : "[" + str(n) + "]"), "weight",
-                        entry.bytes);
-      program_.buffers[size_t(b)].fileOffset = offset;
-      chunks.push_back({b, row0, count});
+    for (int64_t row0 = 0, n = 0; row0 < R; row0 += rowsPerChunk, ++n) {
+      int64_t count = std::min(rowsPerChunk, R - row0);
+      std::string tag = rowsPerChunk == R ? "" : "[" + str(n) + "]";
+      std::string layout = rowsPerChunk == R ? "" : " rows[" + str(row0) + ":" + str(row0 + count) + "]";
+      WeightChunk chunk{{}, row0, count};
+      if (format == "f32")
+        chunk.buffers.push_back(addWeightBuffer(name, "rowmajor" + layout, "f32", shape,
+                                                f32Values.data() + row0 * C, uint64_t(count * C) * 4, tag));
+      else
+        chunk.buffers.push_back(addWeightBuffer(name, "rowmajor-" + format + "-words" + layout, "u32", shape,
+                                                packed.data() + row0 * words, uint64_t(count) * rowBytes, tag));
+      if (!scales.empty()) {
+        // Channel-major [channel][group]: along axis 1 the channels are this chunk's rows.
+        int64_t s0 = axis0 ? 0 : row0 * groups, sn = axis0 ? int64_t(scales.size()) : count * groups;
+        chunk.buffers.push_back(addWeightBuffer(name, "scales" + layout, "f32", {}, scales.data() + s0,
+                                                uint64_t(sn) * 4, tag + ".scales"));
+        chunk.buffers.push_back(addWeightBuffer(name, "zeros" + layout, "f32", {}, zeros.data() + s0,
+                                                uint64_t(sn) * 4, tag + ".zeros"));
+      }
+      enc.chunks.push_back(std::move(chunk));
     }
-    return weights_[global.getOperation()] = std::move(chunks);
+    return weights_[key] = std::move(enc);
+  }
+
+  int addWeightBuffer(const std::string &name, const std::string &layout, const std::string &dtype,
+                      ArrayRef<int64_t> shape, const void *data, uint64_t bytes, const std::string &tag) {
+    WeightEntry entry;
+    entry.name = name;
+    entry.layout = layout;
+    entry.dtype = dtype;
+    entry.shape.assign(shape.begin(), shape.end());
+    entry.bytes = bytes;
+    uint64_t offset = writer_.addWeight(entry, data);
+    int b = addBuffer("weight:" + name + tag, "weight", bytes);
+    program_.buffers[size_t(b)].fileOffset = offset;
+    return b;
+  }
+
+  /// The kernel parameters and bindings of a matrix weight's chunk.
+  std::vector<Binding> chunkBindings(const WeightChunk &c) {
+    std::vector<Binding> out;
+    for (int b : c.buffers)
+      out.push_back(whole(b));
+    return out;
   }
 
   /// A bias of zeros for a linear without one.
@@ -165,11 +257,8 @@ private:
     if (it != zeroBiases_.end())
       return it->second;
     std::vector<float> zeros(size_t(n), 0.0f);
-    WeightEntry entry{"zero_bias." + str(n), "rowmajor", "f32", {n}, 0, uint64_t(n) * 4};
-    uint64_t offset = writer_.addWeight(entry, zeros.data());
-    int b = addBuffer("weight:" + entry.name, "weight", entry.bytes);
-    program_.buffers[size_t(b)].fileOffset = offset;
-    return zeroBiases_[n] = b;
+    return zeroBiases_[n] = addWeightBuffer("zero_bias." + str(n), "rowmajor", "f32", {n}, zeros.data(),
+                                            uint64_t(n) * 4, "");
   }
 
   //===--------------------------------------------------------------------===//
@@ -196,8 +285,7 @@ private:
   Binding bind(Value v, int64_t *remainder = nullptr) {
     const Place &p = places_.at(v);
     if (p.buffer == kWeightsBuffer)
-      return {weightChunks(v.getDefiningOp(), v, false).front().buffer, 0,
-              program_.buffers[size_t(weightChunks(v.getDefiningOp(), v, false).front().buffer)].bytes};
+      return whole(weight(v.getDefiningOp(), v, false, true).chunks.front().buffers.front());
     uint64_t byteOffset = uint64_t(p.offset) * 4;
     uint64_t aligned = byteOffset / kBindingAlignment * kBindingAlignment;
     int64_t rem = int64_t(byteOffset - aligned) / 4;
@@ -213,9 +301,12 @@ private:
     }
     return {buffer, aligned, end - aligned};
   }
-  Binding bindWeight(Operation *user, Value w) {
-    const auto &chunks = weightChunks(user, w, false);
-    return {chunks.front().buffer, 0, program_.buffers[size_t(chunks.front().buffer)].bytes};
+  /// A bias or layer-norm parameter: f32 values in one buffer.
+  Binding bindWeight(Operation *user, Value w) { return whole(weight(user, w, false, true).chunks.front().buffers.front()); }
+  static std::map<std::string, std::string> with(std::map<std::string, std::string> a,
+                                                 const std::map<std::string, std::string> &b) {
+    a.insert(b.begin(), b.end());
+    return a;
   }
   Binding whole(int buffer) { return {buffer, 0, program_.buffers[size_t(buffer)].bytes}; }
 
@@ -263,12 +354,17 @@ private:
           .Case<WeightOp, SplitOp, SplitHeadsOp, MergeHeadsOp, func::ReturnOp>([](auto) {})
           .Case<EmbeddingOp>([&](EmbeddingOp e) {
             int64_t E = lastDim(e.getResult()), S = rows(e.getResult());
-            for (const auto &c : weightChunks(e, e.getTable(), true)) {
+            const EncodedWeight &table = weight(e, e.getTable(), true, false);
+            for (const auto &c : table.chunks) {
               int k = kernel("embedding.mlir", "embedding",
-                             {{"E", str(E)}, {"ROW0", str(c.row0)}, {"ROWS", str(c.rows)},
-                              {"FIRST", c.row0 == 0 ? "true" : "false"}});
-              dispatch(g, e, k, {whole(bufferOf(places_.at(e.getIds()))), whole(c.buffer), bind(e.getResult())},
-                       {ceilDiv(E, wg), uint32_t(S), 1});
+                             with({{"E", str(E)}, {"ROW0", str(c.row0)}, {"ROWS", str(c.rows)},
+                                   {"FIRST", c.row0 == 0 ? "true" : "false"}},
+                                  table.params));
+              std::vector<Binding> b = {whole(bufferOf(places_.at(e.getIds())))};
+              for (const Binding &w : chunkBindings(c))
+                b.push_back(w);
+              b.push_back(bind(e.getResult()));
+              dispatch(g, e, k, b, {ceilDiv(E, wg), uint32_t(S), 1});
             }
           })
           .Case<LayerNormOp>([&](LayerNormOp ln) {
@@ -297,10 +393,15 @@ private:
             if (epilogue && *epilogue != GeluApproximation::tanh)
               unsupported(l, "the exact (erf) GELU has no GPU kernel (the tanh form, GPT-2's gelu_new, does)");
             int64_t K = lastDim(l.getInput()), N = lastDim(l.getResult());
-            int k = kernel("linear.mlir", epilogue ? "linear_gelu" : "linear", {{"K", str(K)}, {"N", str(N)}});
-            Binding bias = l.getBias() ? bindWeight(l, l.getBias()) : whole(zeroBias(N));
-            dispatch(g, l, k, {bind(l.getInput()), bindWeight(l, l.getWeight()), bias, bind(l.getResult())},
-                     {ceilDiv(N, wg), uint32_t(rows(l.getInput())), 1});
+            const EncodedWeight &w = weight(l, l.getWeight(), false, false);
+            int k = kernel("linear.mlir", epilogue ? "linear_gelu" : "linear",
+                           with({{"K", str(K)}, {"N", str(N)}}, w.params));
+            std::vector<Binding> b = {bind(l.getInput())};
+            for (const Binding &wb : chunkBindings(w.chunks.front()))
+              b.push_back(wb);
+            b.push_back(l.getBias() ? bindWeight(l, l.getBias()) : whole(zeroBias(N)));
+            b.push_back(bind(l.getResult()));
+            dispatch(g, l, k, b, {ceilDiv(N, wg), uint32_t(rows(l.getInput())), 1});
           })
           .Case<AddOp>([&](AddOp a) {
             requireDense(a, a.getLhs());
@@ -355,10 +456,15 @@ private:
             if (rows(h.getInput()) != 1)
               unsupported(h, "the GPU LM head takes one row (the step's last)");
             int64_t E = lastDim(h.getInput());
-            for (const auto &c : weightChunks(h, h.getEmbedding(), true)) {
-              int k = kernel("lm_head.mlir", "lm_head", {{"V", str(c.rows)}, {"V0", str(c.row0)}, {"E", str(E)}});
-              dispatch(g, h, k, {bind(h.getInput()), whole(c.buffer), bind(h.getResult())},
-                       {ceilDiv(c.rows, wg), 1, 1});
+            const EncodedWeight &table = weight(h, h.getEmbedding(), true, false);
+            for (const auto &c : table.chunks) {
+              int k = kernel("lm_head.mlir", "lm_head",
+                             with({{"V", str(c.rows)}, {"V0", str(c.row0)}, {"E", str(E)}}, table.params));
+              std::vector<Binding> b = {bind(h.getInput())};
+              for (const Binding &w : chunkBindings(c))
+                b.push_back(w);
+              b.push_back(bind(h.getResult()));
+              dispatch(g, h, k, b, {ceilDiv(c.rows, wg), 1, 1});
             }
           })
           .Default([&](Operation *other) {
@@ -385,7 +491,7 @@ private:
   std::string who_;
   Program program_;
   std::unique_ptr<Checkpoint> checkpoint_;
-  std::map<Operation *, std::vector<WeightChunk>> weights_;
+  std::map<std::pair<Operation *, bool>, EncodedWeight> weights_;
   std::map<int64_t, int> zeroBiases_;
   std::map<std::string, int> kernelIndex_;
   DenseMap<Value, Place> places_;

@@ -26,7 +26,9 @@
 extern "C" {
 #endif
 
+/* The major version changes only with incompatible changes; the minor one counts additions. */
 #define KILN_RUNTIME_API_VERSION 1
+#define KILN_RUNTIME_API_MINOR_VERSION 1
 
 typedef struct kiln_status_t *kiln_status;
 typedef struct kiln_artifact kiln_artifact;
@@ -51,8 +53,13 @@ int64_t kiln_artifact_vocab_size(const kiln_artifact *artifact);
 int64_t kiln_artifact_context_length(const kiln_artifact *artifact);
 int64_t kiln_artifact_prompt_length(const kiln_artifact *artifact);
 uint64_t kiln_artifact_weight_bytes(const kiln_artifact *artifact);
-/* The kernel variant chosen at open ("avx512", ...). */
+/* The kernel variant chosen at open ("avx512", ...; "vulkan" for a vulkan artifact). */
 const char *kiln_artifact_kernels(const kiln_artifact *artifact);
+/* The artifact's target ("cpu", "vulkan") and, for a GPU target, the device it opened
+ * ("vulkan: NAME, driver DRIVER"; "" for cpu). A GPU artifact opens on device 0 of its API,
+ * or on the index in the KILN_DEVICE environment variable. (Since C API 1.1.) */
+const char *kiln_artifact_target(const kiln_artifact *artifact);
+const char *kiln_artifact_device(const kiln_artifact *artifact);
 
 typedef struct kiln_session_options {
   int32_t threads; /* 0: all cores */

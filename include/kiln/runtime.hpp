@@ -46,6 +46,8 @@ public:
   int64_t vocabSize() const { return kiln_artifact_vocab_size(handle_); }
   int64_t contextLength() const { return kiln_artifact_context_length(handle_); }
   std::string kernels() const { return kiln_artifact_kernels(handle_); }
+  std::string target() const { return kiln_artifact_target(handle_); }
+  std::string device() const { return kiln_artifact_device(handle_); }
 
   std::vector<int32_t> tokenize(const std::string &text) const {
     int32_t *ids = nullptr;

@@ -10,12 +10,14 @@
 #include "VulkanDevice.h"
 
 #include "kiln/Support/Error.h"
+#include "kiln/Support/Float16.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -61,10 +63,10 @@ std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
   values["OFFSET"] = std::to_string(2 * kE);
   return {{"layer_norm.mlir", {{"N", std::to_string(n)}, {"EPS", "1.0e-05"}}, "", ""},
           {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, "", ""},
-          {"linear.mlir", {{"K", "96"}, {"N", "200"}}, "", ""},
+          {"linear.mlir", {{"K", "96"}, {"N", "200"}, {"W_FORMAT", "f32"}, {"W_COLS", "200"}}, "", ""},
           {"attention.mlir", keys, "", ""},
           {"attention.mlir", values, "_v", ""},
-          {"lm_head.mlir", {{"V", "1009"}, {"V0", "0"}, {"E", "64"}, {"CHUNK", "256"}, {"PARTS", "4"}}, "", ""}};
+          {"lm_head.mlir", {{"V", "1009"}, {"V0", "0"}, {"E", "64"}, {"W_FORMAT", "f32"}, {"W_COLS", "64"}, {"CHUNK", "256"}, {"PARTS", "4"}}, "", ""}};
 }
 
 } // namespace
@@ -180,6 +182,75 @@ TEST_F(OnDevice, LinearMatchesTheReference) {
       }
     EXPECT_LT(worst, 1e-5) << entry;
   }
+}
+
+// The storage formats decoded in registers (WLOAD), bit for bit: a K = 1 linear with x = 1
+// and no bias returns each weight as the kernel decoded it.
+TEST_F(OnDevice, WeightFormatsDecodeExactly) {
+  const int64_t N = 11;
+  auto run = [&](const std::map<std::string, std::string> &w, const std::vector<uint32_t> &words,
+                 const std::vector<float> &scales, const std::vector<float> &zeros) {
+    std::map<std::string, std::string> params = {{"K", "1"}, {"N", std::to_string(N)}};
+    params.insert(w.begin(), w.end());
+    std::vector<uint32_t> spirv =
+        gpu::compileToSPIRV(gpu::kernelModule({{"linear.mlir", params, "", "linear"}}, gpu::profile("lavapipe")));
+    bool q = !scales.empty();
+    auto kernel = device->kernel(spirv, "linear", q ? 6 : 4);
+    auto bx = upload({1.0f}), bb = upload(std::vector<float>(N, 0.0f)), by = device->buffer(N * 4);
+    auto bw = device->buffer(words.size() * 4);
+    bw->write(words.data(), words.size() * 4);
+    std::vector<vk::Buffer *> buffers = {bx.get(), bw.get()};
+    std::unique_ptr<vk::Buffer> bs, bz;
+    if (q) {
+      bs = upload(scales);
+      bz = upload(zeros);
+      buffers.push_back(bs.get());
+      buffers.push_back(bz.get());
+    }
+    buffers.push_back(bb.get());
+    buffers.push_back(by.get());
+    device->run(*kernel, buffers, 1);
+    return download(*by);
+  };
+  // f16: zeros, subnormals, the largest normal, infinities.
+  std::vector<uint16_t> halves = {0x0000, 0x8000, 0x3c00, 0x0001, 0x83ff, 0x0400, 0x7bff, 0xfc00, 0x7c00, 0xc000, 0x3555};
+  std::vector<uint32_t> words((N + 1) / 2, 0);
+  for (int64_t n = 0; n < N; ++n)
+    words[size_t(n / 2)] |= uint32_t(halves[size_t(n)]) << (16 * (n % 2));
+  std::vector<float> y = run({{"W_FORMAT", "f16"}, {"W_WORDS", std::to_string(words.size())}}, words, {}, {});
+  for (int64_t n = 0; n < N; ++n) {
+    float want = halfToFloat(halves[size_t(n)]);
+    uint32_t got, expected;
+    std::memcpy(&got, &y[size_t(n)], 4);
+    std::memcpy(&expected, &want, 4);
+    // -0 decodes to -0, then 0 + 1 * -0 accumulates to +0: zeros compare as values.
+    EXPECT_TRUE(got == expected || (want == 0 && y[size_t(n)] == 0))
+        << "f16 0x" << std::hex << halves[size_t(n)] << ": " << y[size_t(n)];
+  }
+  // int4, asymmetric (0..15) in groups of one channel each: (q - zero) * scale.
+  std::vector<int> nibbles = {0, 15, 7, 8, 1, 14, 3, 12, 5, 10, 9};
+  std::vector<uint32_t> q4(2, 0);
+  std::vector<float> scales, zeros;
+  for (int64_t n = 0; n < N; ++n) {
+    q4[size_t(n / 8)] |= uint32_t(nibbles[size_t(n)]) << (4 * (n % 8));
+    scales.push_back(0.125f * float(n + 1));
+    zeros.push_back(float(n % 16));
+  }
+  y = run({{"W_FORMAT", "q4"}, {"W_WORDS", "2"}, {"W_GROUPS", "1"}, {"W_GROUP", "1"}, {"W_AXIS", "0"},
+           {"W_SIGNED", "false"}},
+          q4, scales, zeros);
+  for (int64_t n = 0; n < N; ++n)
+    EXPECT_EQ(y[size_t(n)], float(nibbles[size_t(n)] - int(zeros[size_t(n)])) * scales[size_t(n)]) << "int4 " << n;
+  // int8, symmetric: sign-extended bytes.
+  std::vector<int> bytes = {0, -1, 127, -127, -128, 1, 64, -64, 100, -100, 3};
+  std::vector<uint32_t> q8(3, 0);
+  for (int64_t n = 0; n < N; ++n)
+    q8[size_t(n / 4)] |= uint32_t(uint8_t(int8_t(bytes[size_t(n)]))) << (8 * (n % 4));
+  y = run({{"W_FORMAT", "q8"}, {"W_WORDS", "3"}, {"W_GROUPS", "1"}, {"W_GROUP", "1"}, {"W_AXIS", "0"},
+           {"W_SIGNED", "true"}},
+          q8, scales, std::vector<float>(N, 0.0f));
+  for (int64_t n = 0; n < N; ++n)
+    EXPECT_EQ(y[size_t(n)], float(bytes[size_t(n)]) * scales[size_t(n)]) << "int8 " << n;
 }
 
 TEST_F(OnDevice, CacheWriteAndAttentionMatchTheReference) {

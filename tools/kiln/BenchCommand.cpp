@@ -35,11 +35,12 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 } // namespace
 
 int benchCommand(int argc, char **argv) {
-  Args args("bench", {"--prompt-len", "-n", "--threads", "--repeats", "--kernels", "--against"}, {"--json", "--help"});
+  Args args("bench", {"--prompt-len", "-n", "--threads", "--repeats", "--kernels", "--against", "--device"},
+            {"--json", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << "usage: kiln bench ARTIFACT_DIR [--prompt-len 128] [-n 128] [--threads N] [--repeats 5]\n"
-                 "                  [--kernels NAME] [--against BASELINE_DIR] [--json]\n"
+                 "                  [--kernels NAME] [--device N] [--against BASELINE_DIR] [--json]\n"
                  "Prefill tokens/s and decode ms/token (medians of --repeats runs after a warm-up).\n"
                  "--against: the baseline artifact runs in the same process, alternating with this one\n"
                  "token by token; prints the speed-ups (median over the repeats of baseline time /\n"
@@ -54,6 +55,9 @@ int benchCommand(int argc, char **argv) {
   auto tOpen = Clock::now();
   rt::Artifact::Options options;
   options.kernels = args.get("--kernels", "auto");
+  options.device = int(args.getInt("--device", 0));
+  if (options.device < 0)
+    args.error("--device must be >= 0");
   auto artifact = rt::Artifact::open(args.onePositional("ARTIFACT_DIR"), options);
   double openSeconds = since(tOpen);
   if (promptLen + n > artifact->contextLength())
@@ -81,28 +85,28 @@ int benchCommand(int argc, char **argv) {
   for (int64_t r = 0; r <= repeats; ++r) { // run 0 warms up
     session.reset();
     auto t0 = Clock::now();
-    const float *logits = session.prefill(prompt.data(), prompt.size());
+    session.feedPrompt(prompt.data(), prompt.size());
     double prefillSeconds = since(t0), basePrefillSeconds = 0, decodeSeconds = 0, baseDecodeSeconds = 0;
-    const float *baseLogits = nullptr;
     if (baseSession) {
       baseSession->reset();
       t0 = Clock::now();
-      baseLogits = baseSession->prefill(prompt.data(), prompt.size());
+      baseSession->feedPrompt(prompt.data(), prompt.size());
       basePrefillSeconds = since(t0);
     }
-    // One decode step, each on its own greedy token.
-    auto step = [&](rt::Session &s, const float *&last, double &seconds) {
+    // One decode step, each on its own greedy token (a GPU picks it on the device and
+    // reads back one id).
+    auto step = [&](rt::Session &s, double &seconds) {
       auto t1 = Clock::now();
-      last = s.decode(Sampler::argmax(last, size_t(artifact->vocabSize())));
+      s.feedToken(s.greedy());
       seconds += since(t1);
     };
     for (int64_t i = 0; i < n; ++i) {
       bool baseFirst = baseSession && i % 2; // alternate who goes first
       if (baseFirst)
-        step(*baseSession, baseLogits, baseDecodeSeconds);
-      step(session, logits, decodeSeconds);
+        step(*baseSession, baseDecodeSeconds);
+      step(session, decodeSeconds);
       if (baseSession && !baseFirst)
-        step(*baseSession, baseLogits, baseDecodeSeconds);
+        step(*baseSession, baseDecodeSeconds);
     }
     if (r == 0)
       continue;
@@ -125,6 +129,8 @@ int benchCommand(int argc, char **argv) {
     j["open_ms"] = openSeconds * 1000;
     j["threads"] = session.threads();
     j["kernels"] = artifact->kernels();
+    if (artifact->target() != "cpu")
+      j["device"] = artifact->device();
     j["prompt_len"] = promptLen;
     j["n"] = n;
     if (baseline) {
@@ -135,8 +141,12 @@ int benchCommand(int argc, char **argv) {
     }
     std::cout << j.dump() << "\n";
   } else {
-    std::printf("artifact:  %s (kernels %s, %d threads, opened in %.1f ms)\n", artifact->dir().c_str(),
-                artifact->kernels().c_str(), session.threads(), openSeconds * 1000);
+    if (artifact->target() == "cpu")
+      std::printf("artifact:  %s (kernels %s, %d threads, opened in %.1f ms)\n", artifact->dir().c_str(),
+                  artifact->kernels().c_str(), session.threads(), openSeconds * 1000);
+    else
+      std::printf("artifact:  %s (%s, opened in %.1f ms)\n", artifact->dir().c_str(), artifact->device().c_str(),
+                  openSeconds * 1000);
     std::printf("prefill:   %.1f tokens/s (%lld-token prompt, median of %lld)\n", median(prefillRates),
                 (long long)promptLen, (long long)repeats);
     std::printf("decode:    %.2f ms/token (%lld tokens)\n", median(decodeMs), (long long)n);

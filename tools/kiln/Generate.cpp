@@ -14,11 +14,11 @@ namespace kiln {
 
 const std::set<std::string> kRunValuedOptions = {"--reference", "--prompt", "--prompt-ids", "-n", "--temperature",
                                                  "--top-k", "--top-p", "--seed", "--prompt-len", "--ctx-len",
-                                                 "--threads", "--top-logits", "--kernels"};
+                                                 "--threads", "--top-logits", "--kernels", "--device"};
 const std::set<std::string> kRunFlagOptions = {"--print-ids", "--json", "--stats", "--help"};
 
 const char *const kRunHelp =
-    "usage: kiln run ARTIFACT_DIR (--prompt TEXT | --prompt-ids 1,2,3) [-n N] [--kernels NAME]\n"
+    "usage: kiln run ARTIFACT_DIR (--prompt TEXT | --prompt-ids 1,2,3) [-n N] [--kernels NAME] [--device N]\n"
     "       kiln run --reference MODEL_DIR|FILE.mlir (--prompt TEXT | --prompt-ids 1,2,3) [-n N]\n"
     "                [--prompt-len N] [--ctx-len N]\n"
     "  common: [--temperature T] [--top-k K] [--top-p P] [--seed S] [--print-ids]\n"
@@ -28,7 +28,8 @@ const char *const kRunHelp =
     "generated ids as one line instead of text; --json prints {prompt_ids, ids, top_logits},\n"
     "where --top-logits K adds the K largest [id, logit] pairs of every step. --stats prints\n"
     "time to first token and tokens/s to stderr. --kernels forces a kernel variant\n"
-    "(generic, avx2, avx512).\n";
+    "(generic, avx2, avx512) of a cpu artifact; --device picks the GPU of a vulkan artifact\n"
+    "(an index among the Vulkan devices, default 0).\n";
 
 namespace {
 /// The k largest [id, logit] pairs, descending (ties: lower id first).
@@ -93,14 +94,22 @@ int generate(const Args &args, const RunSettings &settings, Engine &engine, cons
     std::cout << tokenizer->decode(prompt) << std::flush;
   }
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<float> logits = engine.prefill(prompt);
+  // Greedy without --top-logits needs no logits on the host where the engine picks the id.
+  bool engineGreedy = engine.greedy && settings.sampling.temperature == 0.0 && settings.topLogits == 0;
+  engine.prefill(prompt);
   auto tFirst = std::chrono::steady_clock::now();
   std::vector<int32_t> generated;
   nlohmann::json topPerStep = nlohmann::json::array();
   for (int64_t i = 0; i < settings.newTokens; ++i) {
-    if (settings.topLogits > 0)
-      topPerStep.push_back(topK(logits, size_t(settings.topLogits)));
-    int32_t next = sampler.sample(logits.data(), logits.size());
+    int32_t next;
+    if (engineGreedy) {
+      next = engine.greedy();
+    } else {
+      std::vector<float> logits = engine.logits();
+      if (settings.topLogits > 0)
+        topPerStep.push_back(topK(logits, size_t(settings.topLogits)));
+      next = sampler.sample(logits.data(), logits.size());
+    }
     generated.push_back(next);
     if (streamer)
       std::cout << streamer->push(next) << std::flush;
@@ -111,7 +120,7 @@ int generate(const Args &args, const RunSettings &settings, Engine &engine, cons
                 << engine.contextLen << " is full\n";
       break;
     }
-    logits = engine.decode(next);
+    engine.decode(next);
   }
   auto tEnd = std::chrono::steady_clock::now();
   if (streamer)

@@ -34,8 +34,12 @@ struct RunSettings {
 RunSettings parseRunSettings(const Args &args);
 
 struct Engine {
-  std::function<std::vector<float>(const std::vector<int32_t> &)> prefill;
-  std::function<std::vector<float>(int32_t)> decode;
+  std::function<void(const std::vector<int32_t> &)> prefill; ///< the prompt
+  std::function<void(int32_t)> decode;                        ///< one more token
+  std::function<std::vector<float>()> logits;                 ///< after the last step
+  /// Optional: the greedy id where the logits are (a GPU picks it on the device and reads
+  /// back one id instead of the vocabulary's logits).
+  std::function<int32_t()> greedy;
   std::function<int64_t()> position;
   int64_t contextLen = 0, vocabSize = 0;
 };

@@ -33,32 +33,44 @@ int runCommand(int argc, char **argv) {
   std::unique_ptr<rt::Artifact> artifact;
   std::unique_ptr<rt::Session> session;
   std::unique_ptr<OrtSession> ort;
+  std::vector<float> last; // the ORT engine's last logits
   if (isOnnxArtifact(dir)) {
-    if (args.has("--kernels"))
-      args.error("--kernels chooses cpu kernels; " + dir + " is an onnx artifact (run in ONNX Runtime)");
+    for (const char *opt : {"--kernels", "--device"})
+      if (args.has(opt))
+        args.error(std::string(opt) + " does not apply to " + dir + ", an onnx artifact (run in ONNX Runtime)");
     ort = std::make_unique<OrtSession>(dir, int(settings.threads));
     engine.contextLen = ort->contextLength();
     engine.vocabSize = ort->vocabSize();
-    engine.prefill = [&ort](const std::vector<int32_t> &ids) { return ort->append(ids); };
-    engine.decode = [&ort](int32_t id) { return ort->append({id}); };
+    engine.prefill = [&ort, &last](const std::vector<int32_t> &ids) { last = ort->append(ids); };
+    engine.decode = [&ort, &last](int32_t id) { last = ort->append({id}); };
+    engine.logits = [&last] { return last; };
     engine.position = [&ort] { return ort->position(); };
   } else {
     rt::Artifact::Options open;
     open.kernels = args.get("--kernels", "auto");
+    open.device = int(args.getInt("--device", 0));
+    if (open.device < 0)
+      args.error("--device must be >= 0");
     artifact = rt::Artifact::open(dir, open);
+    if (artifact->target() != "cpu" && args.has("--kernels"))
+      args.error("--kernels chooses cpu kernels; " + dir + " is a " + artifact->target() + " artifact");
+    if (artifact->target() == "cpu" && args.has("--device"))
+      args.error("--device chooses a GPU; " + dir + " is a cpu artifact");
     session = std::make_unique<rt::Session>(*artifact, int(settings.threads));
     engine.contextLen = artifact->contextLength();
     engine.vocabSize = artifact->vocabSize();
     int64_t vocab = engine.vocabSize;
-    engine.prefill = [&session, vocab](const std::vector<int32_t> &ids) {
-      const float *l = session->prefill(ids.data(), ids.size());
+    engine.prefill = [&session](const std::vector<int32_t> &ids) { session->feedPrompt(ids.data(), ids.size()); };
+    engine.decode = [&session](int32_t id) { session->feedToken(id); };
+    engine.logits = [&session, vocab] {
+      const float *l = session->logits();
       return std::vector<float>(l, l + vocab);
     };
-    engine.decode = [&session, vocab](int32_t id) {
-      const float *l = session->decode(id);
-      return std::vector<float>(l, l + vocab);
-    };
+    if (artifact->target() != "cpu")
+      engine.greedy = [&session] { return session->greedy(); };
     engine.position = [&session] { return session->position(); };
+    if (settings.stats)
+      std::cerr << "device: " << artifact->device() << "\n";
   }
   std::unique_ptr<Tokenizer> tokenizer;
   if (args.has("--prompt") || !settings.printIds)

@@ -4,8 +4,9 @@
 // [ROW0, ROW0 + ROWS): a table larger than the device's largest storage buffer is split into
 // chunks, one dispatch each, and every id lies in exactly one. A padding slot (id < 0) gets
 // zeros from the chunk with FIRST = true. Grid: (ceil(E / WG), S).
-// Template parameters: E, ROW0, ROWS, FIRST (true or false), WG.
-gpu.func @embedding(%ids: memref<?xi32>, %table: memref<?xf32>, %out: memref<?xf32>)
+// Template parameters: E, ROW0, ROWS, FIRST (true or false), WG and the table's W_* (see
+// linear.mlir; rows relative to the chunk).
+gpu.func @embedding(%ids: memref<?xi32>, {{WARGS}}, %out: memref<?xf32>)
     kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
   %ce = arith.constant {{E}} : index
   %row0 = arith.constant {{ROW0}} : i32
@@ -28,9 +29,7 @@ gpu.func @embedding(%ids: memref<?xi32>, %table: memref<?xf32>, %out: memref<?xf
   %write = arith.andi %inrange, %mine : i1
   scf.if %write {
     %row = arith.index_cast %rel : i32 to index
-    %ti0 = arith.muli %row, %ce : index
-    %ti = arith.addi %ti0, %d : index
-    %v = memref.load %table[%ti] : memref<?xf32>
+    {{WLOAD %v %row %d}}
     memref.store %v, %out[%oi] : memref<?xf32>
   }
   %zerofill = arith.andi %inrange, %pad : i1

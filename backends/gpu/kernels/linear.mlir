@@ -1,8 +1,11 @@
 // y[m, n] = sum_k x[m, k] w[k, n] + b[n] (and GELU of it for linear_gelu), the weight in
 // Hugging Face's Conv1D layout [K, N]: thread n of a row reads w[k, n] for every k, so a
-// workgroup's reads of one weight row are contiguous. Grid: (ceil(N / WG), M).
-// Template parameters: K, N, WG.
-gpu.func @linear(%x: memref<?xf32>, %w: memref<?xf32>, %b: memref<?xf32>, %y: memref<?xf32>)
+// workgroup's reads of one weight row are contiguous. The weight is in any storage format
+// (the WARGS / WLOAD macros: f32, f16 / bf16 or int8 / int4 packed in 32-bit words), decoded in
+// registers. Grid: (ceil(N / WG), M).
+// Template parameters: K, N, WG and the weight's W_FORMAT, W_COLS / W_WORDS, W_GROUPS,
+// W_GROUP, W_AXIS, W_SIGNED.
+gpu.func @linear(%x: memref<?xf32>, {{WARGS}}, %b: memref<?xf32>, %y: memref<?xf32>)
     kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -17,9 +20,7 @@ gpu.func @linear(%x: memref<?xf32>, %w: memref<?xf32>, %b: memref<?xf32>, %y: me
     %acc = scf.for %k = %c0 to %ck step %c1 iter_args(%a = %zero) -> f32 {
       %xi = arith.addi %xbase, %k : index
       %xv = memref.load %x[%xi] : memref<?xf32>
-      %wrow = arith.muli %k, %cn : index
-      %wi = arith.addi %wrow, %n : index
-      %wv = memref.load %w[%wi] : memref<?xf32>
+      {{WLOAD %wv %k %n}}
       %r = math.fma %xv, %wv, %a : f32
       scf.yield %r : f32
     }
@@ -32,7 +33,7 @@ gpu.func @linear(%x: memref<?xf32>, %w: memref<?xf32>, %b: memref<?xf32>, %y: me
   gpu.return
 }
 
-gpu.func @linear_gelu(%x: memref<?xf32>, %w: memref<?xf32>, %b: memref<?xf32>, %y: memref<?xf32>)
+gpu.func @linear_gelu(%x: memref<?xf32>, {{WARGS}}, %b: memref<?xf32>, %y: memref<?xf32>)
     kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -51,9 +52,7 @@ gpu.func @linear_gelu(%x: memref<?xf32>, %w: memref<?xf32>, %b: memref<?xf32>, %
     %acc = scf.for %k = %c0 to %ck step %c1 iter_args(%a = %zero) -> f32 {
       %xi = arith.addi %xbase, %k : index
       %xv = memref.load %x[%xi] : memref<?xf32>
-      %wrow = arith.muli %k, %cn : index
-      %wi = arith.addi %wrow, %n : index
-      %wv = memref.load %w[%wi] : memref<?xf32>
+      {{WLOAD %wv %k %n}}
       %r = math.fma %xv, %wv, %a : f32
       scf.yield %r : f32
     }

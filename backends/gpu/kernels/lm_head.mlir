@@ -2,9 +2,9 @@
 
 // logits[V0 + v] = sum_k x[k] table[v, k] for the last row's hidden state x and the V rows of
 // the [vocab, E] table from row V0 (the whole table, or one chunk of a table larger than the
-// device's largest storage buffer), read as stored. Grid: ceil(V / WG).
-// Template parameters: V, V0, E, WG.
-gpu.func @lm_head(%x: memref<?xf32>, %table: memref<?xf32>, %logits: memref<?xf32>)
+// device's largest storage buffer), in any weight storage format (WLOAD). Grid: ceil(V / WG).
+// Template parameters: V, V0, E, WG and the table's W_* (see linear.mlir).
+gpu.func @lm_head(%x: memref<?xf32>, {{WARGS}}, %logits: memref<?xf32>)
     kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -14,11 +14,9 @@ gpu.func @lm_head(%x: memref<?xf32>, %table: memref<?xf32>, %logits: memref<?xf3
   %v = gpu.global_id x
   %in = arith.cmpi ult, %v, %cv : index
   scf.if %in {
-    %row = arith.muli %v, %ce : index
     %dot = scf.for %k = %c0 to %ce step %c1 iter_args(%a = %zero) -> f32 {
       %xv = memref.load %x[%k] : memref<?xf32>
-      %ti = arith.addi %row, %k : index
-      %tv = memref.load %table[%ti] : memref<?xf32>
+      {{WLOAD %tv %v %k}}
       %r = math.fma %xv, %tv, %a : f32
       scf.yield %r : f32
     }

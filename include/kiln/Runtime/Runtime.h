@@ -54,7 +54,7 @@ public:
   /// The manifest's target: cpu, vulkan.
   const std::string &target() const { return target_; }
   /// The device a GPU artifact runs on ("vulkan: llvmpipe (...)"); empty for cpu.
-  std::string device() const;
+  const std::string &device() const { return device_name_; }
   const Tokenizer &tokenizer(); ///< Loaded on first use.
 
 private:
@@ -72,7 +72,7 @@ private:
   Graph prefill_, decode_;
   int64_t vocab_ = 0, ctxLen_ = 0, promptLen_ = 0, layers_ = 0, heads_ = 0, headDim_ = 0;
   std::vector<size_t> cacheBytes_; ///< Per layer, by the manifest's cache_heads and kv_cache format.
-  std::string kernels_, target_;
+  std::string kernels_, target_, device_name_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<DeviceProgram> device_; ///< GPU artifacts
 };
@@ -85,11 +85,18 @@ public:
   /// spinning workers (kiln bench --against).
   Session(Artifact &artifact, const Session &poolOwner);
   ~Session();
+  /// Feed the prompt (in prefill chunks) or one more token; return the logits after the last.
   const float *prefill(const int32_t *ids, size_t count);
   const float *decode(int32_t id);
+  /// prefill/decode without the logits: a GPU artifact then reads nothing back until
+  /// logits() or greedy() asks (greedy() reads one id, picked on the device).
+  void feedPrompt(const int32_t *ids, size_t count);
+  void feedToken(int32_t id);
   void reset();
   int64_t position() const { return position_; }
-  const float *logits() const { return logits_.data(); }
+  const float *logits();
+  /// The greedy id after the last step (the sampler's rule: largest logit, lowest id on ties).
+  int32_t greedy();
   int32_t sample(const SamplingOptions &options);
   int threads() const;
 
@@ -108,7 +115,7 @@ private:
   std::vector<float> logits_;
   std::vector<int32_t> ids_, positions_;
   int64_t position_ = 0;
-  bool haveLogits_ = false;
+  bool haveLogits_ = false, logitsRead_ = false;
   std::unique_ptr<DeviceContext> context_; ///< GPU artifacts: caches and activations on the device
   std::unique_ptr<Sampler> sampler_;
   SamplingOptions samplerOptions_;

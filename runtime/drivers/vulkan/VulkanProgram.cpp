@@ -130,7 +130,7 @@ public:
 
     device_ = vk::Device::open(options.device);
     const vk::DeviceInfo &info = device_->info();
-    name_ = "vulkan: " + info.name + " (" + info.driver + ")";
+    name_ = "vulkan: " + info.name + ", driver " + info.driver;
     if (maxBindingBytes > info.maxStorageBufferRange)
       throw Error("vulkan: the artifact binds storage buffers of up to " + std::to_string(maxBindingBytes) +
                   " bytes; device '" + info.name + "' allows " + std::to_string(info.maxStorageBufferRange) +

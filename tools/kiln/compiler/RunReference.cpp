@@ -18,8 +18,9 @@ int referenceRunCommand(int argc, char **argv) {
     prompt = parseIdList(args.get("--prompt-ids"));
   if (!args.positional().empty())
     args.error("unexpected argument '" + args.positional()[0] + "' (--reference names the model)");
-  if (args.has("--kernels"))
-    args.error("--kernels applies to compiled artifacts, not to --reference");
+  for (const char *opt : {"--kernels", "--device"})
+    if (args.has(opt))
+      args.error(std::string(opt) + " applies to compiled artifacts, not to --reference");
   std::string path = args.get("--reference");
   ImportOptions options;
   options.ctxLen = args.getInt("--ctx-len", 0);
@@ -49,8 +50,10 @@ int referenceRunCommand(int argc, char **argv) {
   Engine engine;
   engine.contextLen = ref.contextLen();
   engine.vocabSize = ref.vocabSize();
-  engine.prefill = [&ref](const std::vector<int32_t> &ids) { return ref.prefill(ids); };
-  engine.decode = [&ref](int32_t id) { return ref.decode(id); };
+  std::vector<float> last;
+  engine.prefill = [&ref, &last](const std::vector<int32_t> &ids) { last = ref.prefill(ids); };
+  engine.decode = [&ref, &last](int32_t id) { last = ref.decode(id); };
+  engine.logits = [&last] { return last; };
   engine.position = [&ref] { return ref.position(); };
   return generate(args, settings, engine, prompt, tokenizer.get());
 }
