@@ -93,8 +93,8 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
     fail(manifestPath, "an onnx artifact: model.onnx is for NPU compilers (run the command in qaic-compile.args from "
                        "its folder) and ONNX Runtime (`kiln run` and `kiln eval` run it there; docs/backends/onnx.md); "
                        "this runtime runs cpu artifacts");
-  if (targetName != "cpu" && targetName != "vulkan")
-    fail(manifestPath, "artifact is for target '" + targetName + "'; this runtime runs cpu and vulkan artifacts");
+  if (targetName != "cpu" && targetName != "vulkan" && targetName != "cuda")
+    fail(manifestPath, "artifact is for target '" + targetName + "'; this runtime runs cpu, vulkan and cuda artifacts");
   a->target_ = targetName;
   if (targetName == "cpu") {
     std::string triple = field<std::string>(target, "triple", manifestPath);
@@ -155,9 +155,14 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   std::string soPath = (fs::path(dir) / "model.so").string();
   if (targetName == "cpu")
     checkFile("model.so", readFile(soPath, "missing from the artifact"));
-  else
+  else if (targetName == "vulkan")
     for (const char *name : {"program.json", "kernels.spv"})
       checkFile(name, readFile((fs::path(dir) / name).string(), "missing from the artifact"));
+  else
+    for (const auto &entry : files) // program.json, kernels.ptx, the cubins, ptxas-report.txt
+      if (std::string name = entry.first.as<std::string>(); name != "weights.bin" && name != "vocab.json" &&
+                                                              name != "merges.txt")
+        checkFile(name, readFile((fs::path(dir) / name).string(), "missing from the artifact"));
 
   std::string weightsPath = (fs::path(dir) / "weights.bin").string();
   int fd = ::open(weightsPath.c_str(), O_RDONLY | O_CLOEXEC);
@@ -185,24 +190,34 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
       checksumHex(checksum64(a->weights_, a->weightBytes_)) != field<std::string>(files["weights.bin"], "checksum", manifestPath))
     fail(weightsPath, "checksum mismatch: the weights do not belong to this manifest (corrupted or replaced)");
 
-  if (targetName == "vulkan") {
+  if (targetName == "vulkan" || targetName == "cuda") {
     for (const auto &spec : m["specializations"]) {
       std::string name = field<std::string>(spec, "name", manifestPath);
       (name == "prefill" ? a->prefill_ : a->decode_).tokens = field<int64_t>(spec, "tokens", manifestPath);
     }
     if (a->prefill_.tokens < 1 || a->decode_.tokens != 1)
       fail(manifestPath, "manifest lacks the prefill or decode specialization");
-#ifdef KILN_HAVE_VULKAN
     DeviceOptions deviceOptions;
     deviceOptions.device = options.device;
-    a->device_ = openVulkanProgram(dir, a->weights_, a->weightBytes_,
-                                   field<uint64_t>(target, "max_binding_bytes", manifestPath), deviceOptions);
-    a->kernels_ = "vulkan";
+    if (targetName == "cuda") {
+      CudaTarget cuda;
+      cuda.ptx = field<std::string>(target, "ptx", manifestPath);
+      cuda.ptxArch = field<std::string>(target, "ptx_arch", manifestPath);
+      for (const auto &c : target["cubins"])
+        cuda.cubins.push_back(c.as<std::string>());
+      cuda.blockSize = field<unsigned>(target, "block_size", manifestPath);
+      a->device_ = openCudaProgram(dir, a->weights_, a->weightBytes_, cuda, deviceOptions);
+    } else {
+#ifdef KILN_HAVE_VULKAN
+      a->device_ = openVulkanProgram(dir, a->weights_, a->weightBytes_,
+                                     field<uint64_t>(target, "max_binding_bytes", manifestPath), deviceOptions);
+#else
+      fail(dir, "a vulkan artifact, and this runtime was built without the Vulkan driver (libvulkan-dev)");
+#endif
+    }
+    a->kernels_ = targetName;
     a->device_name_ = a->device_->device();
     return a;
-#else
-    fail(dir, "a vulkan artifact, and this runtime was built without the Vulkan driver (libvulkan-dev)");
-#endif
   }
 
   a->library_ = dlopen(fs::absolute(soPath).c_str(), RTLD_NOW | RTLD_LOCAL);

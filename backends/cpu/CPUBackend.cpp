@@ -65,6 +65,8 @@ public:
 
   void emit(ModuleOp module, ArtifactWriter &writer, const BackendOptions &options, const std::string &stage,
             std::string &stageOut) override {
+    if (stage == "ptx")
+      throw Error("cpu backend: --emit ptx is a cuda backend stage; the cpu backend emits lowered, llvm, obj or artifact");
     CodeGenOptions cg = resolveTarget(options);
     MLIRContext *ctx = module.getContext();
     ctx->loadDialect<LLVM::LLVMDialect, arith::ArithDialect, scf::SCFDialect, math::MathDialect>();

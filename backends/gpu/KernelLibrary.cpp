@@ -207,19 +207,22 @@ std::string Profile::spirvTargetEnv() const {
 
 const Profile &profile(const std::string &name) {
   static const std::map<std::string, Profile> profiles = {
-      {"lavapipe", {"lavapipe", 8, false, false, int64_t(1) << 27, 64}},
-      {"desktop", {"desktop", 32, true, true, int64_t(1) << 31, 128}},
+      {"lavapipe", {"lavapipe", "vulkan", 8, false, false, int64_t(1) << 27, 64}},
+      {"desktop", {"desktop", "vulkan", 32, true, true, int64_t(1) << 31, 128}},
+      {"cuda", {"cuda", "cuda", 32, true, true, int64_t(1) << 31, 128}},
   };
   auto it = profiles.find(name);
   if (it == profiles.end())
-    throw Error("gpu: unknown capability profile '" + name + "' (lavapipe, desktop)");
+    throw Error("gpu: unknown capability profile '" + name + "' (lavapipe, desktop, cuda)");
   return it->second;
 }
 
 std::string kernelModule(const std::vector<KernelInstance> &instances, const Profile &profile) {
   std::ostringstream os;
-  os << "module attributes {gpu.container_module, spirv.target_env = " << profile.spirvTargetEnv() << "} {\n"
-     << "gpu.module @kernels {\n";
+  os << "module attributes {gpu.container_module";
+  if (profile.api == "vulkan")
+    os << ", spirv.target_env = " << profile.spirvTargetEnv();
+  os << "} {\ngpu.module @kernels {\n";
   int counter = 0;
   for (const auto &inst : instances) {
     auto it = sources().find(inst.file);

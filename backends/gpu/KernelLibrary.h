@@ -18,6 +18,7 @@ namespace kiln::gpu {
 
 struct Profile {
   std::string name;
+  std::string api = "vulkan"; ///< vulkan (SPIR-V) or cuda (PTX)
   int64_t subgroupSize = 32;
   bool shuffles = false, f16 = false;
   int64_t maxStorageBufferRange = 0; ///< bytes
@@ -26,8 +27,9 @@ struct Profile {
   std::string spirvTargetEnv() const;
 };
 
-/// "lavapipe" (Mesa's CPU driver: subgroup 8, no shuffles, 128 MiB storage
-/// buffers) or "desktop" (subgroup 32, shuffles, f16); throws kiln::Error.
+/// Vulkan: "lavapipe" (Mesa's CPU driver: subgroup 8, no shuffles, 128 MiB
+/// storage buffers) or "desktop" (subgroup 32, shuffles, f16); CUDA: "cuda"
+/// (warps of 32, blocks of 128 threads); throws kiln::Error.
 const Profile &profile(const std::string &name);
 
 /// One kernel template instantiated: `file` of backends/gpu/kernels, its
@@ -48,6 +50,15 @@ std::string kernelModule(const std::vector<KernelInstance> &instances, const Pro
 /// SPIR-V words of the module's kernels (one binary, an entry point per
 /// gpu.func); throws kiln::Error with MLIR's diagnostics.
 std::vector<uint32_t> compileToSPIRV(const std::string &moduleText);
+
+/// PTX text of the module's kernels for `chip` (sm_80, sm_90, ...) through MLIR's NVVM path,
+/// libdevice linked from the CUDA toolkit at `toolkit` (tanh, exp, rsqrt); throws
+/// kiln::Error with MLIR's diagnostics.
+std::string compileToPTX(const std::string &moduleText, const std::string &chip, const std::string &toolkit);
+
+/// The CUDA toolkit to take libdevice (and ptxas) from: `preferred` if given, else
+/// $CUDA_HOME, $CUDA_PATH, /usr/local/cuda; empty when none has nvvm/libdevice.
+std::string findCudaToolkit(const std::string &preferred);
 
 } // namespace kiln::gpu
 

@@ -43,7 +43,7 @@ public:
             std::string &stageOut) override {
     SidecarOptions so = parseOptions(options);
     if (stage != "lowered" && stage != "artifact")
-      throw Error("onnx backend: --emit " + stage + " is a cpu backend stage; the onnx backend emits lowered (the "
+      throw Error("onnx backend: --emit " + stage + " is another backend's stage; the onnx backend emits lowered (the "
                   "graph as text) or artifact");
     GraphBuilder builder(writer);
     GraphInterface iface = lowerToONNX(module, builder);

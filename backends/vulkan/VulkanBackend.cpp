@@ -58,6 +58,8 @@ public:
       return it == options.end() ? std::string(d) : it->second;
     };
     const gpu::Profile &profile = gpu::profile(get("vulkan-profile", "lavapipe"));
+    if (profile.api != "vulkan")
+      throw Error("vulkan backend: --vulkan-profile=" + profile.name + " is not a Vulkan profile (lavapipe, desktop)");
     uint64_t maxBinding = uint64_t(profile.maxStorageBufferRange);
     std::string limit = get("vulkan-max-buffer-bytes", "profile");
     if (limit != "profile") {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kiln::rt {
 
@@ -47,6 +48,19 @@ struct DeviceOptions {
 /// or the device's lack (no Vulkan, no device, a feature or buffer size).
 std::unique_ptr<DeviceProgram> openVulkanProgram(const std::string &dir, const uint8_t *weights, uint64_t weightBytes,
                                                  uint64_t maxBindingBytes, const DeviceOptions &options);
+
+/// The manifest's target section of a cuda artifact.
+struct CudaTarget {
+  std::string ptx = "kernels.ptx", ptxArch = "sm_80";
+  std::vector<std::string> cubins; ///< kernels.<arch>.cubin
+  unsigned blockSize = 0;          ///< threads per block of every kernel
+};
+
+/// Opens the cuda artifact in `dir` through libcuda.so.1 (opened at run time); throws
+/// kiln::Error naming the cause (no driver, no device, a GPU older than the PTX, a driver
+/// too old for it).
+std::unique_ptr<DeviceProgram> openCudaProgram(const std::string &dir, const uint8_t *weights, uint64_t weightBytes,
+                                               const CudaTarget &target, const DeviceOptions &options);
 
 } // namespace kiln::rt
 

@@ -8,12 +8,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "../DeviceProgram.h"
+#include "../ProgramSpec.h"
 #include "VulkanDevice.h"
 
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
 
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <cstring>
@@ -24,24 +24,6 @@ namespace fs = std::filesystem;
 namespace kiln::rt {
 
 namespace {
-
-struct BufferSpec {
-  std::string name, role;
-  uint64_t bytes = 0, fileOffset = 0;
-};
-struct Binding {
-  int buffer = 0;
-  uint64_t offset = 0, bytes = 0;
-};
-struct Dispatch {
-  int kernel = 0;
-  std::vector<Binding> bindings;
-  uint32_t groups[3] = {1, 1, 1};
-};
-struct Graph {
-  int64_t tokens = 0;
-  std::vector<Dispatch> dispatches;
-};
 
 class VulkanProgram;
 
@@ -64,60 +46,7 @@ class VulkanProgram : public DeviceProgram {
 public:
   VulkanProgram(const std::string &dir, const uint8_t *weights, uint64_t weightBytes, uint64_t maxBindingBytes,
                 const DeviceOptions &options) {
-    std::string programPath = (fs::path(dir) / "program.json").string();
-    auto bad = [&](const std::string &why) { fail(programPath, why); };
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(readFile(programPath, "missing from the artifact"));
-    } catch (const nlohmann::json::exception &e) {
-      bad(std::string("is not valid JSON: ") + e.what());
-    }
-    try {
-      if (j.at("program_version").get<int>() != 1)
-        bad("program version " + j.at("program_version").dump() + " is newer than this runtime reads (1)");
-      for (const auto &b : j.at("buffers")) {
-        BufferSpec s{b.at("name").get<std::string>(), b.at("role").get<std::string>(), b.at("bytes").get<uint64_t>(),
-                     b.value("file_offset", uint64_t(0))};
-        if (s.bytes == 0 || (s.role == "weight" && (s.fileOffset > weightBytes || s.bytes > weightBytes - s.fileOffset)))
-          bad("buffer " + s.name + " lies outside weights.bin or is empty");
-        roles_.emplace(s.role, int(specs_.size()));
-        specs_.push_back(std::move(s));
-      }
-      for (const char *role : {"arena", "input_ids", "position_ids", "logits", "next_id"})
-        if (!roles_.count(role))
-          bad(std::string("has no ") + role + " buffer");
-      entries_ = j.at("entry_points").get<std::vector<std::string>>();
-      for (const auto &[name, g] : j.at("graphs").items()) {
-        Graph graph;
-        graph.tokens = g.at("tokens").get<int64_t>();
-        for (const auto &d : g.at("dispatches")) {
-          Dispatch dispatch;
-          dispatch.kernel = d.at("kernel").get<int>();
-          if (dispatch.kernel < 0 || size_t(dispatch.kernel) >= entries_.size())
-            bad("a dispatch of graph " + name + " names kernel " + std::to_string(dispatch.kernel) + ", which does not exist");
-          auto groups = d.at("groups").get<std::vector<uint32_t>>();
-          if (groups.size() != 3)
-            bad("a dispatch of graph " + name + " has no 3-D grid");
-          std::copy(groups.begin(), groups.end(), dispatch.groups);
-          for (const auto &b : d.at("bindings")) {
-            Binding binding{b.at(0).get<int>(), b.at(1).get<uint64_t>(), b.at(2).get<uint64_t>()};
-            if (binding.buffer < 0 || size_t(binding.buffer) >= specs_.size() ||
-                binding.offset + binding.bytes > specs_[size_t(binding.buffer)].bytes)
-              bad("a dispatch of graph " + name + " binds outside its buffers");
-            dispatch.bindings.push_back(binding);
-          }
-          auto [it, fresh] = bindingCounts_.emplace(dispatch.kernel, dispatch.bindings.size());
-          if (it->second != dispatch.bindings.size())
-            bad("kernel " + entries_[size_t(dispatch.kernel)] + " is dispatched with different binding counts");
-          graph.dispatches.push_back(std::move(dispatch));
-        }
-        graphs_[name] = std::move(graph);
-      }
-    } catch (const nlohmann::json::exception &e) {
-      bad(std::string("is not a Kiln GPU program: ") + e.what());
-    }
-    if (!graphs_.count("prefill") || !graphs_.count("decode"))
-      bad("lacks the prefill or decode graph");
+    spec_ = ProgramSpec::read(dir, weightBytes);
 
     std::string spvPath = (fs::path(dir) / "kernels.spv").string();
     std::string spv = readFile(spvPath, "missing from the artifact");
@@ -136,15 +65,15 @@ public:
                   " bytes; device '" + info.name + "' allows " + std::to_string(info.maxStorageBufferRange) +
                   " (recompile with --vulkan-max-buffer-bytes=" + std::to_string(info.maxStorageBufferRange / 4 * 4) +
                   ")");
-    weights_.resize(specs_.size());
-    for (size_t i = 0; i < specs_.size(); ++i)
-      if (specs_[i].role == "weight") {
-        weights_[i] = device_->buffer(specs_[i].bytes);
-        weights_[i]->write(weights + specs_[i].fileOffset, specs_[i].bytes);
+    weights_.resize(spec_.buffers.size());
+    for (size_t i = 0; i < spec_.buffers.size(); ++i)
+      if (spec_.buffers[i].role == "weight") {
+        weights_[i] = device_->buffer(spec_.buffers[i].bytes);
+        weights_[i]->write(weights + spec_.buffers[i].fileOffset, spec_.buffers[i].bytes);
       }
-    kernels_.resize(entries_.size());
-    for (const auto &[kernel, bindings] : bindingCounts_)
-      kernels_[size_t(kernel)] = device_->kernel(words, entries_[size_t(kernel)], int(bindings));
+    kernels_.resize(spec_.entries.size());
+    for (const auto &[kernel, bindings] : spec_.bindingCounts)
+      kernels_[size_t(kernel)] = device_->kernel(words, spec_.entries[size_t(kernel)], int(bindings));
   }
 
   std::unique_ptr<DeviceContext> context() override { return std::make_unique<VulkanContext>(*this); }
@@ -152,11 +81,7 @@ public:
 
 private:
   friend class VulkanContext;
-  std::vector<BufferSpec> specs_;
-  std::multimap<std::string, int> roles_;
-  std::vector<std::string> entries_;
-  std::map<int, size_t> bindingCounts_;
-  std::map<std::string, Graph> graphs_;
+  ProgramSpec spec_;
   std::unique_ptr<vk::Device> device_;
   std::vector<std::unique_ptr<vk::Buffer>> weights_;
   std::vector<std::unique_ptr<vk::Kernel>> kernels_;
@@ -164,12 +89,12 @@ private:
 };
 
 VulkanContext::VulkanContext(VulkanProgram &program) : program_(program) {
-  own_.resize(program.specs_.size());
-  for (size_t i = 0; i < program.specs_.size(); ++i)
-    if (program.specs_[i].role != "weight")
-      own_[i] = program.device_->buffer(program.specs_[i].bytes);
+  own_.resize(program.spec_.buffers.size());
+  for (size_t i = 0; i < program.spec_.buffers.size(); ++i)
+    if (program.spec_.buffers[i].role != "weight")
+      own_[i] = program.device_->buffer(program.spec_.buffers[i].bytes);
   reset();
-  for (const auto &[name, graph] : program.graphs_) {
+  for (const auto &[name, graph] : program.spec_.graphs) {
     std::vector<vk::Step> steps;
     for (const auto &d : graph.dispatches) {
       vk::Step step;
@@ -186,12 +111,12 @@ VulkanContext::VulkanContext(VulkanProgram &program) : program_(program) {
 }
 
 vk::Buffer &VulkanContext::byRole(const std::string &role) {
-  return *own_[size_t(program_.roles_.find(role)->second)];
+  return *own_[size_t(program_.spec_.roles.find(role)->second)];
 }
 
 void VulkanContext::run(const std::string &name, const int32_t *ids, const int32_t *positions, int64_t tokens) {
   auto it = recordings_.find(name);
-  if (it == recordings_.end() || program_.graphs_.at(name).tokens != tokens)
+  if (it == recordings_.end() || program_.spec_.graphs.at(name).tokens != tokens)
     throw Error("vulkan: no graph " + name + " of " + std::to_string(tokens) + " tokens in the artifact");
   byRole("input_ids").write(ids, uint64_t(tokens) * 4);
   byRole("position_ids").write(positions, uint64_t(tokens) * 4);

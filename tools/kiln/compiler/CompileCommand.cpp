@@ -113,8 +113,8 @@ int compileCommand(int argc, char **argv) {
                  " backend's; see kiln compile --list-targets)");
 
   std::string stage = args.get("--emit", "artifact");
-  if (stage != "kiln" && stage != "lowered" && stage != "llvm" && stage != "obj" && stage != "artifact")
-    args.error("--emit must be kiln, lowered, llvm, obj or artifact, got '" + stage + "'");
+  if (stage != "kiln" && stage != "lowered" && stage != "llvm" && stage != "obj" && stage != "ptx" && stage != "artifact")
+    args.error("--emit must be kiln, lowered, llvm, obj, ptx or artifact, got '" + stage + "'");
   if (!args.has("-o"))
     args.error("missing -o OUT");
   std::string out = args.get("-o");
