@@ -92,7 +92,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   if (targetName == "onnx")
     fail(manifestPath, "an onnx artifact: model.onnx is for NPU compilers (run the command in qaic-compile.args from "
                        "its folder) and ONNX Runtime (`kiln run` and `kiln eval` run it there; docs/backends/onnx.md); "
-                       "this runtime runs cpu artifacts");
+                       "this runtime runs cpu, vulkan and cuda artifacts");
   if (targetName != "cpu" && targetName != "vulkan" && targetName != "cuda")
     fail(manifestPath, "artifact is for target '" + targetName + "'; this runtime runs cpu, vulkan and cuda artifacts");
   a->target_ = targetName;

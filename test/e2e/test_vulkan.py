@@ -92,6 +92,20 @@ for g in golden["prompts"]:
     ids = kiln(args, "run", split, "--prompt", g["prompt"], "-n", 32, "--print-ids").split()
     c.check(list(map(int, ids)) == g["greedy_ids"], f"split tables: golden.json's 32 ids for {g['prompt']!r}")
 
+# GPT-2 124M's shapes (random weights): its 147 MiB f32 wte is larger than lavapipe's 128 MiB
+# storage buffers, so it is split in two; the same ids and logits as the reference.
+g124 = os.path.join(work, "vk-ckpt-gpt2")
+shutil.rmtree(g124, ignore_errors=True)
+kiln(args, "make-checkpoint", "--preset", "gpt2", "--seed", 11, "--no-tokenizer", "-o", g124)
+ir, art = compile_both(g124, os.path.join(work, "vk-gpt2-p8"), "--prompt-len", 8, "--ctx-len", 64)
+program = json.load(open(os.path.join(art, "program.json")))
+chunks = [b["bytes"] for b in program["buffers"] if b["name"].startswith("weight:wte.weight[")]
+c.check(len(chunks) == 2 and sum(chunks) == 50257 * 768 * 4 and max(chunks) <= 1 << 27,
+        f"GPT-2 124M: the {sum(chunks) / 2**20:.0f} MiB wte in {len(chunks)} buffers of at most 128 MiB")
+compare("GPT-2 124M shapes (random)", art, ir, "--prompt-ids", "818,262,3726,286,4881", 6)
+for path in (g124, art):  # 1 GB on disk
+    shutil.rmtree(path, ignore_errors=True)
+
 # reference == cpu == vulkan; kiln eval and seeded sampling against the cpu artifact.
 cpu = os.path.join(work, "vk-tiny-cpu.kiln")
 kiln(args, "compile", MODEL, "--prompt-len", 4, "--ctx-len", 64, "-o", cpu)

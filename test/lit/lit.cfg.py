@@ -17,3 +17,8 @@ config.environment["PATH"] = os.pathsep.join(
 config.substitutions.append(("%models", config.kiln_models_dir))
 config.substitutions.append(("%kiln_lib", os.path.join(config.kiln_binary_dir, "lib")))
 config.substitutions.append(("%python", config.python_executable))
+# The cuda backend compiles where the CUDA toolkit's libdevice is (tests: REQUIRES: cuda-toolkit).
+for toolkit in [os.environ.get("CUDA_HOME", ""), os.environ.get("CUDA_PATH", ""), "/usr/local/cuda"]:
+    if toolkit and os.path.exists(os.path.join(toolkit, "nvvm", "libdevice", "libdevice.10.bc")):
+        config.available_features.add("cuda-toolkit")
+        break

@@ -29,8 +29,8 @@ namespace kiln {
 
 namespace {
 const char *kCompileHelp =
-    "usage: kiln compile MODEL_DIR|FILE.mlir -o OUT [--target cpu] [--prompt-len N] [--ctx-len N]\n"
-    "                    [--emit kiln|lowered|llvm|obj|artifact] [--load-backend-plugin PATH]\n"
+    "usage: kiln compile MODEL_DIR|FILE.mlir -o OUT [--target cpu|onnx|vulkan|cuda] [--prompt-len N] [--ctx-len N]\n"
+    "                    [--emit kiln|lowered|llvm|obj|ptx|artifact] [--load-backend-plugin PATH]\n"
     "                    [--pipeline FILE.yaml | --passes LIST] [--load-pass-plugin PATH]\n"
     "                    [--calibration TEXT_FILE]\n"
     "                    [--print-ir-after-all] [--print-ir-after PASS] [--timing] [--pass-statistics]\n"
@@ -174,6 +174,10 @@ int compileCommand(int argc, char **argv) {
       std::cerr << "wrote " << out << "\n";
       return 0;
     }
+  }
+  if (out == "-") { // a stage to stdout
+    std::cout << stageOut << std::flush;
+    return 0;
   }
   std::ofstream file(out, std::ios::binary | std::ios::trunc);
   if (!file)
