@@ -394,14 +394,20 @@ private:
               unsupported(l, "the exact (erf) GELU has no GPU kernel (the tanh form, GPT-2's gelu_new, does)");
             int64_t K = lastDim(l.getInput()), N = lastDim(l.getResult());
             const EncodedWeight &w = weight(l, l.getWeight(), false, false);
-            int k = kernel("linear.mlir", epilogue ? "linear_gelu" : "linear",
-                           with({{"K", str(K)}, {"N", str(N)}}, w.params));
+            int64_t M = rows(l.getInput());
+            // Prefill: four rows per thread (the same sums as the one-row kernel's).
+            int k = M > 1 ? kernel("linear.mlir", "linear_rows4",
+                                   with({{"K", str(K)}, {"N", str(N)}, {"M", str(M)},
+                                         {"GELU", epilogue ? "true" : "false"}},
+                                        w.params))
+                          : kernel("linear.mlir", epilogue ? "linear_gelu" : "linear",
+                                   with({{"K", str(K)}, {"N", str(N)}}, w.params));
             std::vector<Binding> b = {bind(l.getInput())};
             for (const Binding &wb : chunkBindings(w.chunks.front()))
               b.push_back(wb);
             b.push_back(l.getBias() ? bindWeight(l, l.getBias()) : whole(zeroBias(N)));
             b.push_back(bind(l.getResult()));
-            dispatch(g, l, k, b, {ceilDiv(N, wg), uint32_t(rows(l.getInput())), 1});
+            dispatch(g, l, k, b, {ceilDiv(N, wg), M > 1 ? ceilDiv(M, 4) : 1u, 1});
           })
           .Case<AddOp>([&](AddOp a) {
             requireDense(a, a.getLhs());
@@ -435,13 +441,20 @@ private:
             int64_t H = q[1], S = q[2], D = q[3], C = kc[2];
             int64_t offset = 0;
             Binding query = bind(a.getQuery(), &offset);
-            int k = kernel("attention.mlir", "attention",
-                           {{"H", str(H)}, {"D", str(D)}, {"C", str(C)},
-                            {"Q_STRIDE", str(places_.at(a.getQuery()).rowStride)}, {"Q_OFFSET", str(offset)},
-                            {"SCALE", floatLiteral(double(float(a.getScale().convertToDouble())))}});
-            dispatch(g, a, k,
-                     {query, bind(a.getKeyCache()), bind(a.getValueCache()), whole(positions_), bind(a.getResult())},
-                     {uint32_t(S), uint32_t(H), 1});
+            std::map<std::string, std::string> p = {
+                {"H", str(H)}, {"D", str(D)}, {"C", str(C)}, {"Q_STRIDE", str(places_.at(a.getQuery()).rowStride)},
+                {"Q_OFFSET", str(offset)}, {"SCALE", floatLiteral(double(float(a.getScale().convertToDouble())))}};
+            std::vector<Binding> b = {query, bind(a.getKeyCache()), bind(a.getValueCache()), whole(positions_),
+                                      bind(a.getResult())};
+            if (S == 1) { // decode: one workgroup per head, the row's scores in workgroup memory
+              dispatch(g, a, kernel("attention.mlir", "attention", p), b, {1, uint32_t(H), 1});
+              return;
+            }
+            // Prefill: flash-style, TQ rows per workgroup sharing each staged tile of TK keys.
+            int64_t tpr = 16, tq = profile_.workgroupSize / tpr, tk = 16;
+            p.insert({{"S", str(S)}, {"TQ", str(tq)}, {"TK", str(tk)}, {"TPR", str(tpr)}, {"TQD", str(tq * D)},
+                      {"TKD", str(tk * D)}, {"TQTK", str(tq * tk)}});
+            dispatch(g, a, kernel("attention.mlir", "attention_flash", p), b, {ceilDiv(S, tq), uint32_t(H), 1});
           })
           .Case<SelectLastOp>([&](SelectLastOp s) {
             int64_t S = shapeOf(s.getInput())[1], E = lastDim(s.getInput());

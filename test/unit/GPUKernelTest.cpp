@@ -63,9 +63,10 @@ std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
   values["OFFSET"] = std::to_string(2 * kE);
   return {{"layer_norm.mlir", {{"N", std::to_string(n)}, {"EPS", "1.0e-05"}}, "", ""},
           {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, "", ""},
-          {"linear.mlir", {{"K", "96"}, {"N", "200"}, {"W_FORMAT", "f32"}, {"W_COLS", "200"}}, "", ""},
-          {"attention.mlir", keys, "", ""},
-          {"attention.mlir", values, "_v", ""},
+          {"linear.mlir", {{"K", "96"}, {"N", "200"}, {"M", "3"}, {"GELU", "false"}, {"W_FORMAT", "f32"}, {"W_COLS", "200"}}, "", ""},
+          {"attention.mlir", attn, "", "attention"},
+          {"attention.mlir", keys, "", "cache_write"},
+          {"attention.mlir", values, "_v", "cache_write"},
           {"lm_head.mlir", {{"V", "1009"}, {"V0", "0"}, {"E", "64"}, {"W_FORMAT", "f32"}, {"W_COLS", "64"}, {"CHUNK", "256"}, {"PARTS", "4"}}, "", ""}};
 }
 
@@ -184,6 +185,27 @@ TEST_F(OnDevice, LinearMatchesTheReference) {
   }
 }
 
+// The prefill form (four rows per thread) sums as the one-row kernel does: bit for bit the same
+// outputs, for a row count that is not a multiple of four, with and without GELU.
+TEST_F(OnDevice, FourRowLinearEqualsTheOneRowKernelBitForBit) {
+  const int64_t M = 7, K = 96, N = 200;
+  std::vector<float> x = randomValues(M * K, 16), w = randomValues(K * N, 17, 0.2f), b = randomValues(N, 18);
+  auto bx = upload(x), bw = upload(w), bb = upload(b);
+  for (const char *gelu : {"false", "true"}) {
+    std::map<std::string, std::string> p = {{"K", std::to_string(K)}, {"N", std::to_string(N)}, {"M", std::to_string(M)},
+                                            {"GELU", gelu}, {"W_FORMAT", "f32"}, {"W_COLS", std::to_string(N)}};
+    std::string one = std::string(gelu) == "true" ? "linear_gelu" : "linear";
+    std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(
+        {{"linear.mlir", p, "", "linear_rows4"}, {"linear.mlir", p, "", one}}, gpu::profile("lavapipe")));
+    auto rows4 = device->kernel(spirv, "linear_rows4", 4), single = device->kernel(spirv, one, 4);
+    auto y4 = device->buffer(M * N * 4), y1 = device->buffer(M * N * 4);
+    device->run(*rows4, {bx.get(), bw.get(), bb.get(), y4.get()}, uint32_t((N + 63) / 64), uint32_t((M + 3) / 4));
+    device->run(*single, {bx.get(), bw.get(), bb.get(), y1.get()}, uint32_t((N + 63) / 64), uint32_t(M));
+    std::vector<float> a = download(*y4), c = download(*y1);
+    EXPECT_EQ(std::memcmp(a.data(), c.data(), a.size() * 4), 0) << "GELU " << gelu;
+  }
+}
+
 // The storage formats decoded in registers (WLOAD), bit for bit: a K = 1 linear with x = 1
 // and no bias returns each weight as the kernel decoded it.
 TEST_F(OnDevice, WeightFormatsDecodeExactly) {
@@ -298,6 +320,52 @@ TEST_F(OnDevice, CacheWriteAndAttentionMatchTheReference) {
         double want = 0;
         for (int64_t c = 0; c <= pos; ++c)
           want += p[size_t(c)] / sum * vc[size_t((h * kC + c) * kD + d)];
+        worst = std::max(worst, std::fabs(out[size_t(s * kE + h * kD + d)] - want));
+      }
+    }
+  EXPECT_LT(worst, 1e-5);
+}
+
+// Flash-style prefill attention: 7 rows (two query tiles of 4, the last partial, one padding
+// row) over caches filled up to position 22 (two key tiles of 16), against double precision.
+TEST_F(OnDevice, FlashAttentionMatchesTheReference) {
+  const int64_t S = 7;
+  std::map<std::string, std::string> p = {{"H", std::to_string(kH)}, {"D", std::to_string(kD)},
+                                          {"C", std::to_string(kC)}, {"S", std::to_string(S)},
+                                          {"Q_STRIDE", std::to_string(3 * kE)}, {"Q_OFFSET", "0"},
+                                          {"SCALE", "0.17677669529663687"}, {"TQ", "4"}, {"TK", "16"}, {"TPR", "16"},
+                                          {"TQD", std::to_string(4 * kD)}, {"TKD", std::to_string(16 * kD)},
+                                          {"TQTK", "64"}};
+  std::vector<uint32_t> spirv =
+      gpu::compileToSPIRV(gpu::kernelModule({{"attention.mlir", p, "", "attention_flash"}}, gpu::profile("lavapipe")));
+  auto flash = device->kernel(spirv, "attention_flash", 5);
+  std::vector<float> qkv = randomValues(S * 3 * kE, 19, 2.0f), kc = randomValues(kH * kC * kD, 20),
+                     vc = randomValues(kH * kC * kD, 21);
+  std::vector<int32_t> positions = {16, 17, 18, 19, 20, -1, 22};
+  auto bqkv = upload(qkv), bk = upload(kc), bv = upload(vc), bout = device->buffer(S * kE * 4);
+  auto bpos = device->buffer(positions.size() * 4);
+  bpos->write(positions.data(), positions.size() * 4);
+  device->run(*flash, {bqkv.get(), bk.get(), bv.get(), bpos.get(), bout.get()}, 2, uint32_t(kH));
+  std::vector<float> out = download(*bout);
+  double worst = 0;
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t h = 0; h < kH; ++h) {
+      int64_t pos = positions[size_t(s)];
+      std::vector<double> w(size_t(std::max<int64_t>(pos + 1, 0)));
+      double mx = -1e300, sum = 0;
+      for (int64_t c = 0; c <= pos; ++c) {
+        double dot = 0;
+        for (int64_t d = 0; d < kD; ++d)
+          dot += double(qkv[size_t(s * 3 * kE + h * kD + d)]) * kc[size_t((h * kC + c) * kD + d)];
+        w[size_t(c)] = dot * 0.17677669529663687;
+        mx = std::max(mx, w[size_t(c)]);
+      }
+      for (auto &v : w)
+        sum += v = std::exp(v - mx);
+      for (int64_t d = 0; d < kD; ++d) {
+        double want = 0;
+        for (int64_t c = 0; c <= pos; ++c)
+          want += w[size_t(c)] / sum * vc[size_t((h * kC + c) * kD + d)];
         worst = std::max(worst, std::fabs(out[size_t(s * kE + h * kD + d)] - want));
       }
     }

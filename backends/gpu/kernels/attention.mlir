@@ -138,3 +138,192 @@ gpu.func @cache_write(%qkv: memref<?xf32>, %positions: memref<?xi32>, %cache: me
   }
   gpu.return
 }
+
+// Flash-style causal attention for prefill: one workgroup per (tile of TQ query rows, head), keys
+// in tiles of TK staged in workgroup memory once for all TQ rows, softmax online (a running max
+// and sum per row, the output rescaled as the max grows), so no row's scores are ever whole.
+// Keys past the tile's last position are not visited. TPR = WG / TQ threads share a row: each
+// computes the row's max and sum itself (TK values) and owns every TPR-th output dimension.
+// Layouts as @attention's; a padding row (position -1) writes zeros. Grid: (ceil(S / TQ), H).
+// Template parameters: H, D, C, S, Q_STRIDE, Q_OFFSET, SCALE, TQ, TK, TPR, TQD (= TQ * D),
+// TKD (= TK * D), TQTK (= TQ * TK), WG.
+gpu.func @attention_flash(%qkv: memref<?xf32>, %kc: memref<?xf32>, %vc: memref<?xf32>, %positions: memref<?xi32>,
+                          %out: memref<?xf32>)
+    kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
+  %qs = memref.alloc() : memref<{{TQD}}xf32, 3>
+  %ks = memref.alloc() : memref<{{TKD}}xf32, 3>
+  %vs = memref.alloc() : memref<{{TKD}}xf32, 3>
+  %ss = memref.alloc() : memref<{{TQTK}}xf32, 3>
+  %os = memref.alloc() : memref<{{TQD}}xf32, 3>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cwg = arith.constant {{WG}} : index
+  %cd = arith.constant {{D}} : index
+  %cc = arith.constant {{C}} : index
+  %chd = arith.constant {{H}} : index
+  %cs = arith.constant {{S}} : index
+  %ctq = arith.constant {{TQ}} : index
+  %ctk = arith.constant {{TK}} : index
+  %ctpr = arith.constant {{TPR}} : index
+  %ctqd = arith.constant {{TQD}} : index
+  %ctkd = arith.constant {{TKD}} : index
+  %ctqtk = arith.constant {{TQTK}} : index
+  %qstride = arith.constant {{Q_STRIDE}} : index
+  %qoffset = arith.constant {{Q_OFFSET}} : index
+  %scale = arith.constant {{SCALE}} : f32
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %m1_i32 = arith.constant -1 : i32
+  %c0_i32 = arith.constant 0 : i32
+  %c1_i32 = arith.constant 1 : i32
+  %tile = gpu.block_id x
+  %h = gpu.block_id y
+  %tid = gpu.thread_id x
+  %row0 = arith.muli %tile, %ctq : index
+  %myrow = arith.divui %tid, %ctpr : index
+  %lane = arith.remui %tid, %ctpr : index
+  %slast = arith.subi %cs, %c1 : index
+  %hdd = arith.muli %h, %cd : index
+  %hc = arith.muli %h, %cc : index
+  // The position of my row (-1: padding or past S), and 1 + the tile's largest position.
+  %srow = arith.addi %row0, %myrow : index
+  %inS = arith.cmpi ult, %srow, %cs : index
+  %sclamp = arith.minui %srow, %slast : index
+  %p0 = memref.load %positions[%sclamp] : memref<?xi32>
+  %mypos = arith.select %inS, %p0, %m1_i32 : i32
+  %valid = arith.cmpi sge, %mypos, %c0_i32 : i32
+  %limit32 = scf.for %r = %c0 to %ctq step %c1 iter_args(%l = %c0_i32) -> i32 {
+    %sr = arith.addi %row0, %r : index
+    %ok = arith.cmpi ult, %sr, %cs : index
+    %src = arith.minui %sr, %slast : index
+    %pr0 = memref.load %positions[%src] : memref<?xi32>
+    %pr = arith.select %ok, %pr0, %m1_i32 : i32
+    %cand = arith.addi %pr, %c1_i32 : i32
+    %nl = arith.maxsi %l, %cand : i32
+    scf.yield %nl : i32
+  }
+  %limit = arith.index_cast %limit32 : i32 to index
+  // This tile's queries, and its outputs at zero.
+  scf.for %i = %tid to %ctqd step %cwg {
+    %r = arith.divui %i, %cd : index
+    %d = arith.remui %i, %cd : index
+    %sr0 = arith.addi %row0, %r : index
+    %sr = arith.minui %sr0, %slast : index
+    %qrow = arith.muli %sr, %qstride : index
+    %q0 = arith.addi %qrow, %qoffset : index
+    %q1 = arith.addi %q0, %hdd : index
+    %qi = arith.addi %q1, %d : index
+    %qv = memref.load %qkv[%qi] : memref<?xf32>
+    memref.store %qv, %qs[%i] : memref<{{TQD}}xf32, 3>
+    memref.store %zero, %os[%i] : memref<{{TQD}}xf32, 3>
+  }
+  gpu.barrier
+  %myq = arith.muli %myrow, %cd : index
+  %mys = arith.muli %myrow, %ctk : index
+  %final:2 = scf.for %j0 = %c0 to %limit step %ctk iter_args(%m = %ninf, %l = %zero) -> (f32, f32) {
+    // Keys and values j0 .. j0 + TK of head h (zeros past the cache).
+    scf.for %i = %tid to %ctkd step %cwg {
+      %jj = arith.divui %i, %cd : index
+      %d = arith.remui %i, %cd : index
+      %j = arith.addi %j0, %jj : index
+      %inC = arith.cmpi ult, %j, %cc : index
+      %clast = arith.subi %cc, %c1 : index
+      %jc = arith.minui %j, %clast : index
+      %crow0 = arith.addi %hc, %jc : index
+      %crow = arith.muli %crow0, %cd : index
+      %ci = arith.addi %crow, %d : index
+      %kv0 = memref.load %kc[%ci] : memref<?xf32>
+      %vv0 = memref.load %vc[%ci] : memref<?xf32>
+      %kv = arith.select %inC, %kv0, %zero : f32
+      %vv = arith.select %inC, %vv0, %zero : f32
+      memref.store %kv, %ks[%i] : memref<{{TKD}}xf32, 3>
+      memref.store %vv, %vs[%i] : memref<{{TKD}}xf32, 3>
+    }
+    gpu.barrier
+    // Scores of every (row, key) pair of the tile; -inf where the key is hidden.
+    scf.for %pidx = %tid to %ctqtk step %cwg {
+      %r = arith.divui %pidx, %ctk : index
+      %jj = arith.remui %pidx, %ctk : index
+      %j = arith.addi %j0, %jj : index
+      %sr = arith.addi %row0, %r : index
+      %ok = arith.cmpi ult, %sr, %cs : index
+      %src = arith.minui %sr, %slast : index
+      %rp0 = memref.load %positions[%src] : memref<?xi32>
+      %rp = arith.select %ok, %rp0, %m1_i32 : i32
+      %j32 = arith.index_cast %j : index to i32
+      %seen = arith.cmpi sle, %j32, %rp : i32
+      %rq = arith.muli %r, %cd : index
+      %kr = arith.muli %jj, %cd : index
+      %dot = scf.for %d = %c0 to %cd step %c1 iter_args(%a = %zero) -> f32 {
+        %qi = arith.addi %rq, %d : index
+        %ki = arith.addi %kr, %d : index
+        %qv = memref.load %qs[%qi] : memref<{{TQD}}xf32, 3>
+        %kv = memref.load %ks[%ki] : memref<{{TKD}}xf32, 3>
+        %n = math.fma %qv, %kv, %a : f32
+        scf.yield %n : f32
+      }
+      %sc = arith.mulf %dot, %scale : f32
+      %score = arith.select %seen, %sc, %ninf : f32
+      memref.store %score, %ss[%pidx] : memref<{{TQTK}}xf32, 3>
+    }
+    gpu.barrier
+    // My row: the new running max, the old sum and outputs rescaled, this tile's terms added.
+    %tmax = scf.for %jj = %c0 to %ctk step %c1 iter_args(%a = %ninf) -> f32 {
+      %si = arith.addi %mys, %jj : index
+      %sv = memref.load %ss[%si] : memref<{{TQTK}}xf32, 3>
+      %n = arith.maximumf %a, %sv : f32
+      scf.yield %n : f32
+    }
+    %mnew = arith.maximumf %m, %tmax : f32
+    %none = arith.cmpf oeq, %mnew, %ninf : f32
+    %dm = arith.subf %m, %mnew : f32
+    %corr0 = math.exp %dm : f32
+    %corr = arith.select %none, %one, %corr0 : f32
+    %tsum = scf.for %jj = %c0 to %ctk step %c1 iter_args(%a = %zero) -> f32 {
+      %si = arith.addi %mys, %jj : index
+      %sv = memref.load %ss[%si] : memref<{{TQTK}}xf32, 3>
+      %ds = arith.subf %sv, %mnew : f32
+      %e0 = math.exp %ds : f32
+      %e = arith.select %none, %zero, %e0 : f32
+      %n = arith.addf %a, %e : f32
+      scf.yield %n : f32
+    }
+    %lnew = math.fma %l, %corr, %tsum : f32
+    scf.for %d = %lane to %cd step %ctpr {
+      %oi = arith.addi %myq, %d : index
+      %o0 = memref.load %os[%oi] : memref<{{TQD}}xf32, 3>
+      %o1 = arith.mulf %o0, %corr : f32
+      %o = scf.for %jj = %c0 to %ctk step %c1 iter_args(%a = %o1) -> f32 {
+        %si = arith.addi %mys, %jj : index
+        %sv = memref.load %ss[%si] : memref<{{TQTK}}xf32, 3>
+        %ds = arith.subf %sv, %mnew : f32
+        %e0 = math.exp %ds : f32
+        %e = arith.select %none, %zero, %e0 : f32
+        %vr = arith.muli %jj, %cd : index
+        %vi = arith.addi %vr, %d : index
+        %vv = memref.load %vs[%vi] : memref<{{TKD}}xf32, 3>
+        %n = math.fma %e, %vv, %a : f32
+        scf.yield %n : f32
+      }
+      memref.store %o, %os[%oi] : memref<{{TQD}}xf32, 3>
+    }
+    gpu.barrier
+    scf.yield %mnew, %lnew : f32, f32
+  }
+  // out[s, h * D + d] = o / l (zeros for a padding row; nothing for rows past S).
+  scf.if %inS {
+    %orow0 = arith.muli %srow, %chd : index
+    %orow = arith.muli %orow0, %cd : index
+    %obase = arith.addi %orow, %hdd : index
+    scf.for %d = %lane to %cd step %ctpr {
+      %oi = arith.addi %myq, %d : index
+      %o = memref.load %os[%oi] : memref<{{TQD}}xf32, 3>
+      %r0 = arith.divf %o, %final#1 : f32
+      %r = arith.select %valid, %r0, %zero : f32
+      %dst = arith.addi %obase, %d : index
+      memref.store %r, %out[%dst] : memref<?xf32>
+    }
+  }
+  gpu.return
+}
