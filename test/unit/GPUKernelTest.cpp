@@ -408,6 +408,28 @@ TEST_F(OnDevice, LMHeadAndArgmaxOnTheDevice) {
   EXPECT_EQ(argmax(tied), 1008);
 }
 
+// Device-local buffers that the host cannot map (a discrete GPU's; forced here) are written,
+// read and cleared through staging copies, in 16 MiB pieces.
+TEST_F(OnDevice, UnmappedBuffersGoThroughStaging) {
+  setenv("KILN_VULKAN_FORCE_STAGING", "1", 1);
+  auto staged = vk::Device::open(0);
+  unsetenv("KILN_VULKAN_FORCE_STAGING");
+  const uint64_t bytes = (20u << 20) + 12; // two staging pieces, the last partial
+  auto b = staged->buffer(bytes, vk::Device::Placement::Device);
+  EXPECT_FALSE(b->mapped());
+  EXPECT_TRUE(staged->buffer(64, vk::Device::Placement::Host)->mapped());
+  std::vector<uint32_t> data(bytes / 4);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = uint32_t(i * 2654435761u);
+  b->write(data.data(), bytes);
+  std::vector<uint32_t> back(data.size(), 0);
+  b->read(back.data(), bytes);
+  EXPECT_EQ(back, data);
+  b->zero();
+  b->read(back.data(), bytes);
+  EXPECT_EQ(std::count(back.begin(), back.end(), 0u), ptrdiff_t(back.size()));
+}
+
 TEST_F(OnDevice, BadRequestsGiveErrors) {
   EXPECT_THROW(device->buffer(0), Error);
   EXPECT_THROW(device->buffer(device->info().maxStorageBufferRange + 1), Error);

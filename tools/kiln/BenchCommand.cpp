@@ -81,12 +81,14 @@ int benchCommand(int argc, char **argv) {
                  std::to_string(promptLen + n));
     baseSession = std::make_unique<rt::Session>(*baseline, session); // one set of workers for both
   }
-  std::vector<double> prefillRates, decodeMs, prefillSpeedups, decodeSpeedups;
+  std::vector<double> prefillRates, decodeMs, prefillSpeedups, decodeSpeedups, ttftMs;
   for (int64_t r = 0; r <= repeats; ++r) { // run 0 warms up
     session.reset();
     auto t0 = Clock::now();
     session.feedPrompt(prompt.data(), prompt.size());
     double prefillSeconds = since(t0), basePrefillSeconds = 0, decodeSeconds = 0, baseDecodeSeconds = 0;
+    session.greedy(); // time to first token: the prefill and the first pick
+    double ttftSeconds = since(t0);
     if (baseSession) {
       baseSession->reset();
       t0 = Clock::now();
@@ -111,6 +113,7 @@ int benchCommand(int argc, char **argv) {
     if (r == 0)
       continue;
     prefillRates.push_back(double(promptLen) / prefillSeconds);
+    ttftMs.push_back(1000.0 * ttftSeconds);
     decodeMs.push_back(1000.0 * decodeSeconds / double(n));
     if (baseSession) {
       prefillSpeedups.push_back(basePrefillSeconds / prefillSeconds);
@@ -133,6 +136,7 @@ int benchCommand(int argc, char **argv) {
       j["device"] = artifact->device();
     j["prompt_len"] = promptLen;
     j["n"] = n;
+    j["ttft_ms"] = median(ttftMs);
     if (baseline) {
       j["against"] = baseline->dir();
       j["prefill_speedup"] = median(prefillSpeedups);
@@ -149,6 +153,7 @@ int benchCommand(int argc, char **argv) {
                   openSeconds * 1000);
     std::printf("prefill:   %.1f tokens/s (%lld-token prompt, median of %lld)\n", median(prefillRates),
                 (long long)promptLen, (long long)repeats);
+    std::printf("first token: %.2f ms (the prefill and the first greedy pick)\n", median(ttftMs));
     std::printf("decode:    %.2f ms/token (%lld tokens)\n", median(decodeMs), (long long)n);
     std::printf("weights:   %.1f MB; peak RSS %.1f MB\n", artifact->weightBytes() / 1e6, peakRss / 1e6);
     if (baseline)

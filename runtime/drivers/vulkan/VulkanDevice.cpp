@@ -7,6 +7,7 @@
 #include <vulkan/vulkan.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 
@@ -26,7 +27,7 @@ namespace kiln::vk {
   X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers) X(vkFreeCommandBuffers)                 \
   X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets) X(vkCmdDispatch)     \
   X(vkQueueSubmit) X(vkQueueWaitIdle) X(vkCmdPipelineBarrier) X(vkCreateFence) X(vkDestroyFence)                 \
-  X(vkWaitForFences) X(vkResetFences)
+  X(vkWaitForFences) X(vkResetFences) X(vkCmdCopyBuffer) X(vkCmdFillBuffer)
 
 struct Device::Impl {
   void *library = nullptr;
@@ -38,6 +39,10 @@ struct Device::Impl {
   uint32_t queueFamily = 0;
   VkCommandPool commandPool = VK_NULL_HANDLE;
   VkPhysicalDeviceMemoryProperties memory{};
+  bool forceStaging = false; ///< KILN_VULKAN_FORCE_STAGING=1: device buffers unmapped (tests the staging path)
+
+  /// Records `body` into a one-time command buffer, submits it and waits.
+  template <typename Body> void oneShot(Body body);
 #define KILN_VK_MEMBER(name) PFN_##name name = nullptr;
   KILN_VK_INSTANCE_FNS(KILN_VK_MEMBER)
   KILN_VK_DEVICE_FNS(KILN_VK_MEMBER)
@@ -171,6 +176,8 @@ std::unique_ptr<Device> Device::open(int index) {
 #undef KILN_VK_LOAD
   impl->vkGetDeviceQueue(impl->device, impl->queueFamily, 0, &impl->queue);
   impl->vkGetPhysicalDeviceMemoryProperties(impl->physical, &impl->memory);
+  if (const char *f = std::getenv("KILN_VULKAN_FORCE_STAGING"))
+    impl->forceStaging = std::string(f) == "1";
   VkCommandPoolCreateInfo pool{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   pool.queueFamilyIndex = impl->queueFamily;
   check(impl->vkCreateCommandPool(impl->device, &pool, nullptr, &impl->commandPool), "vkCreateCommandPool");
@@ -179,7 +186,7 @@ std::unique_ptr<Device> Device::open(int index) {
   return d;
 }
 
-std::unique_ptr<Buffer> Device::buffer(uint64_t bytes) {
+std::unique_ptr<Buffer> Device::buffer(uint64_t bytes, Placement placement) {
   Impl &vk = *impl_;
   if (bytes == 0 || bytes > info_.maxStorageBufferRange)
     throw Error("vulkan: a storage buffer of " + std::to_string(bytes) + " bytes (the device allows 1 to " +
@@ -189,28 +196,66 @@ std::unique_ptr<Buffer> Device::buffer(uint64_t bytes) {
   b->size_ = bytes;
   VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
   bci.size = bytes;
-  bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
+  bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
   VkBuffer buffer;
   check(vk.vkCreateBuffer(vk.device, &bci, nullptr, &buffer), "vkCreateBuffer");
   b->buffer_ = reinterpret_cast<void *>(buffer);
   VkMemoryRequirements req;
   vk.vkGetBufferMemoryRequirements(vk.device, buffer, &req);
-  const VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-  uint32_t type = UINT32_MAX;
-  for (uint32_t i = 0; i < vk.memory.memoryTypeCount && type == UINT32_MAX; ++i)
-    if ((req.memoryTypeBits & (1u << i)) && (vk.memory.memoryTypes[i].propertyFlags & want) == want)
-      type = i;
+  const VkMemoryPropertyFlags hostFlags = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  auto find = [&](VkMemoryPropertyFlags want) {
+    for (uint32_t i = 0; i < vk.memory.memoryTypeCount; ++i)
+      if ((req.memoryTypeBits & (1u << i)) && (vk.memory.memoryTypes[i].propertyFlags & want) == want)
+        return i;
+    return UINT32_MAX;
+  };
+  // Device buffers: device-local and mappable if there is such memory, else device-local, else
+  // any host memory (a driver without device-local memory types).
+  uint32_t type = placement == Placement::Device ? find(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | hostFlags) : find(hostFlags);
+  if (type == UINT32_MAX && placement == Placement::Device)
+    type = find(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
   if (type == UINT32_MAX)
-    throw Error("vulkan: no host-visible coherent memory for a storage buffer");
+    type = find(hostFlags);
+  if (type == UINT32_MAX)
+    throw Error("vulkan: no memory type for a storage buffer");
   VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   mai.allocationSize = req.size;
   mai.memoryTypeIndex = type;
   VkDeviceMemory memory;
-  check(vk.vkAllocateMemory(vk.device, &mai, nullptr, &memory), "vkAllocateMemory");
+  check(vk.vkAllocateMemory(vk.device, &mai, nullptr, &memory),
+        ("vkAllocateMemory of " + std::to_string(bytes) + " bytes (out of device memory?)").c_str());
   b->memory_ = reinterpret_cast<void *>(memory);
   check(vk.vkBindBufferMemory(vk.device, buffer, memory, 0), "vkBindBufferMemory");
-  check(vk.vkMapMemory(vk.device, memory, 0, bytes, 0, &b->mapped_), "vkMapMemory");
+  bool mappable = (vk.memory.memoryTypes[type].propertyFlags & hostFlags) == hostFlags;
+  if (mappable && !(placement == Placement::Device && vk.forceStaging))
+    check(vk.vkMapMemory(vk.device, memory, 0, bytes, 0, &b->mapped_), "vkMapMemory");
   return b;
+}
+
+template <typename Body> void Device::Impl::oneShot(Body body) {
+  VkCommandBufferAllocateInfo cbai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+  cbai.commandPool = commandPool;
+  cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+  cbai.commandBufferCount = 1;
+  VkCommandBuffer cb;
+  check(vkAllocateCommandBuffers(device, &cbai, &cb), "vkAllocateCommandBuffers");
+  VkCommandBufferBeginInfo begin{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  VkResult r = vkBeginCommandBuffer(cb, &begin);
+  if (r == VK_SUCCESS) {
+    body(cb);
+    r = vkEndCommandBuffer(cb);
+  }
+  if (r == VK_SUCCESS) {
+    VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    submit.commandBufferCount = 1;
+    submit.pCommandBuffers = &cb;
+    r = vkQueueSubmit(queue, 1, &submit, VK_NULL_HANDLE);
+    if (r == VK_SUCCESS)
+      r = vkQueueWaitIdle(queue);
+  }
+  vkFreeCommandBuffers(device, commandPool, 1, &cb);
+  check(r, "a transfer to or from the device");
 }
 
 Buffer::~Buffer() {
@@ -223,16 +268,93 @@ Buffer::~Buffer() {
     vk.vkFreeMemory(vk.device, reinterpret_cast<VkDeviceMemory>(memory_), nullptr);
 }
 
+namespace {
+/// A host-visible staging buffer for the transfers of an unmapped buffer.
+struct Staging {
+  Device::Impl &vk;
+  VkBuffer buffer = VK_NULL_HANDLE;
+  VkDeviceMemory memory = VK_NULL_HANDLE;
+  void *mapped = nullptr;
+  Staging(Device::Impl &impl, uint64_t bytes) : vk(impl) {
+    VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    bci.size = bytes;
+    bci.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    check(vk.vkCreateBuffer(vk.device, &bci, nullptr, &buffer), "vkCreateBuffer (staging)");
+    VkMemoryRequirements req;
+    vk.vkGetBufferMemoryRequirements(vk.device, buffer, &req);
+    const VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    uint32_t type = UINT32_MAX;
+    for (uint32_t i = 0; i < vk.memory.memoryTypeCount && type == UINT32_MAX; ++i)
+      if ((req.memoryTypeBits & (1u << i)) && (vk.memory.memoryTypes[i].propertyFlags & want) == want)
+        type = i;
+    if (type == UINT32_MAX)
+      throw Error("vulkan: no host-visible memory for a staging buffer");
+    VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    mai.allocationSize = req.size;
+    mai.memoryTypeIndex = type;
+    check(vk.vkAllocateMemory(vk.device, &mai, nullptr, &memory), "vkAllocateMemory (staging)");
+    check(vk.vkBindBufferMemory(vk.device, buffer, memory, 0), "vkBindBufferMemory (staging)");
+    check(vk.vkMapMemory(vk.device, memory, 0, bytes, 0, &mapped), "vkMapMemory (staging)");
+  }
+  ~Staging() {
+    if (mapped)
+      vk.vkUnmapMemory(vk.device, memory);
+    if (buffer)
+      vk.vkDestroyBuffer(vk.device, buffer, nullptr);
+    if (memory)
+      vk.vkFreeMemory(vk.device, memory, nullptr);
+  }
+};
+/// Staged transfers go in pieces of at most this many bytes.
+constexpr uint64_t kStagingBytes = 16 << 20;
+} // namespace
+
 void Buffer::write(const void *data, uint64_t bytes, uint64_t offset) {
   if (offset + bytes > size_)
     throw Error("vulkan: a write past the end of a buffer");
-  std::memcpy(static_cast<char *>(mapped_) + offset, data, bytes);
+  if (mapped_) {
+    std::memcpy(static_cast<char *>(mapped_) + offset, data, bytes);
+    return;
+  }
+  Staging staging(*device_, std::min(bytes, kStagingBytes));
+  for (uint64_t done = 0; done < bytes;) {
+    uint64_t n = std::min(bytes - done, kStagingBytes);
+    std::memcpy(staging.mapped, static_cast<const char *>(data) + done, n);
+    device_->oneShot([&](VkCommandBuffer cb) {
+      VkBufferCopy region{0, offset + done, n};
+      device_->vkCmdCopyBuffer(cb, staging.buffer, reinterpret_cast<VkBuffer>(buffer_), 1, &region);
+    });
+    done += n;
+  }
 }
 
 void Buffer::read(void *data, uint64_t bytes, uint64_t offset) const {
   if (offset + bytes > size_)
     throw Error("vulkan: a read past the end of a buffer");
-  std::memcpy(data, static_cast<const char *>(mapped_) + offset, bytes);
+  if (mapped_) {
+    std::memcpy(data, static_cast<const char *>(mapped_) + offset, bytes);
+    return;
+  }
+  Staging staging(*device_, std::min(bytes, kStagingBytes));
+  for (uint64_t done = 0; done < bytes;) {
+    uint64_t n = std::min(bytes - done, kStagingBytes);
+    device_->oneShot([&](VkCommandBuffer cb) {
+      VkBufferCopy region{offset + done, 0, n};
+      device_->vkCmdCopyBuffer(cb, reinterpret_cast<VkBuffer>(buffer_), staging.buffer, 1, &region);
+    });
+    std::memcpy(static_cast<char *>(data) + done, staging.mapped, n);
+    done += n;
+  }
+}
+
+void Buffer::zero() {
+  if (mapped_) {
+    std::memset(mapped_, 0, size_);
+    return;
+  }
+  device_->oneShot([&](VkCommandBuffer cb) {
+    device_->vkCmdFillBuffer(cb, reinterpret_cast<VkBuffer>(buffer_), 0, VK_WHOLE_SIZE, 0);
+  });
 }
 
 std::unique_ptr<Kernel> Device::kernel(const std::vector<uint32_t> &spirv, const std::string &entry, int bindings) {

@@ -52,8 +52,12 @@ public:
   ~Device();
 
   const DeviceInfo &info() const { return info_; }
-  /// A host-visible storage buffer of `bytes`.
-  std::unique_ptr<Buffer> buffer(uint64_t bytes);
+  /// Where a buffer lives: Host (host-visible and coherent: the step's inputs and outputs)
+  /// or Device (device-local, the GPU's own memory: weights, activations, caches; mapped too
+  /// where the device-local memory is host-visible, as on lavapipe and integrated GPUs).
+  enum class Placement { Host, Device };
+  /// A storage buffer of `bytes`.
+  std::unique_ptr<Buffer> buffer(uint64_t bytes, Placement placement = Placement::Host);
   /// A compute pipeline for `entry` of a SPIR-V module whose bindings 0..n-1
   /// of set 0 are storage buffers.
   std::unique_ptr<Kernel> kernel(const std::vector<uint32_t> &spirv, const std::string &entry, int bindings);
@@ -81,8 +85,13 @@ class Buffer {
 public:
   ~Buffer();
   uint64_t size() const { return size_; }
+  /// Copies in or out: directly where mapped, else through a staging buffer and a copy
+  /// command (waited for).
   void write(const void *data, uint64_t bytes, uint64_t offset = 0);
   void read(void *data, uint64_t bytes, uint64_t offset = 0) const;
+  /// Sets every byte to zero.
+  void zero();
+  bool mapped() const { return mapped_ != nullptr; }
 
 private:
   friend class Device;

@@ -68,7 +68,7 @@ public:
     weights_.resize(spec_.buffers.size());
     for (size_t i = 0; i < spec_.buffers.size(); ++i)
       if (spec_.buffers[i].role == "weight") {
-        weights_[i] = device_->buffer(spec_.buffers[i].bytes);
+        weights_[i] = device_->buffer(spec_.buffers[i].bytes, vk::Device::Placement::Device);
         weights_[i]->write(weights + spec_.buffers[i].fileOffset, spec_.buffers[i].bytes);
       }
     kernels_.resize(spec_.entries.size());
@@ -91,8 +91,12 @@ private:
 VulkanContext::VulkanContext(VulkanProgram &program) : program_(program) {
   own_.resize(program.spec_.buffers.size());
   for (size_t i = 0; i < program.spec_.buffers.size(); ++i)
-    if (program.spec_.buffers[i].role != "weight")
-      own_[i] = program.device_->buffer(program.spec_.buffers[i].bytes);
+    if (const std::string &role = program.spec_.buffers[i].role; role != "weight") {
+      // The step's inputs and what the host reads back stay host-visible; the rest is the GPU's.
+      bool host = role == "input_ids" || role == "position_ids" || role == "logits" || role == "next_id";
+      own_[i] = program.device_->buffer(program.spec_.buffers[i].bytes,
+                                        host ? vk::Device::Placement::Host : vk::Device::Placement::Device);
+    }
   reset();
   for (const auto &[name, graph] : program.spec_.graphs) {
     std::vector<vk::Step> steps;
@@ -135,11 +139,9 @@ int32_t VulkanContext::nextId() {
 }
 
 void VulkanContext::reset() {
-  for (size_t i = 0; i < own_.size(); ++i)
-    if (own_[i]) {
-      std::vector<char> zeros(size_t(own_[i]->size()), 0);
-      own_[i]->write(zeros.data(), zeros.size());
-    }
+  for (auto &b : own_)
+    if (b)
+      b->zero();
 }
 
 } // namespace
