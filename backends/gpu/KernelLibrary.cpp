@@ -191,6 +191,68 @@ std::string weightLoad(const std::string &dst, const std::string &r, const std::
      << dst << " = arith.mulf " << p << "_c, " << p << "_scale : f32";
   return os.str();
 }
+
+/// {{GELU %dst %v}}: GELU of %v by parameter GELU: `tanh` (Hugging Face's gelu_new, the
+/// reference's formula), `erf` (the exact GELU, erf by Abramowitz-Stegun 7.1.26: absolute error
+/// below 1.5e-7, arith only, so every target lowers it), or `none` (the value itself).
+std::string geluOps(const std::string &dst, const std::string &v, const std::string &kind, int &counter) {
+  std::string p = "%ge" + std::to_string(counter++);
+  std::ostringstream os;
+  auto c = [&](const std::string &name, const char *value) {
+    os << p << "_" << name << " = arith.constant " << value << " : f32\n  ";
+  };
+  if (kind == "none") {
+    c("nz", "-0.0");
+    os << dst << " = arith.addf " << v << ", " << p << "_nz : f32";
+    return os.str();
+  }
+  c("half", "0.5");
+  c("one", "1.0");
+  if (kind == "tanh") {
+    c("c", "0.7978845608028654");
+    c("k", "0.044715");
+    os << p << "_v2 = arith.mulf " << v << ", " << v << " : f32\n  "
+       << p << "_v3 = arith.mulf " << p << "_v2, " << v << " : f32\n  "
+       << p << "_in = math.fma " << p << "_v3, " << p << "_k, " << v << " : f32\n  "
+       << p << "_t = arith.mulf " << p << "_in, " << p << "_c : f32\n  "
+       << p << "_th = math.tanh " << p << "_t : f32\n  "
+       << p << "_pl = arith.addf " << p << "_th, " << p << "_one : f32\n  "
+       << p << "_hv = arith.mulf " << v << ", " << p << "_half : f32\n  "
+       << dst << " = arith.mulf " << p << "_hv, " << p << "_pl : f32";
+    return os.str();
+  }
+  if (kind != "erf")
+    throw Error("gpu: unknown GELU form '" + kind + "' (none, tanh, erf)");
+  c("rs2", "0.7071067811865476");
+  c("p", "0.3275911");
+  c("a1", "0.254829592");
+  c("a2", "-0.284496736");
+  c("a3", "1.421413741");
+  c("a4", "-1.453152027");
+  c("a5", "1.061405429");
+  c("zero", "0.0");
+  os << p << "_z = arith.mulf " << v << ", " << p << "_rs2 : f32\n  "
+     << p << "_az = math.absf " << p << "_z : f32\n  "
+     << p << "_den = math.fma " << p << "_p, " << p << "_az, " << p << "_one : f32\n  "
+     << p << "_t = arith.divf " << p << "_one, " << p << "_den : f32\n  "
+     << p << "_q4 = math.fma " << p << "_a5, " << p << "_t, " << p << "_a4 : f32\n  "
+     << p << "_q3 = math.fma " << p << "_q4, " << p << "_t, " << p << "_a3 : f32\n  "
+     << p << "_q2 = math.fma " << p << "_q3, " << p << "_t, " << p << "_a2 : f32\n  "
+     << p << "_q1 = math.fma " << p << "_q2, " << p << "_t, " << p << "_a1 : f32\n  "
+     << p << "_poly = arith.mulf " << p << "_q1, " << p << "_t : f32\n  "
+     << p << "_z2 = arith.mulf " << p << "_az, " << p << "_az : f32\n  "
+     << p << "_nz2 = arith.subf " << p << "_zero, " << p << "_z2 : f32\n  "
+     << p << "_e = math.exp " << p << "_nz2 : f32\n  "
+     << p << "_pe = arith.mulf " << p << "_poly, " << p << "_e : f32\n  "
+     << p << "_erfa = arith.subf " << p << "_one, " << p << "_pe : f32\n  "
+     << p << "_neg = arith.cmpf olt, " << p << "_z, " << p << "_zero : f32\n  "
+     << p << "_nerf = arith.subf " << p << "_zero, " << p << "_erfa : f32\n  "
+     << p << "_erf = arith.select " << p << "_neg, " << p << "_nerf, " << p << "_erfa : f32\n  "
+     << p << "_pl = arith.addf " << p << "_erf, " << p << "_one : f32\n  "
+     << p << "_hv = arith.mulf " << v << ", " << p << "_half : f32\n  "
+     << dst << " = arith.mulf " << p << "_hv, " << p << "_pl : f32";
+  return os.str();
+}
 } // namespace
 
 std::string Profile::spirvTargetEnv() const {
@@ -250,6 +312,10 @@ std::string kernelModule(const std::vector<KernelInstance> &instances, const Pro
     // {{WARGS}}, {{WLOAD %dst %r %c}}: the weight operand in its storage format.
     for (size_t at; (at = text.find("{{WARGS}}")) != std::string::npos;)
       text.replace(at, 9, weightArgs(param(params, "W_FORMAT", inst.file)));
+    std::regex geluRe(R"(\{\{GELU (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+)\}\})");
+    while (std::regex_search(text, m, geluRe))
+      text = m.prefix().str() + geluOps(m[1].str(), m[2].str(), param(params, "GELU", inst.file), counter) +
+             m.suffix().str();
     std::regex loadRe(R"(\{\{WLOAD (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+)\}\})");
     while (std::regex_search(text, m, loadRe))
       text = m.prefix().str() + weightLoad(m[1].str(), m[2].str(), m[3].str(), params, inst.file, counter) +

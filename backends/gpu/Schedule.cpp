@@ -390,18 +390,16 @@ private:
             if (l.getInputQuant())
               unsupported(l, "int8 activations (W8A8, W4A8) have no GPU kernel");
             auto epilogue = l.getGeluEpilogue();
-            if (epilogue && *epilogue != GeluApproximation::tanh)
-              unsupported(l, "the exact (erf) GELU has no GPU kernel (the tanh form, GPT-2's gelu_new, does)");
+            std::string gelu = !epilogue ? "none" : *epilogue == GeluApproximation::tanh ? "tanh" : "erf";
             int64_t K = lastDim(l.getInput()), N = lastDim(l.getResult());
             const EncodedWeight &w = weight(l, l.getWeight(), false, false);
             int64_t M = rows(l.getInput());
             // Prefill: four rows per thread (the same sums as the one-row kernel's).
             int k = M > 1 ? kernel("linear.mlir", "linear_rows4",
-                                   with({{"K", str(K)}, {"N", str(N)}, {"M", str(M)},
-                                         {"GELU", epilogue ? "true" : "false"}},
-                                        w.params))
-                          : kernel("linear.mlir", epilogue ? "linear_gelu" : "linear",
-                                   with({{"K", str(K)}, {"N", str(N)}}, w.params));
+                                   with({{"K", str(K)}, {"N", str(N)}, {"M", str(M)}, {"GELU", gelu}}, w.params))
+                          : epilogue ? kernel("linear.mlir", "linear_gelu",
+                                              with({{"K", str(K)}, {"N", str(N)}, {"GELU", gelu}}, w.params))
+                                     : kernel("linear.mlir", "linear", with({{"K", str(K)}, {"N", str(N)}}, w.params));
             std::vector<Binding> b = {bind(l.getInput())};
             for (const Binding &wb : chunkBindings(w.chunks.front()))
               b.push_back(wb);
@@ -418,10 +416,9 @@ private:
           })
           .Case<GeluOp>([&](GeluOp ge) {
             requireDense(ge, ge.getInput());
-            if (ge.getApproximation() != GeluApproximation::tanh)
-              unsupported(ge, "the exact (erf) GELU has no GPU kernel (the tanh form, GPT-2's gelu_new, does)");
             int64_t n = numElements(ge.getType());
-            int k = kernel("elementwise.mlir", "gelu_tanh", {{"COUNT", str(n)}});
+            int k = kernel("elementwise.mlir", "gelu",
+                           {{"COUNT", str(n)}, {"GELU", ge.getApproximation() == GeluApproximation::tanh ? "tanh" : "erf"}});
             dispatch(g, ge, k, {bind(ge.getInput()), bind(ge.getResult())}, {ceilDiv(n, wg), 1, 1});
           })
           .Case<CacheUpdateOp>([&](CacheUpdateOp c) {

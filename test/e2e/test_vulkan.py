@@ -138,7 +138,7 @@ c.check(bench["prefill_tok_s"] > 0 and bench["decode_ms_per_token"] > 0 and benc
 RANDOM = [
     ("h3-e96-l5-f16", ["--n-head", 3, "--n-embd", 96, "--n-layer", 5, "--dtype", "f16"]),
     ("bf16-untied-prefixed", ["--dtype", "bf16", "--untied", "--prefixed"]),
-    ("vocab-8191-inner-100", ["--vocab-size", 8191, "--n-inner", 100, "--untied"]),
+    ("vocab-8191-gelu-erf", ["--vocab-size", 8191, "--n-inner", 100, "--untied", "--activation", "gelu"]),
 ]
 for name, flags in RANDOM:
     folder = os.path.join(work, "vk-ckpt-" + name)

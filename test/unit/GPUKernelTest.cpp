@@ -62,8 +62,8 @@ std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
   keys["OFFSET"] = std::to_string(kE);
   values["OFFSET"] = std::to_string(2 * kE);
   return {{"layer_norm.mlir", {{"N", std::to_string(n)}, {"EPS", "1.0e-05"}}, "", ""},
-          {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, "", ""},
-          {"linear.mlir", {{"K", "96"}, {"N", "200"}, {"M", "3"}, {"GELU", "false"}, {"W_FORMAT", "f32"}, {"W_COLS", "200"}}, "", ""},
+          {"elementwise.mlir", {{"COUNT", std::to_string(count)}, {"GELU", "tanh"}}, "", ""},
+          {"linear.mlir", {{"K", "96"}, {"N", "200"}, {"M", "3"}, {"GELU", "tanh"}, {"W_FORMAT", "f32"}, {"W_COLS", "200"}}, "", ""},
           {"attention.mlir", attn, "", "attention"},
           {"attention.mlir", keys, "", "cache_write"},
           {"attention.mlir", values, "_v", "cache_write"},
@@ -144,7 +144,7 @@ TEST_F(OnDevice, ElementwiseKernelsMatchTheReference) {
   const int64_t count = 1000; // not a multiple of the workgroup
   std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(instances(96, count), gpu::profile("lavapipe")));
   auto add = device->kernel(spirv, "add", 3);
-  auto gelu = device->kernel(spirv, "gelu_tanh", 2);
+  auto gelu = device->kernel(spirv, "gelu", 2);
   std::vector<float> a = randomValues(count, 4, 2.0f), b = randomValues(count, 5);
   auto ba = upload(a), bb = upload(b), by = device->buffer(count * 4), bz = device->buffer(count * 4);
   uint32_t groups = uint32_t((count + 63) / 64);
@@ -159,6 +159,22 @@ TEST_F(OnDevice, ElementwiseKernelsMatchTheReference) {
     worstGelu = std::max(worstGelu, std::fabs(z[size_t(i)] - want) / std::max(1.0, std::fabs(want)));
   }
   EXPECT_LT(worstGelu, 1e-5);
+  // The exact GELU, erf in arith (Abramowitz-Stegun 7.1.26), over [-6, 6].
+  std::vector<uint32_t> erfSpirv = gpu::compileToSPIRV(gpu::kernelModule(
+      {{"elementwise.mlir", {{"COUNT", std::to_string(count)}, {"GELU", "erf"}}, "", "gelu"}}, gpu::profile("lavapipe")));
+  auto geluErf = device->kernel(erfSpirv, "gelu", 2);
+  std::vector<float> xs(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i)
+    xs[size_t(i)] = -6.0f + 12.0f * float(i) / float(count - 1);
+  auto bxs = upload(xs);
+  device->run(*geluErf, {bxs.get(), bz.get()}, groups);
+  z = download(*bz);
+  double worstErf = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    double v = xs[size_t(i)], want = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    worstErf = std::max(worstErf, std::fabs(z[size_t(i)] - want));
+  }
+  EXPECT_LT(worstErf, 1e-6);
 }
 
 TEST_F(OnDevice, LinearMatchesTheReference) {
@@ -191,10 +207,10 @@ TEST_F(OnDevice, FourRowLinearEqualsTheOneRowKernelBitForBit) {
   const int64_t M = 7, K = 96, N = 200;
   std::vector<float> x = randomValues(M * K, 16), w = randomValues(K * N, 17, 0.2f), b = randomValues(N, 18);
   auto bx = upload(x), bw = upload(w), bb = upload(b);
-  for (const char *gelu : {"false", "true"}) {
+  for (const char *gelu : {"none", "tanh", "erf"}) {
     std::map<std::string, std::string> p = {{"K", std::to_string(K)}, {"N", std::to_string(N)}, {"M", std::to_string(M)},
                                             {"GELU", gelu}, {"W_FORMAT", "f32"}, {"W_COLS", std::to_string(N)}};
-    std::string one = std::string(gelu) == "true" ? "linear_gelu" : "linear";
+    std::string one = std::string(gelu) != "none" ? "linear_gelu" : "linear";
     std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(
         {{"linear.mlir", p, "", "linear_rows4"}, {"linear.mlir", p, "", one}}, gpu::profile("lavapipe")));
     auto rows4 = device->kernel(spirv, "linear_rows4", 4), single = device->kernel(spirv, one, 4);

@@ -1,9 +1,9 @@
-// y[m, n] = sum_k x[m, k] w[k, n] + b[n] (and GELU of it for linear_gelu), the weight in
+// y[m, n] = sum_k x[m, k] w[k, n] + b[n] (and GELU of it for linear_gelu: GELU = tanh or erf), the weight in
 // Hugging Face's Conv1D layout [K, N]: thread n of a row reads w[k, n] for every k, so a
 // workgroup's reads of one weight row are contiguous. The weight is in any storage format
 // (the WARGS / WLOAD macros: f32, f16 / bf16 or int8 / int4 packed in 32-bit words), decoded in
 // registers. Grid: (ceil(N / WG), M).
-// Template parameters: K, N, WG and the weight's W_FORMAT, W_COLS / W_WORDS, W_GROUPS,
+// Template parameters: K, N, WG, GELU (linear_gelu) and the weight's W_FORMAT, W_COLS / W_WORDS, W_GROUPS,
 // W_GROUP, W_AXIS, W_SIGNED.
 gpu.func @linear(%x: memref<?xf32>, {{WARGS}}, %b: memref<?xf32>, %y: memref<?xf32>)
     kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
@@ -40,10 +40,6 @@ gpu.func @linear_gelu(%x: memref<?xf32>, {{WARGS}}, %b: memref<?xf32>, %y: memre
   %cn = arith.constant {{N}} : index
   %ck = arith.constant {{K}} : index
   %zero = arith.constant 0.0 : f32
-  %half = arith.constant 0.5 : f32
-  %one = arith.constant 1.0 : f32
-  %c = arith.constant 0.7978845608028654 : f32
-  %kk = arith.constant 0.044715 : f32
   %n = gpu.global_id x
   %m = gpu.block_id y
   %in = arith.cmpi ult, %n, %cn : index
@@ -58,14 +54,7 @@ gpu.func @linear_gelu(%x: memref<?xf32>, {{WARGS}}, %b: memref<?xf32>, %y: memre
     }
     %bv = memref.load %b[%n] : memref<?xf32>
     %v = arith.addf %acc, %bv : f32
-    %v2 = arith.mulf %v, %v : f32
-    %v3 = arith.mulf %v2, %v : f32
-    %inner = math.fma %v3, %kk, %v : f32
-    %t = arith.mulf %inner, %c : f32
-    %th = math.tanh %t : f32
-    %p = arith.addf %th, %one : f32
-    %hv = arith.mulf %v, %half : f32
-    %o = arith.mulf %hv, %p : f32
+    {{GELU %o %v}}
     %yrow = arith.muli %m, %cn : index
     %yi = arith.addi %yrow, %n : index
     memref.store %o, %y[%yi] : memref<?xf32>
@@ -73,7 +62,7 @@ gpu.func @linear_gelu(%x: memref<?xf32>, {{WARGS}}, %b: memref<?xf32>, %y: memre
   gpu.return
 }
 
-// The prefill form of @linear / @linear_gelu (GELU when GELU is true): each thread computes four
+// The prefill form of @linear / @linear_gelu (GELU = none, tanh or erf): each thread computes four
 // rows of its column, so a weight element read once serves four rows. The row values are the
 // same for every thread of a workgroup (one broadcast load each). Per output, the products are
 // summed in the order @linear sums them, so prefill and decode agree bit for bit.
@@ -90,11 +79,6 @@ gpu.func @linear_rows4(%x: memref<?xf32>, {{WARGS}}, %b: memref<?xf32>, %y: memr
   %cm = arith.constant {{M}} : index
   %last = arith.constant {{M}} : index
   %zero = arith.constant 0.0 : f32
-  %half = arith.constant 0.5 : f32
-  %one = arith.constant 1.0 : f32
-  %gc = arith.constant 0.7978845608028654 : f32
-  %gk = arith.constant 0.044715 : f32
-  %gelu = arith.constant {{GELU}}
   %n = gpu.global_id x
   %tile = gpu.block_id y
   %m0 = arith.muli %tile, %c4 : index
@@ -141,15 +125,7 @@ gpu.func @linear_rows4(%x: memref<?xf32>, {{WARGS}}, %b: memref<?xf32>, %y: memr
         %s012 = arith.select %is2, %acc#2, %s01 : f32
         %sum = arith.select %is3, %acc#3, %s012 : f32
         %v = arith.addf %sum, %bv : f32
-        %v2 = arith.mulf %v, %v : f32
-        %v3 = arith.mulf %v2, %v : f32
-        %inner = math.fma %v3, %gk, %v : f32
-        %t = arith.mulf %inner, %gc : f32
-        %th = math.tanh %t : f32
-        %p = arith.addf %th, %one : f32
-        %hv = arith.mulf %v, %half : f32
-        %g = arith.mulf %hv, %p : f32
-        %o = arith.select %gelu, %g, %v : f32
+        {{GELU %o %v}}
         %yrow = arith.muli %m, %cn : index
         %yi = arith.addi %yrow, %n : index
         memref.store %o, %y[%yi] : memref<?xf32>
