@@ -64,6 +64,15 @@ int kernelVariant(const std::string &name, const std::string &where) {
 
 } // namespace
 
+std::vector<std::pair<std::string, std::vector<std::string>>> listDevices() {
+#ifdef KILN_HAVE_VULKAN
+  std::vector<std::string> vulkan = listVulkanDevices();
+#else
+  std::vector<std::string> vulkan = {"vulkan: this runtime was built without the Vulkan driver (libvulkan-dev)"};
+#endif
+  return {{"vulkan", vulkan}, {"cuda", listCudaDevices()}};
+}
+
 std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &options) {
   std::unique_ptr<Artifact> a(new Artifact());
   a->dir_ = dir;

@@ -47,8 +47,23 @@ void ArtifactWriter::finish() {
   if (fs::is_directory(dir) && !fs::is_empty(dir) && !fs::exists(dir / "manifest.yaml"))
     fail(dir_, "exists, is not empty and is not an artifact; refusing to overwrite it");
   fs::create_directories(dir);
-  // The old manifest goes first: a crash mid-way leaves no valid-looking artifact.
-  fs::remove(dir / "manifest.yaml");
+  // The old artifact goes first, manifest first: a crash mid-way leaves no valid-looking
+  // artifact, and a failed check below leaves none of the old target's files (another
+  // target's model.so beside this one's files would make the folder no artifact at all).
+  if (fs::exists(dir / "manifest.yaml")) {
+    std::vector<std::string> old;
+    try {
+      for (const auto &entry : YAML::LoadFile((dir / "manifest.yaml").string())["files"])
+        old.push_back(entry.first.as<std::string>());
+    } catch (const YAML::Exception &) {
+      // An unreadable manifest: only it goes; the files written below replace theirs.
+    }
+    fs::remove(dir / "manifest.yaml");
+    std::error_code ignored;
+    for (const auto &name : old)
+      if (fs::path(name).filename() == fs::path(name)) // a plain file name, nothing outside the folder
+        fs::remove(dir / name, ignored);
+  }
 
   YAML::Emitter out;
   out << YAML::BeginMap;

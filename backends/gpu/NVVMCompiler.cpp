@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "KernelLibrary.h"
+#include "KernelParsing.h"
 
 #include "kiln/Support/Error.h"
 
@@ -104,15 +105,8 @@ std::string compileToPTX(const std::string &moduleText, const std::string &chip,
                       index::IndexDialect, LLVM::LLVMDialect, math::MathDialect, memref::MemRefDialect,
                       NVVM::NVVMDialect, scf::SCFDialect, spirv::SPIRVDialect>();
   context.disableMultithreading();
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
-    llvm::raw_string_ostream os(diagnostics);
-    os << d.getLocation() << ": " << d << "; ";
-    return success();
-  });
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &context);
-  if (!module)
-    throw Error("gpu: the kernel module does not parse: " + diagnostics);
+  DiagnosticLine diagnostics(context);
+  OwningOpRef<ModuleOp> module = parseKernelModule(text, context, diagnostics);
   allocsToAttributions(*module);
 
   PassManager pm = PassManager::on<ModuleOp>(&context);
@@ -137,7 +131,7 @@ std::string compileToPTX(const std::string &moduleText, const std::string &chip,
   binary.compilationTarget = "isa";
   pm.addPass(createGpuModuleToBinaryPass(binary));
   if (failed(pm.run(*module)))
-    throw Error("gpu: lowering the kernels to PTX failed: " + diagnostics);
+    throw Error("gpu: lowering the kernels to PTX failed: " + diagnostics.text());
   std::string ptx;
   module->walk([&](mlir::gpu::BinaryOp b) {
     for (Attribute a : b.getObjects())
@@ -147,7 +141,7 @@ std::string compileToPTX(const std::string &moduleText, const std::string &chip,
   while (!ptx.empty() && ptx.back() == '\0')
     ptx.pop_back();
   if (ptx.find(".entry") == std::string::npos)
-    throw Error("gpu: the NVVM lowering produced no PTX kernels: " + diagnostics);
+    throw Error("gpu: the NVVM lowering produced no PTX kernels: " + diagnostics.text());
   if (ptx.find(".extern .func __nv_") != std::string::npos)
     throw Error("gpu: the PTX calls libdevice functions that were not linked (the CUDA toolkit at '" + toolkit +
                 "' has no usable nvvm/libdevice)");

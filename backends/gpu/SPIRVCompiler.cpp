@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "KernelLibrary.h"
+#include "KernelParsing.h"
 
 #include "kiln/Support/Error.h"
 
@@ -39,15 +40,8 @@ std::vector<uint32_t> compileToSPIRV(const std::string &moduleText) {
   context.loadDialect<arith::ArithDialect, func::FuncDialect, mlir::gpu::GPUDialect, math::MathDialect,
                       memref::MemRefDialect, scf::SCFDialect, spirv::SPIRVDialect>();
   context.disableMultithreading();
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
-    llvm::raw_string_ostream os(diagnostics);
-    os << d.getLocation() << ": " << d << "; ";
-    return success();
-  });
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(moduleText, &context);
-  if (!module)
-    throw Error("gpu: the kernel module does not parse: " + diagnostics);
+  DiagnosticLine diagnostics(context);
+  OwningOpRef<ModuleOp> module = parseKernelModule(moduleText, context, diagnostics);
   PassManager pm = PassManager::on<ModuleOp>(&context);
   pm.addNestedPass<mlir::gpu::GPUModuleOp>(createConvertMathToSPIRVPass());
   pm.addPass(createConvertGPUToSPIRVPass(/*mapMemorySpace=*/true)); // 32-bit indices
@@ -55,7 +49,7 @@ std::vector<uint32_t> compileToSPIRV(const std::string &moduleText) {
   spv.addPass(spirv::createSPIRVLowerABIAttributesPass());
   spv.addPass(spirv::createSPIRVUpdateVCEPass());
   if (failed(pm.run(*module)))
-    throw Error("gpu: lowering the kernels to SPIR-V failed: " + diagnostics);
+    throw Error("gpu: lowering the kernels to SPIR-V failed: " + diagnostics.text());
   std::vector<uint32_t> words;
   int modules = 0;
   WalkResult r = module->walk([&](spirv::ModuleOp m) {
@@ -67,7 +61,7 @@ std::vector<uint32_t> compileToSPIRV(const std::string &moduleText) {
     return WalkResult::advance();
   });
   if (r.wasInterrupted() || modules != 1)
-    throw Error("gpu: serializing SPIR-V failed: " + diagnostics);
+    throw Error("gpu: serializing SPIR-V failed: " + diagnostics.text());
   return words;
 }
 

@@ -49,6 +49,11 @@ struct DeviceOptions {
 std::unique_ptr<DeviceProgram> openVulkanProgram(const std::string &dir, const uint8_t *weights, uint64_t weightBytes,
                                                  uint64_t maxBindingBytes, const DeviceOptions &options);
 
+/// One line per device of the API ("0: NAME, ..."), or the one-line reason there is none;
+/// never throws.
+std::vector<std::string> listVulkanDevices();
+std::vector<std::string> listCudaDevices();
+
 /// The manifest's target section of a cuda artifact.
 struct CudaTarget {
   std::string ptx = "kernels.ptx", ptxArch = "sm_80";

@@ -25,6 +25,22 @@ def kiln(args, *argv):
     return p.stdout
 
 
+def kiln_run(args, *argv, env=None):
+    """kiln's CompletedProcess, whatever its exit status (for the tests of errors and skips)."""
+    return subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **(env or {})})
+
+
+def compile_both(args, target, model, out, *flags, backend=()):
+    """The IR after the pipeline (--emit kiln) in OUT.mlir, and the `target` artifact compiled from
+    that IR (with the backend's options `backend`) in OUT.<target>: the reference and the backend
+    then run the same IR."""
+    kiln(args, "compile", model, *flags, "--emit", "kiln", "-o", out + ".mlir")
+    kiln(args, "compile", out + ".mlir", "--passes", "canonicalize", "--target", target, *backend, "-o",
+         out + "." + target)
+    return out + ".mlir", out + "." + target
+
+
 def kiln_json(args, *argv, lines=False):
     """The JSON object kiln prints last (lines=True: every line, one object each)."""
     out = kiln(args, *argv).strip().splitlines()

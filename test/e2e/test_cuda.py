@@ -9,10 +9,9 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
-from common import MODEL, ROOT, Checks, kiln, kiln_json, parse_args, worst_logit
+from common import MODEL, ROOT, Checks, compile_both as compile_for, kiln, kiln_json, kiln_run, parse_args, worst_logit
 
 args = parse_args()
 c = Checks()
@@ -21,8 +20,7 @@ golden = json.load(open(os.path.join(MODEL, "golden.json")))
 
 
 def run(*argv, env=None):
-    return subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, **(env or {})})
+    return kiln_run(args, *argv, env=env)
 
 
 probe = os.path.join(work, "cu-probe.cu")
@@ -38,10 +36,7 @@ if not HAVE_PTXAS:
 
 
 def compile_both(model, out, *flags, backend=()):
-    """The IR after the pipeline (--emit kiln), and the cuda artifact compiled from that IR."""
-    kiln(args, "compile", model, *flags, "--emit", "kiln", "-o", out + ".mlir")
-    kiln(args, "compile", out + ".mlir", "--passes", "canonicalize", "--target", "cuda", *backend, "-o", out + ".cu")
-    return out + ".mlir", out + ".cu"
+    return compile_for(args, "cuda", model, out, *flags, backend=backend)
 
 
 def check_artifact(tag, art):

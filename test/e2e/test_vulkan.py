@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from common import MODEL, ROOT, Checks, kiln, kiln_json, parse_args, worst_logit
+from common import MODEL, ROOT, Checks, compile_both as compile_for, kiln, kiln_json, kiln_run, parse_args, worst_logit
 
 args = parse_args()
 c = Checks()
@@ -21,15 +21,11 @@ golden = json.load(open(os.path.join(MODEL, "golden.json")))
 
 
 def run(*argv, env=None):
-    return subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, **(env or {})})
+    return kiln_run(args, *argv, env=env)
 
 
 def compile_both(model, out, *flags, backend=()):
-    """The IR after the pipeline (--emit kiln), and the vulkan artifact compiled from that IR."""
-    kiln(args, "compile", model, *flags, "--emit", "kiln", "-o", out + ".mlir")
-    kiln(args, "compile", out + ".mlir", "--passes", "canonicalize", "--target", "vulkan", *backend, "-o", out + ".vk")
-    return out + ".mlir", out + ".vk"
+    return compile_for(args, "vulkan", model, out, *flags, backend=backend)
 
 
 SPIRV_VAL = shutil.which("spirv-val")
@@ -110,7 +106,7 @@ for path in (g124, art):  # 1 GB on disk
 # reference == cpu == vulkan; kiln eval and seeded sampling against the cpu artifact.
 cpu = os.path.join(work, "vk-tiny-cpu.kiln")
 kiln(args, "compile", MODEL, "--prompt-len", 4, "--ctx-len", 64, "-o", cpu)
-vk4 = os.path.join(work, "vk-tiny-p4.vk")
+vk4 = os.path.join(work, "vk-tiny-p4.vulkan")
 for g in golden["prompts"]:
     on_cpu = kiln_json(args, "run", cpu, "--prompt", g["prompt"], "-n", 24, "--json")
     on_vk = kiln_json(args, "run", vk4, "--prompt", g["prompt"], "-n", 24, "--json")

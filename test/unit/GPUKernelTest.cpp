@@ -291,6 +291,36 @@ TEST_F(OnDevice, WeightFormatsDecodeExactly) {
     EXPECT_EQ(y[size_t(n)], float(bytes[size_t(n)]) * scales[size_t(n)]) << "int8 " << n;
 }
 
+/// The largest |out - reference| of causal attention (kH heads of kD, caches of kC slots, scale
+/// 1 / sqrt(32)) for query rows at `positions` (-1: padding, whose output is not compared),
+/// their queries in qkv's first kE columns, in double precision.
+static double attentionError(const std::vector<float> &qkv, const std::vector<float> &kc, const std::vector<float> &vc,
+                      const std::vector<int32_t> &positions, const std::vector<float> &out) {
+  double worst = 0;
+  for (size_t s = 0; s < positions.size(); ++s)
+    for (int64_t h = 0; h < kH; ++h) {
+      int64_t pos = positions[s];
+      std::vector<double> p(size_t(std::max<int64_t>(pos + 1, 0)));
+      double mx = -1e300, sum = 0;
+      for (int64_t c = 0; c <= pos; ++c) {
+        double dot = 0;
+        for (int64_t d = 0; d < kD; ++d)
+          dot += double(qkv[s * 3 * kE + size_t(h * kD + d)]) * kc[size_t((h * kC + c) * kD + d)];
+        p[size_t(c)] = dot * 0.17677669529663687;
+        mx = std::max(mx, p[size_t(c)]);
+      }
+      for (auto &v : p)
+        sum += v = std::exp(v - mx);
+      for (int64_t d = 0; d < kD; ++d) {
+        double want = 0;
+        for (int64_t c = 0; c <= pos; ++c)
+          want += p[size_t(c)] / sum * vc[size_t((h * kC + c) * kD + d)];
+        worst = std::max(worst, std::fabs(out[s * kE + size_t(h * kD + d)] - want));
+      }
+    }
+  return worst;
+}
+
 TEST_F(OnDevice, CacheWriteAndAttentionMatchTheReference) {
   // A chunk of 4 rows after 5 prefilled tokens, its last row padding (position -1).
   std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(instances(96, 1), gpu::profile("lavapipe")));
@@ -317,29 +347,7 @@ TEST_F(OnDevice, CacheWriteAndAttentionMatchTheReference) {
   std::vector<float> gotK = download(*bk), gotV = download(*bv), out = download(*bout);
   EXPECT_EQ(gotK, kc);
   EXPECT_EQ(gotV, vc);
-  double worst = 0;
-  for (int64_t s = 0; s < kS; ++s)
-    for (int64_t h = 0; h < kH; ++h) {
-      int64_t pos = positions[size_t(s)];
-      std::vector<double> p(size_t(std::max<int64_t>(pos + 1, 0)));
-      double mx = -1e300, sum = 0;
-      for (int64_t c = 0; c <= pos; ++c) {
-        double dot = 0;
-        for (int64_t d = 0; d < kD; ++d)
-          dot += double(qkv[size_t(s * 3 * kE + h * kD + d)]) * kc[size_t((h * kC + c) * kD + d)];
-        p[size_t(c)] = dot * 0.17677669529663687;
-        mx = std::max(mx, p[size_t(c)]);
-      }
-      for (auto &v : p)
-        sum += v = std::exp(v - mx);
-      for (int64_t d = 0; d < kD; ++d) {
-        double want = 0;
-        for (int64_t c = 0; c <= pos; ++c)
-          want += p[size_t(c)] / sum * vc[size_t((h * kC + c) * kD + d)];
-        worst = std::max(worst, std::fabs(out[size_t(s * kE + h * kD + d)] - want));
-      }
-    }
-  EXPECT_LT(worst, 1e-5);
+  EXPECT_LT(attentionError(qkv, kc, vc, positions, out), 1e-5);
 }
 
 // Flash-style prefill attention: 7 rows (two query tiles of 4, the last partial, one padding
@@ -362,30 +370,7 @@ TEST_F(OnDevice, FlashAttentionMatchesTheReference) {
   auto bpos = device->buffer(positions.size() * 4);
   bpos->write(positions.data(), positions.size() * 4);
   device->run(*flash, {bqkv.get(), bk.get(), bv.get(), bpos.get(), bout.get()}, 2, uint32_t(kH));
-  std::vector<float> out = download(*bout);
-  double worst = 0;
-  for (int64_t s = 0; s < S; ++s)
-    for (int64_t h = 0; h < kH; ++h) {
-      int64_t pos = positions[size_t(s)];
-      std::vector<double> w(size_t(std::max<int64_t>(pos + 1, 0)));
-      double mx = -1e300, sum = 0;
-      for (int64_t c = 0; c <= pos; ++c) {
-        double dot = 0;
-        for (int64_t d = 0; d < kD; ++d)
-          dot += double(qkv[size_t(s * 3 * kE + h * kD + d)]) * kc[size_t((h * kC + c) * kD + d)];
-        w[size_t(c)] = dot * 0.17677669529663687;
-        mx = std::max(mx, w[size_t(c)]);
-      }
-      for (auto &v : w)
-        sum += v = std::exp(v - mx);
-      for (int64_t d = 0; d < kD; ++d) {
-        double want = 0;
-        for (int64_t c = 0; c <= pos; ++c)
-          want += w[size_t(c)] / sum * vc[size_t((h * kC + c) * kD + d)];
-        worst = std::max(worst, std::fabs(out[size_t(s * kE + h * kD + d)] - want));
-      }
-    }
-  EXPECT_LT(worst, 1e-5);
+  EXPECT_LT(attentionError(qkv, kc, vc, positions, download(*bout)), 1e-5);
 }
 
 TEST_F(OnDevice, LMHeadAndArgmaxOnTheDevice) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln::rt {
@@ -25,6 +26,10 @@ uint64_t hostCpuFeatures();
 /// Whether the host has the named x86 feature ("avx2", "avx512f", ...);
 /// unknown names return false.
 bool hostHasFeature(const std::string &name);
+
+/// The GPUs this runtime can run artifacts on, by API: {"vulkan", lines}, {"cuda", lines}; each
+/// line "INDEX: NAME, ..." (the index --device takes), or the one-line reason the API has none.
+std::vector<std::pair<std::string, std::vector<std::string>>> listDevices();
 
 class ThreadPool;
 class DeviceProgram;

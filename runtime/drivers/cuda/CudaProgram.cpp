@@ -302,6 +302,36 @@ void CudaContext::reset() {
 
 } // namespace
 
+std::vector<std::string> listCudaDevices() {
+  std::vector<std::string> lines;
+  try {
+    Api &api = Api::get();
+    CUresult init = api.cuInit(0);
+    int count = 0, version = 0;
+    if (init == CUDA_SUCCESS)
+      api.check(api.cuDeviceGetCount(&count), "cuDeviceGetCount");
+    else if (init != CUDA_ERROR_NO_DEVICE)
+      api.check(init, "cuInit");
+    if (count == 0)
+      return {"cuda: no CUDA device (the driver is installed, but it sees no GPU)"};
+    api.check(api.cuDriverGetVersion(&version), "cuDriverGetVersion");
+    for (int i = 0; i < count; ++i) {
+      CUdevice d = 0;
+      char name[256] = {};
+      int major = 0, minor = 0;
+      api.check(api.cuDeviceGet(&d, i), "cuDeviceGet");
+      api.check(api.cuDeviceGetName(name, sizeof name - 1, d), "cuDeviceGetName");
+      api.check(api.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d), "cuDeviceGetAttribute");
+      api.check(api.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d), "cuDeviceGetAttribute");
+      lines.push_back(std::to_string(i) + ": " + name + ", sm_" + std::to_string(major) + std::to_string(minor) +
+                      ", driver CUDA " + std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10));
+    }
+  } catch (const Error &e) {
+    lines.push_back(e.what());
+  }
+  return lines;
+}
+
 std::unique_ptr<DeviceProgram> openCudaProgram(const std::string &dir, const uint8_t *weights, uint64_t weightBytes,
                                                const CudaTarget &target, const DeviceOptions &options) {
   return std::make_unique<CudaProgram>(dir, weights, weightBytes, target, options);

@@ -115,6 +115,13 @@ bool Device::available(std::string *why) {
   }
 }
 
+int Device::count() {
+  auto impl = openInstance();
+  uint32_t n = 0;
+  check(impl->vkEnumeratePhysicalDevices(impl->instance, &n, nullptr), "vkEnumeratePhysicalDevices");
+  return int(n);
+}
+
 Device::Device(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Device::~Device() = default;
 

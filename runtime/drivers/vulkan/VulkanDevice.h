@@ -49,6 +49,8 @@ public:
   static std::unique_ptr<Device> open(int index = 0);
   /// Whether any Vulkan device can be opened here, and why not.
   static bool available(std::string *why);
+  /// How many Vulkan devices the loader lists; throws kiln::Error without a loader.
+  static int count();
   ~Device();
 
   const DeviceInfo &info() const { return info_; }

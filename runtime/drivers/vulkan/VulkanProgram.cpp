@@ -146,6 +146,26 @@ void VulkanContext::reset() {
 
 } // namespace
 
+std::vector<std::string> listVulkanDevices() {
+  std::vector<std::string> lines;
+  try {
+    int n = vk::Device::count();
+    if (n == 0)
+      return {"vulkan: no Vulkan device (install mesa-vulkan-drivers for lavapipe)"};
+    for (int i = 0; i < n; ++i) {
+      auto d = vk::Device::open(i);
+      const vk::DeviceInfo &info = d->info();
+      lines.push_back(std::to_string(i) + ": " + info.name + ", driver " + info.driver + ", Vulkan " +
+                      std::to_string(info.apiVersion >> 22) + "." + std::to_string((info.apiVersion >> 12) & 0x3ff) +
+                      ", subgroup " + std::to_string(info.subgroupSize) + ", storage buffers up to " +
+                      std::to_string(info.maxStorageBufferRange >> 20) + " MiB");
+    }
+  } catch (const Error &e) {
+    lines.push_back(e.what());
+  }
+  return lines;
+}
+
 std::unique_ptr<DeviceProgram> openVulkanProgram(const std::string &dir, const uint8_t *weights, uint64_t weightBytes,
                                                  uint64_t maxBindingBytes, const DeviceOptions &options) {
   return std::make_unique<VulkanProgram>(dir, weights, weightBytes, maxBindingBytes, options);
