@@ -253,6 +253,48 @@ std::string geluOps(const std::string &dst, const std::string &v, const std::str
      << dst << " = arith.mulf " << p << "_hv, " << p << "_pl : f32";
   return os.str();
 }
+
+/// {{KVARGS %c}}: a KV cache argument in format KV: `f32` values, or `q8`: int8 values four
+/// to a 32-bit word with an f32 scale per head and position (%c_scale).
+std::string kvArgs(const std::string &name, const std::string &format) {
+  if (format == "f32")
+    return name + ": memref<?xf32>";
+  if (format == "q8")
+    return name + ": memref<?xi32>, " + name + "_scale: memref<?xf32>";
+  throw Error("gpu: unknown KV cache format '" + format + "' (f32, q8)");
+}
+
+/// {{KVLOAD %dst %c %slot %d}}: element d of cache row `slot` (= h * C + position) as f32:
+/// q * scale[slot] for q8 (the value the reference stores), as stored for f32.
+std::string kvLoad(const std::string &dst, const std::string &cache, const std::string &slot, const std::string &d,
+                   const std::string &format, const std::string &D, int &counter) {
+  std::string p = "%kv" + std::to_string(counter++);
+  std::ostringstream os;
+  os << p << "_D = arith.constant " << D << " : index\n  "
+     << p << "_row = arith.muli " << slot << ", " << p << "_D : index\n  "
+     << p << "_e = arith.addi " << p << "_row, " << d << " : index\n  ";
+  if (format == "f32") {
+    os << dst << " = memref.load " << cache << "[" << p << "_e] : memref<?xf32>";
+    return os.str();
+  }
+  os << p << "_c4 = arith.constant 4 : index\n  "
+     << p << "_c8 = arith.constant 8 : i32\n  "
+     << p << "_mask = arith.constant 255 : i32\n  "
+     << p << "_half = arith.constant 128 : i32\n  "
+     << p << "_w = arith.divui " << p << "_e, " << p << "_c4 : index\n  "
+     << p << "_lane = arith.remui " << p << "_e, " << p << "_c4 : index\n  "
+     << p << "_word = memref.load " << cache << "[" << p << "_w] : memref<?xi32>\n  "
+     << p << "_lane32 = arith.index_cast " << p << "_lane : index to i32\n  "
+     << p << "_shift = arith.muli " << p << "_lane32, " << p << "_c8 : i32\n  "
+     << p << "_sh = arith.shrui " << p << "_word, " << p << "_shift : i32\n  "
+     << p << "_u = arith.andi " << p << "_sh, " << p << "_mask : i32\n  "
+     << p << "_x = arith.xori " << p << "_u, " << p << "_half : i32\n  "
+     << p << "_q = arith.subi " << p << "_x, " << p << "_half : i32\n  "
+     << p << "_qf = arith.sitofp " << p << "_q : i32 to f32\n  "
+     << p << "_s = memref.load " << cache << "_scale[" << slot << "] : memref<?xf32>\n  "
+     << dst << " = arith.mulf " << p << "_qf, " << p << "_s : f32";
+  return os.str();
+}
 } // namespace
 
 std::string Profile::spirvTargetEnv() const {
@@ -312,6 +354,15 @@ std::string kernelModule(const std::vector<KernelInstance> &instances, const Pro
     // {{WARGS}}, {{WLOAD %dst %r %c}}: the weight operand in its storage format.
     for (size_t at; (at = text.find("{{WARGS}}")) != std::string::npos;)
       text.replace(at, 9, weightArgs(param(params, "W_FORMAT", inst.file)));
+    std::regex kvArgsRe(R"(\{\{KVARGS (%[A-Za-z0-9_]+)\}\})");
+    while (std::regex_search(text, m, kvArgsRe))
+      text = m.prefix().str() + kvArgs(m[1].str(), param(params, "KV", inst.file)) + m.suffix().str();
+    std::regex kvLoadRe(R"(\{\{KVLOAD (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+)\}\})");
+    while (std::regex_search(text, m, kvLoadRe))
+      text = m.prefix().str() +
+             kvLoad(m[1].str(), m[2].str(), m[3].str(), m[4].str(), param(params, "KV", inst.file),
+                    param(params, "D", inst.file), counter) +
+             m.suffix().str();
     std::regex geluRe(R"(\{\{GELU (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+)\}\})");
     while (std::regex_search(text, m, geluRe))
       text = m.prefix().str() + geluOps(m[1].str(), m[2].str(), param(params, "GELU", inst.file), counter) +

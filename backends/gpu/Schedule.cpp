@@ -2,6 +2,7 @@
 #include "Schedule.h"
 
 #include "kiln/Backend/MemoryPlan.h"
+#include "kiln/Backend/ModelSection.h"
 #include "kiln/Frontend/Checkpoint.h"
 #include "kiln/IR/KilnOps.h"
 #include "kiln/Interpreter/Interpreter.h"
@@ -70,13 +71,25 @@ public:
     ids_ = addBuffer("input_ids", "input_ids", uint64_t(maxTokens) * 4);
     positions_ = addBuffer("position_ids", "position_ids", uint64_t(maxTokens) * 4);
     logits_ = addBuffer("logits", "logits", uint64_t(vocab) * 4);
+    // The KV caches: f32 values, or (kiln-quantize-kv-cache) int8 values four to a word and a
+    // buffer of scales, one per head and position.
+    int8Cache_ = kvCacheFormat(module_, who_) == "int8";
     for (unsigned a = 2; a < first.getNumArguments(); ++a) {
       bool key = a % 2 == 0;
       int64_t layer = (a - 2) / 2;
-      int b = addBuffer((key ? "key_cache." : "value_cache.") + str(layer), key ? "key_cache" : "value_cache",
-                        uint64_t(numElements(first.getArgument(a).getType())) * 4);
+      auto shape = shapeOf(first.getArgument(a));
+      if (int8Cache_ && shape.back() % 4)
+        throw Error(who_ + ": the int8 KV cache needs a head size that is a multiple of 4, not " + str(shape.back()));
+      uint64_t values = uint64_t(numElements(first.getArgument(a).getType()));
+      std::string kv = key ? "key" : "value";
+      int b = addBuffer(kv + "_cache." + str(layer), kv + "_cache", int8Cache_ ? values : values * 4);
       program_.buffers[size_t(b)].layer = layer;
       caches_.push_back(b);
+      if (int8Cache_) {
+        int sb = addBuffer(kv + "_scales." + str(layer), kv + "_scales", values / uint64_t(shape.back()) * 4);
+        program_.buffers[size_t(sb)].layer = layer;
+        cacheScales_[b] = sb;
+      }
     }
     argmaxChunk_ = profile_.workgroupSize * 16;
     argmaxParts_ = (vocab + argmaxChunk_ - 1) / argmaxChunk_;
@@ -310,6 +323,14 @@ private:
   }
   Binding whole(int buffer) { return {buffer, 0, program_.buffers[size_t(buffer)].bytes}; }
 
+  /// A KV cache's bindings: its values, and for an int8 cache its scales.
+  std::vector<Binding> cacheBindings(Value cache) {
+    Binding data = bind(cache);
+    if (!int8Cache_)
+      return {data};
+    return {data, whole(cacheScales_.at(data.buffer))};
+  }
+
   void requireDense(Operation *op, Value v) {
     if (places_.at(v).rowStride != lastDim(v))
       unsupported(op, "the GPU kernels need dense operands here");
@@ -422,12 +443,20 @@ private:
             dispatch(g, ge, k, {bind(ge.getInput()), bind(ge.getResult())}, {ceilDiv(n, wg), 1, 1});
           })
           .Case<CacheUpdateOp>([&](CacheUpdateOp c) {
-            if (c.getFormat() != CacheFormat::f32)
-              unsupported(c, "the int8 KV cache has no GPU kernel");
             auto cache = shapeOf(c.getCache());
             int64_t H = cache[1], C = cache[2], D = cache[3], S = shapeOf(c.getUpdate())[2];
             int64_t offset = 0;
             Binding update = bind(c.getUpdate(), &offset);
+            if (c.getFormat() == CacheFormat::int8) { // one workgroup per (row, head): a max, then the words
+              int k = kernel("attention.mlir", "cache_write_q8",
+                             {{"D", str(D)}, {"C", str(C)}, {"DW", str(D / 4)},
+                              {"Q_STRIDE", str(places_.at(c.getUpdate()).rowStride)}, {"OFFSET", str(offset)}});
+              std::vector<Binding> b = {update, whole(positions_)};
+              for (const Binding &cb : cacheBindings(c.getCache()))
+                b.push_back(cb);
+              dispatch(g, c, k, b, {uint32_t(S), uint32_t(H), 1});
+              return;
+            }
             int k = kernel("attention.mlir", "cache_write",
                            {{"H", str(H)}, {"D", str(D)}, {"C", str(C)}, {"HD", str(H * D)},
                             {"Q_STRIDE", str(places_.at(c.getUpdate()).rowStride)}, {"OFFSET", str(offset)}});
@@ -440,9 +469,14 @@ private:
             Binding query = bind(a.getQuery(), &offset);
             std::map<std::string, std::string> p = {
                 {"H", str(H)}, {"D", str(D)}, {"C", str(C)}, {"Q_STRIDE", str(places_.at(a.getQuery()).rowStride)},
-                {"Q_OFFSET", str(offset)}, {"SCALE", floatLiteral(double(float(a.getScale().convertToDouble())))}};
-            std::vector<Binding> b = {query, bind(a.getKeyCache()), bind(a.getValueCache()), whole(positions_),
-                                      bind(a.getResult())};
+                {"Q_OFFSET", str(offset)}, {"SCALE", floatLiteral(double(float(a.getScale().convertToDouble())))},
+                {"KV", int8Cache_ ? "q8" : "f32"}};
+            std::vector<Binding> b = {query};
+            for (Value cache : {a.getKeyCache(), a.getValueCache()})
+              for (const Binding &cb : cacheBindings(cache))
+                b.push_back(cb);
+            b.push_back(whole(positions_));
+            b.push_back(bind(a.getResult()));
             if (S == 1) { // decode: one workgroup per head, the row's scores in workgroup memory
               dispatch(g, a, kernel("attention.mlir", "attention", p), b, {1, uint32_t(H), 1});
               return;
@@ -507,6 +541,8 @@ private:
   DenseMap<Value, Place> places_;
   int arena_ = 0, ids_ = 0, positions_ = 0, logits_ = 0, argmaxValues_ = 0, argmaxIds_ = 0, nextId_ = 0;
   std::vector<int> caches_;
+  std::map<int, int> cacheScales_; ///< int8 cache buffer -> its scales buffer
+  bool int8Cache_ = false;
   int64_t vocab_ = 0, argmaxChunk_ = 0, argmaxParts_ = 0;
 };
 

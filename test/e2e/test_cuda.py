@@ -78,7 +78,7 @@ ckpt = os.path.join(work, "cu-ckpt-h3-e96-f16")
 shutil.rmtree(ckpt, ignore_errors=True)
 kiln(args, "make-checkpoint", "--preset", "tiny", "--seed", 5, "-o", ckpt, "--n-head", 3, "--n-embd", 96,
      "--n-layer", 5, "--dtype", "f16", "--untied")
-PIPELINES = ["f32", "f16", "bf16", "int8", "int4-g32", "heads25"]
+PIPELINES = ["f32", "f16", "bf16", "int8", "int4-g32", "heads25", "kv-int8"]
 artifacts = []
 for fmt in PIPELINES:
     for name, model in [("trained", MODEL), ("h3-e96-f16", ckpt)]:

@@ -150,7 +150,7 @@ for name, flags in RANDOM:
 # model and a random f16 checkpoint of odd shape.
 PIPELINES = [(f, ["--pipeline", os.path.join(ROOT, "pipelines", f + ".yaml")])
              for f in ("f32", "f16", "bf16", "int8", "int4-g32", "int4-g128", "prune50", "mlp50", "heads25",
-                       "int4-g32-distill")]
+                       "int4-g32-distill", "kv-int8")]
 PIPELINES.append(("int4-g64-asym-lmhead", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 "
                                                        "symmetric=false include-lm-head=true},canonicalize"]))
 for fmt, pipeline in PIPELINES:
@@ -190,8 +190,6 @@ for argv, message in [
      "--vulkan-max-buffer-bytes=12 must be a multiple of 4"),
     (["compile", MODEL, "--target", "vulkan", "--vulkan-bogus=1", "-o", int8], "unknown option '--vulkan-bogus'"),
     (["compile", MODEL, "--target", "vulkan", "--emit", "llvm", "-o", int8], "is a cpu backend stage"),
-    (["compile", MODEL, "--target", "vulkan", "--pipeline", os.path.join(ROOT, "pipelines", "kv-int8.yaml"), "-o", int8],
-     "the int8 KV cache has no GPU kernel"),
     (["compile", MODEL, "--target", "vulkan", "--pipeline", os.path.join(ROOT, "pipelines", "w8a8.yaml"), "-o", int8],
      "int8 activations (W8A8, W4A8) have no GPU kernel"),
     (["run", vk4, "--prompt-ids", "1,2", "--device", 7], "vulkan: device 7 does not exist"),

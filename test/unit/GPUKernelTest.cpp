@@ -11,6 +11,7 @@
 
 #include "kiln/Support/Error.h"
 #include "kiln/Support/Float16.h"
+#include "kiln/Quant/Quant.h"
 
 #include <gtest/gtest.h>
 
@@ -57,7 +58,7 @@ std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
   std::map<std::string, std::string> attn = {{"H", std::to_string(kH)},       {"D", std::to_string(kD)},
                                              {"C", std::to_string(kC)},       {"HD", std::to_string(kE)},
                                              {"Q_STRIDE", std::to_string(3 * kE)}, {"Q_OFFSET", "0"},
-                                             {"SCALE", "0.17677669529663687"}};
+                                             {"SCALE", "0.17677669529663687"}, {"KV", "f32"}};
   auto keys = attn, values = attn;
   keys["OFFSET"] = std::to_string(kE);
   values["OFFSET"] = std::to_string(2 * kE);
@@ -350,6 +351,40 @@ TEST_F(OnDevice, CacheWriteAndAttentionMatchTheReference) {
   EXPECT_LT(attentionError(qkv, kc, vc, positions, out), 1e-5);
 }
 
+// The int8 KV-cache write quantizes each (row, head) exactly as the reference does
+// (quantizeActivationRow): the same int8 values, four to a word, and the same scale.
+TEST_F(OnDevice, Int8CacheWriteQuantizesAsTheReference) {
+  std::map<std::string, std::string> p = {{"D", std::to_string(kD)}, {"C", std::to_string(kC)},
+                                          {"DW", std::to_string(kD / 4)}, {"Q_STRIDE", std::to_string(3 * kE)},
+                                          {"OFFSET", std::to_string(kE)}};
+  std::vector<uint32_t> spirv =
+      gpu::compileToSPIRV(gpu::kernelModule({{"attention.mlir", p, "", "cache_write_q8"}}, gpu::profile("lavapipe")));
+  auto write = device->kernel(spirv, "cache_write_q8", 4);
+  std::vector<float> qkv = randomValues(kS * 3 * kE, 22, 3.0f);
+  for (int64_t i = 0; i < kD; ++i) // a head of zeros: scale 0, q 0
+    qkv[size_t(2 * 3 * kE + kE + kD + i)] = 0.0f;
+  std::vector<int32_t> positions = {3, 4, 5, -1};
+  auto bqkv = upload(qkv), bpos = device->buffer(positions.size() * 4);
+  bpos->write(positions.data(), positions.size() * 4);
+  auto bcache = device->buffer(kH * kC * kD), bscales = device->buffer(kH * kC * 4);
+  bcache->zero();
+  bscales->zero();
+  device->run(*write, {bqkv.get(), bpos.get(), bcache.get(), bscales.get()}, uint32_t(kS), uint32_t(kH));
+  std::vector<int8_t> cache(size_t(kH * kC * kD));
+  std::vector<float> scales(size_t(kH * kC));
+  bcache->read(cache.data(), cache.size());
+  bscales->read(scales.data(), scales.size() * 4);
+  for (int64_t s = 0; s < 3; ++s)
+    for (int64_t h = 0; h < kH; ++h) {
+      std::vector<int8_t> q(static_cast<size_t>(kD));
+      float scale = quantizeActivationRow(&qkv[size_t(s * 3 * kE + kE + h * kD)], kD, 0, q.data());
+      int64_t slot = h * kC + positions[size_t(s)];
+      EXPECT_EQ(scales[size_t(slot)], scale) << s << " " << h;
+      EXPECT_EQ(std::vector<int8_t>(cache.begin() + slot * kD, cache.begin() + (slot + 1) * kD), q) << s << " " << h;
+    }
+  EXPECT_EQ(std::count(scales.begin(), scales.end(), 0.0f), ptrdiff_t(scales.size() - 3 * kH + 1)); // padding: nothing
+}
+
 // Flash-style prefill attention: 7 rows (two query tiles of 4, the last partial, one padding
 // row) over caches filled up to position 22 (two key tiles of 16), against double precision.
 TEST_F(OnDevice, FlashAttentionMatchesTheReference) {
@@ -359,7 +394,7 @@ TEST_F(OnDevice, FlashAttentionMatchesTheReference) {
                                           {"Q_STRIDE", std::to_string(3 * kE)}, {"Q_OFFSET", "0"},
                                           {"SCALE", "0.17677669529663687"}, {"TQ", "4"}, {"TK", "16"}, {"TPR", "16"},
                                           {"TQD", std::to_string(4 * kD)}, {"TKD", std::to_string(16 * kD)},
-                                          {"TQTK", "64"}};
+                                          {"TQTK", "64"}, {"KV", "f32"}};
   std::vector<uint32_t> spirv =
       gpu::compileToSPIRV(gpu::kernelModule({{"attention.mlir", p, "", "attention_flash"}}, gpu::profile("lavapipe")));
   auto flash = device->kernel(spirv, "attention_flash", 5);

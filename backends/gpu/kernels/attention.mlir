@@ -4,8 +4,9 @@
 // [S, H * D] (merge_heads' layout). positions[s] is the row's position; cache slots past it
 // are hidden, and a padding row (position -1) writes zeros. The scores of a row stay in
 // workgroup memory; max and sum are tree reductions.
-// Template parameters: H, D, C, Q_STRIDE, Q_OFFSET, SCALE, WG.
-gpu.func @attention(%qkv: memref<?xf32>, %kc: memref<?xf32>, %vc: memref<?xf32>, %positions: memref<?xi32>,
+// Template parameters: H, D, C, Q_STRIDE, Q_OFFSET, SCALE, WG, and KV (the caches' format:
+// f32, or q8 from @cache_write_q8).
+gpu.func @attention(%qkv: memref<?xf32>, {{KVARGS %kc}}, {{KVARGS %vc}}, %positions: memref<?xi32>,
                     %out: memref<?xf32>)
     kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
   %scores = memref.alloc() : memref<{{C}}xf32, 3>
@@ -39,12 +40,10 @@ gpu.func @attention(%qkv: memref<?xf32>, %kc: memref<?xf32>, %vc: memref<?xf32>,
     %visible = arith.andi %visible0, %valid : i1
     %score = scf.if %visible -> f32 {
       %krow0 = arith.addi %cachebase, %c : index
-      %krow = arith.muli %krow0, %cd : index
       %dot = scf.for %d = %c0 to %cd step %c1 iter_args(%a = %zero) -> f32 {
         %qi = arith.addi %qbase, %d : index
         %qv = memref.load %qkv[%qi] : memref<?xf32>
-        %ki = arith.addi %krow, %d : index
-        %kv = memref.load %kc[%ki] : memref<?xf32>
+        {{KVLOAD %kv %kc %krow0 %d}}
         %r = math.fma %qv, %kv, %a : f32
         scf.yield %r : f32
       }
@@ -91,9 +90,7 @@ gpu.func @attention(%qkv: memref<?xf32>, %kc: memref<?xf32>, %vc: memref<?xf32>,
     %acc = scf.for %c = %c0 to %limit step %c1 iter_args(%a = %zero) -> f32 {
       %p = memref.load %scores[%c] : memref<{{C}}xf32, 3>
       %vrow0 = arith.addi %cachebase, %c : index
-      %vrow = arith.muli %vrow0, %cd : index
-      %vi = arith.addi %vrow, %d : index
-      %vv = memref.load %vc[%vi] : memref<?xf32>
+      {{KVLOAD %vv %vc %vrow0 %d}}
       %r = math.fma %p, %vv, %a : f32
       scf.yield %r : f32
     }
@@ -146,8 +143,8 @@ gpu.func @cache_write(%qkv: memref<?xf32>, %positions: memref<?xi32>, %cache: me
 // computes the row's max and sum itself (TK values) and owns every TPR-th output dimension.
 // Layouts as @attention's; a padding row (position -1) writes zeros. Grid: (ceil(S / TQ), H).
 // Template parameters: H, D, C, S, Q_STRIDE, Q_OFFSET, SCALE, TQ, TK, TPR, TQD (= TQ * D),
-// TKD (= TK * D), TQTK (= TQ * TK), WG.
-gpu.func @attention_flash(%qkv: memref<?xf32>, %kc: memref<?xf32>, %vc: memref<?xf32>, %positions: memref<?xi32>,
+// TKD (= TK * D), TQTK (= TQ * TK), WG, KV.
+gpu.func @attention_flash(%qkv: memref<?xf32>, {{KVARGS %kc}}, {{KVARGS %vc}}, %positions: memref<?xi32>,
                           %out: memref<?xf32>)
     kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
   %qs = memref.alloc() : memref<{{TQD}}xf32, 3>
@@ -231,10 +228,8 @@ gpu.func @attention_flash(%qkv: memref<?xf32>, %kc: memref<?xf32>, %vc: memref<?
       %clast = arith.subi %cc, %c1 : index
       %jc = arith.minui %j, %clast : index
       %crow0 = arith.addi %hc, %jc : index
-      %crow = arith.muli %crow0, %cd : index
-      %ci = arith.addi %crow, %d : index
-      %kv0 = memref.load %kc[%ci] : memref<?xf32>
-      %vv0 = memref.load %vc[%ci] : memref<?xf32>
+      {{KVLOAD %kv0 %kc %crow0 %d}}
+      {{KVLOAD %vv0 %vc %crow0 %d}}
       %kv = arith.select %inC, %kv0, %zero : f32
       %vv = arith.select %inC, %vv0, %zero : f32
       memref.store %kv, %ks[%i] : memref<{{TKD}}xf32, 3>
@@ -323,6 +318,86 @@ gpu.func @attention_flash(%qkv: memref<?xf32>, %kc: memref<?xf32>, %vc: memref<?
       %r = arith.select %valid, %r0, %zero : f32
       %dst = arith.addi %obase, %d : index
       memref.store %r, %out[%dst] : memref<?xf32>
+    }
+  }
+  gpu.return
+}
+
+// The KV-cache write into an int8 cache (kiln-quantize-kv-cache): each (row, head) is quantized
+// as the reference quantizes it (include/kiln/Quant/Quant.h, quantizeActivationRow): scale =
+// max|x| / 127, q = clamp(roundeven(x / scale), -127, 127), 0 for a zero scale; four values to a
+// word at cache[(h * C + position) * D / 4 ...], the scale at scales[h * C + position]. Padding
+// rows write nothing. Grid: (S, H). Template parameters: D, C, DW (= D / 4), Q_STRIDE, OFFSET, WG.
+gpu.func @cache_write_q8(%qkv: memref<?xf32>, %positions: memref<?xi32>, %cache: memref<?xi32>,
+                         %scales: memref<?xf32>)
+    kernel attributes {spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [{{WG}}, 1, 1]>} {
+  %red = memref.alloc() : memref<{{WG}}xf32, 3>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %cwg = arith.constant {{WG}} : index
+  %cd = arith.constant {{D}} : index
+  %cc = arith.constant {{C}} : index
+  %cdw = arith.constant {{DW}} : index
+  %qstride = arith.constant {{Q_STRIDE}} : index
+  %offset = arith.constant {{OFFSET}} : index
+  %zero = arith.constant 0.0 : f32
+  %qmax = arith.constant 127.0 : f32
+  %qmin = arith.constant -127.0 : f32
+  %c0_i32 = arith.constant 0 : i32
+  %c8_i32 = arith.constant 8 : i32
+  %mask = arith.constant 255 : i32
+  %s = gpu.block_id x
+  %h = gpu.block_id y
+  %tid = gpu.thread_id x
+  %pos32 = memref.load %positions[%s] : memref<?xi32>
+  %valid = arith.cmpi sge, %pos32, %c0_i32 : i32
+  %row = arith.muli %s, %qstride : index
+  %base0 = arith.addi %row, %offset : index
+  %hd = arith.muli %h, %cd : index
+  %base = arith.addi %base0, %hd : index
+  %local = scf.for %d = %tid to %cd step %cwg iter_args(%a = %zero) -> f32 {
+    %i = arith.addi %base, %d : index
+    %x = memref.load %qkv[%i] : memref<?xf32>
+    %ax = math.absf %x : f32
+    %n = arith.maximumf %a, %ax : f32
+    scf.yield %n : f32
+  }
+  memref.store %local, %red[%tid] : memref<{{WG}}xf32, 3>
+  {{TREE_MAX %red}}
+  %amax = memref.load %red[%c0] : memref<{{WG}}xf32, 3>
+  %scale = arith.divf %amax, %qmax : f32
+  %zeroscale = arith.cmpf oeq, %scale, %zero : f32
+  scf.if %valid {
+    %pos = arith.index_cast %pos32 : i32 to index
+    %slot0 = arith.muli %h, %cc : index
+    %slot = arith.addi %slot0, %pos : index
+    %wbase = arith.muli %slot, %cdw : index
+    scf.for %w = %tid to %cdw step %cwg {
+      %e0 = arith.muli %w, %c4 : index
+      %word = scf.for %l = %c0 to %c4 step %c1 iter_args(%acc = %c0_i32) -> i32 {
+        %e = arith.addi %e0, %l : index
+        %i = arith.addi %base, %e : index
+        %x = memref.load %qkv[%i] : memref<?xf32>
+        %r0 = arith.divf %x, %scale : f32
+        %r1 = math.roundeven %r0 : f32
+        %r2 = arith.maximumf %r1, %qmin : f32
+        %r3 = arith.minimumf %r2, %qmax : f32
+        %r = arith.select %zeroscale, %zero, %r3 : f32
+        %q = arith.fptosi %r : f32 to i32
+        %b = arith.andi %q, %mask : i32
+        %l32 = arith.index_cast %l : index to i32
+        %sh = arith.muli %l32, %c8_i32 : i32
+        %bs = arith.shli %b, %sh : i32
+        %n = arith.ori %acc, %bs : i32
+        scf.yield %n : i32
+      }
+      %wi = arith.addi %wbase, %w : index
+      memref.store %word, %cache[%wi] : memref<?xi32>
+    }
+    %first = arith.cmpi eq, %tid, %c0 : index
+    scf.if %first {
+      memref.store %scale, %scales[%slot] : memref<?xf32>
     }
   }
   gpu.return
