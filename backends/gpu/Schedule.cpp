@@ -91,6 +91,16 @@ public:
         cacheScales_[b] = sb;
       }
     }
+    // W8A8 / W4A8: one buffer for the quantized copy of a linear's input rows (ops run in turn).
+    uint64_t quantBytes = 0;
+    module_.walk([&](Operation *op) {
+      auto l = dyn_cast<LinearOp>(op);
+      auto h = dyn_cast<LMHeadOp>(op);
+      if ((l && l.getInputQuant()) || (h && h.getInputQuant()))
+        quantBytes = std::max<uint64_t>(quantBytes, uint64_t(numElements(op->getOperand(0).getType())) * 4);
+    });
+    if (quantBytes)
+      quantized_ = addBuffer("quantized_input", "scratch", quantBytes);
     argmaxChunk_ = profile_.workgroupSize * 16;
     argmaxParts_ = (vocab + argmaxChunk_ - 1) / argmaxChunk_;
     argmaxValues_ = addBuffer("argmax_values", "argmax_values", uint64_t(argmaxParts_) * 4);
@@ -323,6 +333,19 @@ private:
   }
   Binding whole(int buffer) { return {buffer, 0, program_.buffers[size_t(buffer)].bytes}; }
 
+  /// A product's input: as it is, or (W8A8, W4A8: `input_quant`) each row replaced by what its
+  /// int8 quantization stands for, in the scratch buffer, by a quantize_rows dispatch first.
+  Binding quantizedInput(GraphSchedule &g, Operation *op, Value input, std::optional<InputQuantization> mode,
+                         std::optional<APFloat> scale) {
+    if (!mode)
+      return bind(input);
+    double fixed = *mode == InputQuantization::Static ? double(float(scale->convertToDouble())) : 0.0;
+    int k = kernel("elementwise.mlir", "quantize_rows", {{"K", str(lastDim(input))}, {"SCALE", floatLiteral(fixed)}});
+    Binding out = whole(quantized_);
+    dispatch(g, op, k, {bind(input), out}, {uint32_t(rows(input)), 1, 1});
+    return out;
+  }
+
   /// A KV cache's bindings: its values, and for an int8 cache its scales.
   std::vector<Binding> cacheBindings(Value cache) {
     Binding data = bind(cache);
@@ -408,8 +431,7 @@ private:
           })
           .Case<LinearOp>([&](LinearOp l) {
             requireDense(l, l.getInput());
-            if (l.getInputQuant())
-              unsupported(l, "int8 activations (W8A8, W4A8) have no GPU kernel");
+            Binding input = quantizedInput(g, l, l.getInput(), l.getInputQuant(), l.getInputScale());
             auto epilogue = l.getGeluEpilogue();
             std::string gelu = !epilogue ? "none" : *epilogue == GeluApproximation::tanh ? "tanh" : "erf";
             int64_t K = lastDim(l.getInput()), N = lastDim(l.getResult());
@@ -421,7 +443,7 @@ private:
                           : epilogue ? kernel("linear.mlir", "linear_gelu",
                                               with({{"K", str(K)}, {"N", str(N)}, {"GELU", gelu}}, w.params))
                                      : kernel("linear.mlir", "linear", with({{"K", str(K)}, {"N", str(N)}}, w.params));
-            std::vector<Binding> b = {bind(l.getInput())};
+            std::vector<Binding> b = {input};
             for (const Binding &wb : chunkBindings(w.chunks.front()))
               b.push_back(wb);
             b.push_back(l.getBias() ? bindWeight(l, l.getBias()) : whole(zeroBias(N)));
@@ -495,16 +517,15 @@ private:
           })
           .Case<LMHeadOp>([&](LMHeadOp h) {
             requireDense(h, h.getInput());
-            if (h.getInputQuant())
-              unsupported(h, "int8 activations (W8A8, W4A8) have no GPU kernel");
             if (rows(h.getInput()) != 1)
               unsupported(h, "the GPU LM head takes one row (the step's last)");
+            Binding input = quantizedInput(g, h, h.getInput(), h.getInputQuant(), h.getInputScale());
             int64_t E = lastDim(h.getInput());
             const EncodedWeight &table = weight(h, h.getEmbedding(), true, false);
             for (const auto &c : table.chunks) {
               int k = kernel("lm_head.mlir", "lm_head",
                              with({{"V", str(c.rows)}, {"V0", str(c.row0)}, {"E", str(E)}}, table.params));
-              std::vector<Binding> b = {bind(h.getInput())};
+              std::vector<Binding> b = {input};
               for (const Binding &w : chunkBindings(c))
                 b.push_back(w);
               b.push_back(bind(h.getResult()));
@@ -543,6 +564,7 @@ private:
   std::vector<int> caches_;
   std::map<int, int> cacheScales_; ///< int8 cache buffer -> its scales buffer
   bool int8Cache_ = false;
+  int quantized_ = -1; ///< the scratch buffer of W8A8 / W4A8 inputs
   int64_t vocab_ = 0, argmaxChunk_ = 0, argmaxParts_ = 0;
 };
 

@@ -78,7 +78,7 @@ ckpt = os.path.join(work, "cu-ckpt-h3-e96-f16")
 shutil.rmtree(ckpt, ignore_errors=True)
 kiln(args, "make-checkpoint", "--preset", "tiny", "--seed", 5, "-o", ckpt, "--n-head", 3, "--n-embd", 96,
      "--n-layer", 5, "--dtype", "f16", "--untied")
-PIPELINES = ["f32", "f16", "bf16", "int8", "int4-g32", "heads25", "kv-int8"]
+PIPELINES = ["f32", "f16", "bf16", "int8", "int4-g32", "heads25", "kv-int8", "w8a8"]
 artifacts = []
 for fmt in PIPELINES:
     for name, model in [("trained", MODEL), ("h3-e96-f16", ckpt)]:
@@ -101,7 +101,6 @@ for argv, message in [
     (["--cuda-toolkit=/nonexistent"], "no CUDA toolkit with nvvm/libdevice/libdevice.10.bc at --cuda-toolkit=/nonexistent"),
     (["--cuda-cubin=maybe"], "--cuda-cubin=maybe must be auto, on or off"),
     (["--emit", "llvm"], "is not a cuda stage"),
-    (["--pipeline", os.path.join(ROOT, "pipelines", "w8a8.yaml")], "int8 activations (W8A8, W4A8) have no GPU kernel"),
 ]:
     p = run("compile", MODEL, "--target", "cuda", *argv, "-o", refused)
     c.check(p.returncode != 0 and message in p.stderr and p.stderr.strip().count("\n") == 0,
@@ -117,12 +116,14 @@ else:
     c.check(p.returncode == 0, f"kiln run on a cuda artifact ({p.stderr.strip()})")
 
     def compare(tag, art, ref_model, prompt_flag, prompt, n, env=None):
+        # int8 activations: logits within 1e-2 (a rounding boundary moves a value one step), as on vulkan.
+        tolerance = 1e-2 if tag.startswith(("w8a8", "w4a8")) else 1e-3
         ref = kiln_json(args, "run", "--reference", ref_model, prompt_flag, prompt, "-n", n, "--json", "--top-logits", 5)
         q = run("run", art, prompt_flag, prompt, "-n", n, "--json", "--top-logits", 5, env=env)
         got = json.loads(q.stdout.strip().splitlines()[-1]) if q.returncode == 0 else {"ids": [], "top_logits": []}
         c.check(got["ids"] == ref["ids"], f"{tag}: {n} greedy ids on the GPU equal the reference {q.stderr.strip()}")
         worst = worst_logit(got, ref)
-        c.check(worst <= 1e-3, f"{tag}: logits within 1e-3 relative (worst {worst:.1e})")
+        c.check(worst <= tolerance, f"{tag}: logits within {tolerance:g} relative (worst {worst:.1e})")
         fast = run("run", art, prompt_flag, prompt, "-n", n, "--print-ids", env=env).stdout.split()
         c.check(list(map(int, fast)) == ref["ids"], f"{tag}: the GPU's own argmax picks the same ids")
 

@@ -153,15 +153,21 @@ PIPELINES = [(f, ["--pipeline", os.path.join(ROOT, "pipelines", f + ".yaml")])
                        "int4-g32-distill", "kv-int8")]
 PIPELINES.append(("int4-g64-asym-lmhead", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 "
                                                        "symmetric=false include-lm-head=true},canonicalize"]))
+# W8A8 / W4A8: the reference rounds float64 activations, the device float32 ones, so a value on
+# a rounding boundary can land one step (1/127 of its row's range) apart: logits within 1e-2 (the
+# bound the cpu and onnx backends are held to), the same ids.
+PIPELINES += [(f, ["--pipeline", os.path.join(ROOT, "pipelines", f + ".yaml")])
+              for f in ("w8a8", "w8a8-static", "w4a8-g32")]
 for fmt, pipeline in PIPELINES:
+    tolerance = 1e-2 if fmt.startswith(("w8a8", "w4a8")) else 1e-3
     for name, model in [("trained", MODEL), ("h3-e96-l5-f16", os.path.join(work, "vk-ckpt-h3-e96-l5-f16"))]:
         ir, art = compile_both(model, os.path.join(work, f"vk-{fmt}-{name}"), *pipeline, "--calibration",
                                os.path.join(MODEL, "calib.txt"), "--prompt-len", 4, "--ctx-len", 48)
         if name == "trained":
             for g in golden["prompts"][:2]:
-                compare(f"{fmt} {name} {g['prompt']!r}", art, ir, "--prompt", g["prompt"], 12)
+                compare(f"{fmt} {name} {g['prompt']!r}", art, ir, "--prompt", g["prompt"], 12, tolerance)
         else:
-            compare(f"{fmt} {name}", art, ir, "--prompt-ids", "5,17,99,1000,3,3,42", 12)
+            compare(f"{fmt} {name}", art, ir, "--prompt-ids", "5,17,99,1000,3,3,42", 12, tolerance)
 # An int8 table split across storage buffers: its scales per row go with each chunk.
 ir, art = compile_both(MODEL, os.path.join(work, "vk-int8-split"), "--pipeline",
                        os.path.join(ROOT, "pipelines", "int8.yaml"), "--prompt-len", 4, "--ctx-len", 48,
@@ -182,16 +188,21 @@ spirv_valid(desktop, "desktop profile")
 manifest = open(os.path.join(desktop, "manifest.yaml")).read()
 c.check("target: {name: vulkan, profile: desktop, subgroup_size: 32" in manifest, "manifest: target vulkan, desktop")
 
-# Bad input: one line naming the cause, a non-zero exit, nothing written.
+# Bad input: one line naming the cause, a non-zero exit, nothing written. (A case the kernels do
+# not cover: the int8 KV cache packs four values to a word, so a head of 30 is refused.)
 int8 = os.path.join(work, "vk-int8-refused")
+odd_heads = os.path.join(work, "vk-ckpt-e90-h3")
+shutil.rmtree(odd_heads, ignore_errors=True)
+kiln(args, "make-checkpoint", "--preset", "tiny", "--seed", 3, "--n-embd", 90, "--n-head", 3, "--n-layer", 1,
+     "--no-tokenizer", "-o", odd_heads)
 for argv, message in [
     (["compile", MODEL, "--target", "vulkan", "--vulkan-profile=phone", "-o", int8], "unknown capability profile 'phone'"),
     (["compile", MODEL, "--target", "vulkan", "--vulkan-max-buffer-bytes=12", "-o", int8],
      "--vulkan-max-buffer-bytes=12 must be a multiple of 4"),
     (["compile", MODEL, "--target", "vulkan", "--vulkan-bogus=1", "-o", int8], "unknown option '--vulkan-bogus'"),
     (["compile", MODEL, "--target", "vulkan", "--emit", "llvm", "-o", int8], "is a cpu backend stage"),
-    (["compile", MODEL, "--target", "vulkan", "--pipeline", os.path.join(ROOT, "pipelines", "w8a8.yaml"), "-o", int8],
-     "int8 activations (W8A8, W4A8) have no GPU kernel"),
+    (["compile", odd_heads, "--target", "vulkan", "--pipeline", os.path.join(ROOT, "pipelines", "kv-int8.yaml"), "-o",
+      int8], "the int8 KV cache needs a head size that is a multiple of 4, not 30"),
     (["run", vk4, "--prompt-ids", "1,2", "--device", 7], "vulkan: device 7 does not exist"),
     (["run", vk4, "--prompt-ids", "1,2", "--kernels", "avx2"], "--kernels chooses cpu kernels"),
     (["run", cpu, "--prompt-ids", "1,2", "--device", 1], "--device chooses a GPU"),
