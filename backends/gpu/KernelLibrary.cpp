@@ -343,34 +343,35 @@ std::string kernelModule(const std::vector<KernelInstance> &instances, const Pro
     }
     std::map<std::string, std::string> params = inst.params;
     params["WG"] = std::to_string(profile.workgroupSize);
-    // {{TREE %buf}}, {{TREE_MAX %buf}}: workgroup reductions (sum, maximum).
-    std::regex treeRe(R"(\{\{TREE(_MAX)? (%[A-Za-z0-9_]+)\}\})");
-    std::smatch m;
-    while (std::regex_search(text, m, treeRe))
-      text = m.prefix().str() + tree(m[2].str(), m[1].matched ? "maximumf" : "addf", profile.workgroupSize, counter) +
-             m.suffix().str();
-    for (size_t at; (at = text.find("{{ARGMAX_TREE}}")) != std::string::npos;)
-      text.replace(at, 15, argmaxTree(profile.workgroupSize));
-    // {{WARGS}}, {{WLOAD %dst %r %c}}: the weight operand in its storage format.
-    for (size_t at; (at = text.find("{{WARGS}}")) != std::string::npos;)
-      text.replace(at, 9, weightArgs(param(params, "W_FORMAT", inst.file)));
-    std::regex kvArgsRe(R"(\{\{KVARGS (%[A-Za-z0-9_]+)\}\})");
-    while (std::regex_search(text, m, kvArgsRe))
-      text = m.prefix().str() + kvArgs(m[1].str(), param(params, "KV", inst.file)) + m.suffix().str();
-    std::regex kvLoadRe(R"(\{\{KVLOAD (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+)\}\})");
-    while (std::regex_search(text, m, kvLoadRe))
-      text = m.prefix().str() +
-             kvLoad(m[1].str(), m[2].str(), m[3].str(), m[4].str(), param(params, "KV", inst.file),
-                    param(params, "D", inst.file), counter) +
-             m.suffix().str();
-    std::regex geluRe(R"(\{\{GELU (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+)\}\})");
-    while (std::regex_search(text, m, geluRe))
-      text = m.prefix().str() + geluOps(m[1].str(), m[2].str(), param(params, "GELU", inst.file), counter) +
-             m.suffix().str();
-    std::regex loadRe(R"(\{\{WLOAD (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+) (%[A-Za-z0-9_]+)\}\})");
-    while (std::regex_search(text, m, loadRe))
-      text = m.prefix().str() + weightLoad(m[1].str(), m[2].str(), m[3].str(), params, inst.file, counter) +
-             m.suffix().str();
+    // Macros: {{NAME %a %b ...}} -> its expansion from the SSA names given.
+    auto expand = [&](const std::string &name, int operands, const auto &with) {
+      std::string pattern = R"(\{\{)" + name;
+      for (int i = 0; i < operands; ++i)
+        pattern += R"( (%[A-Za-z0-9_]+))";
+      std::regex re(pattern + R"(\}\})");
+      std::smatch m;
+      while (std::regex_search(text, m, re))
+        text = m.prefix().str() + with(m) + m.suffix().str();
+    };
+    const std::string &file = inst.file;
+    int64_t wg = profile.workgroupSize;
+    // TREE / TREE_MAX %buf: workgroup reductions (sum, maximum); ARGMAX_TREE: value and lowest index.
+    expand("TREE", 1, [&](const std::smatch &m) { return tree(m[1].str(), "addf", wg, counter); });
+    expand("TREE_MAX", 1, [&](const std::smatch &m) { return tree(m[1].str(), "maximumf", wg, counter); });
+    expand("ARGMAX_TREE", 0, [&](const std::smatch &) { return argmaxTree(wg); });
+    // WARGS, WLOAD %dst %r %c: the weight operand in its storage format.
+    expand("WARGS", 0, [&](const std::smatch &) { return weightArgs(param(params, "W_FORMAT", file)); });
+    expand("WLOAD", 3, [&](const std::smatch &m) {
+      return weightLoad(m[1].str(), m[2].str(), m[3].str(), params, file, counter);
+    });
+    // KVARGS %c, KVLOAD %dst %c %slot %d: a KV cache in its format.
+    expand("KVARGS", 1, [&](const std::smatch &m) { return kvArgs(m[1].str(), param(params, "KV", file)); });
+    expand("KVLOAD", 4, [&](const std::smatch &m) {
+      return kvLoad(m[1].str(), m[2].str(), m[3].str(), m[4].str(), param(params, "KV", file), param(params, "D", file),
+                    counter);
+    });
+    // GELU %dst %v: the GELU form of parameter GELU.
+    expand("GELU", 2, [&](const std::smatch &m) { return geluOps(m[1].str(), m[2].str(), param(params, "GELU", file), counter); });
     for (const auto &[key, value] : params) {
       std::string marker = "{{" + key + "}}";
       for (size_t at; (at = text.find(marker)) != std::string::npos;)

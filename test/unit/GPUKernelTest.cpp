@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <random>
 
 using namespace kiln;
@@ -63,7 +64,9 @@ std::vector<gpu::KernelInstance> instances(int64_t n, int64_t count) {
   keys["OFFSET"] = std::to_string(kE);
   values["OFFSET"] = std::to_string(2 * kE);
   return {{"layer_norm.mlir", {{"N", std::to_string(n)}, {"EPS", "1.0e-05"}}, "", ""},
-          {"elementwise.mlir", {{"COUNT", std::to_string(count)}, {"GELU", "tanh"}}, "", ""},
+          {"elementwise.mlir", {{"COUNT", std::to_string(count)}}, "", "add"},
+          {"elementwise.mlir", {{"COUNT", std::to_string(count)}, {"GELU", "tanh"}}, "", "gelu"},
+          {"elementwise.mlir", {{"K", std::to_string(n)}, {"SCALE", "0.0"}}, "", "quantize_rows"},
           {"linear.mlir", {{"K", "96"}, {"N", "200"}, {"M", "3"}, {"GELU", "tanh"}, {"W_FORMAT", "f32"}, {"W_COLS", "200"}}, "", ""},
           {"attention.mlir", attn, "", "attention"},
           {"attention.mlir", keys, "", "cache_write"},
@@ -383,6 +386,32 @@ TEST_F(OnDevice, Int8CacheWriteQuantizesAsTheReference) {
       EXPECT_EQ(std::vector<int8_t>(cache.begin() + slot * kD, cache.begin() + (slot + 1) * kD), q) << s << " " << h;
     }
   EXPECT_EQ(std::count(scales.begin(), scales.end(), 0.0f), ptrdiff_t(scales.size() - 3 * kH + 1)); // padding: nothing
+}
+
+// W8A8's input rows: each replaced by q * scale, bit for bit the reference's quantization
+// (dynamic: max|x| / 127 per row, a zero row included; static: the calibrated scale).
+TEST_F(OnDevice, QuantizeRowsMatchesTheReference) {
+  const int64_t rows = 5, K = 96;
+  std::vector<float> x = randomValues(rows * K, 23, 4.0f);
+  std::fill(x.begin() + 2 * K, x.begin() + 3 * K, 0.0f);
+  for (float fixed : {0.0f, 0.03125f}) {
+    std::ostringstream scale;
+    scale.precision(17);
+    scale << std::scientific << double(fixed);
+    std::vector<uint32_t> spirv = gpu::compileToSPIRV(gpu::kernelModule(
+        {{"elementwise.mlir", {{"K", std::to_string(K)}, {"SCALE", scale.str()}}, "", "quantize_rows"}},
+        gpu::profile("lavapipe")));
+    auto kernel = device->kernel(spirv, "quantize_rows", 2);
+    auto bx = upload(x), by = device->buffer(rows * K * 4);
+    device->run(*kernel, {bx.get(), by.get()}, uint32_t(rows));
+    std::vector<float> y = download(*by);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<int8_t> q(static_cast<size_t>(K));
+      float s = quantizeActivationRow(&x[size_t(r * K)], K, fixed, q.data());
+      for (int64_t k = 0; k < K; ++k)
+        ASSERT_EQ(y[size_t(r * K + k)], float(q[size_t(k)]) * s) << "scale " << fixed << " row " << r << " col " << k;
+    }
+  }
 }
 
 // Flash-style prefill attention: 7 rows (two query tiles of 4, the last partial, one padding
