@@ -397,19 +397,19 @@ int32_t Session::greedy() {
     throw Error("nothing to sample from: prefill first");
   if (context_) // picked on the device, by the sampler's rule
     return context_->nextId();
-  return Sampler(SamplingOptions()).sample(logits(), logits_.size());
+  return Sampler::argmax(logits(), logits_.size());
 }
 
 int32_t Session::sample(const SamplingOptions &options) {
   if (!haveLogits_)
     throw Error("nothing to sample from: prefill first");
-  if (options.temperature == 0.0)
-    return greedy();
   if (!sampler_ || options.temperature != samplerOptions_.temperature || options.topK != samplerOptions_.topK ||
       options.topP != samplerOptions_.topP || options.seed != samplerOptions_.seed) {
-    sampler_ = std::make_unique<Sampler>(options);
+    sampler_ = std::make_unique<Sampler>(options); // validates the options
     samplerOptions_ = options;
   }
+  if (options.temperature == 0.0) // a GPU picks it on the device and reads back one id
+    return greedy();
   return sampler_->sample(logits(), logits_.size());
 }
 

@@ -90,6 +90,26 @@ std::string weightArgs(const std::string &format) {
   throw Error("gpu: unknown weight format '" + format + "' (f32, f16, bf16, q8, q4)");
 }
 
+/// Emits lane `lane` (an index) of the 32-bit word `memref[word]`, which holds 32 / `bits`
+/// values, as an i32 (sign-extended when `isSigned`); returns its SSA name.
+std::string unpackLane(std::ostream &os, const std::string &p, const std::string &memref, const std::string &word,
+                       const std::string &lane, int bits, bool isSigned) {
+  os << p << "_bits = arith.constant " << bits << " : i32\n  "
+     << p << "_mask = arith.constant " << ((1 << bits) - 1) << " : i32\n  "
+     << p << "_word = memref.load " << memref << "[" << word << "] : memref<?xi32>\n  "
+     << p << "_lane32 = arith.index_cast " << lane << " : index to i32\n  "
+     << p << "_shift = arith.muli " << p << "_lane32, " << p << "_bits : i32\n  "
+     << p << "_sh = arith.shrui " << p << "_word, " << p << "_shift : i32\n  "
+     << p << "_u = arith.andi " << p << "_sh, " << p << "_mask : i32\n  ";
+  if (!isSigned)
+    return p + "_u";
+  // (u ^ half) - half: the two's-complement value of the lane's bits.
+  os << p << "_half = arith.constant " << (1 << (bits - 1)) << " : i32\n  "
+     << p << "_x = arith.xori " << p << "_u, " << p << "_half : i32\n  "
+     << p << "_q = arith.subi " << p << "_x, " << p << "_half : i32\n  ";
+  return p + "_q";
+}
+
 /// {{WLOAD %dst %r %c}}: element (r, c) of the weight (a row-major matrix of W_WORDS words
 /// per row) as f32, decoded in registers exactly as the reference dequantizes it:
 /// (q - zero) * scale with channel = (W_AXIS == 0 ? c : r) and group = (W_AXIS == 0 ? r : c) /
@@ -113,19 +133,15 @@ std::string weightLoad(const std::string &dst, const std::string &r, const std::
     return os.str();
   }
   int perWord = format == "q8" ? 4 : format == "q4" ? 8 : 2, bits = 32 / perWord;
+  // q8 / q4: signed values sign-extended; asymmetric int4 is 0..15.
+  bool isSigned = format == "q8" || (format == "q4" && param(params, "W_SIGNED", file) == "true");
   cidx("words", param(params, "W_WORDS", file));
   cidx("per", std::to_string(perWord));
-  ci32("bits", std::to_string(bits));
-  ci32("mask", std::to_string((1 << bits) - 1));
   os << p << "_row = arith.muli " << r << ", " << p << "_words : index\n  "
      << p << "_wc = arith.divui " << c << ", " << p << "_per : index\n  "
      << p << "_i = arith.addi " << p << "_row, " << p << "_wc : index\n  "
-     << p << "_word = memref.load %w[" << p << "_i] : memref<?xi32>\n  "
-     << p << "_lane = arith.remui " << c << ", " << p << "_per : index\n  "
-     << p << "_lane32 = arith.index_cast " << p << "_lane : index to i32\n  "
-     << p << "_shift = arith.muli " << p << "_lane32, " << p << "_bits : i32\n  "
-     << p << "_sh = arith.shrui " << p << "_word, " << p << "_shift : i32\n  "
-     << p << "_u = arith.andi " << p << "_sh, " << p << "_mask : i32\n  ";
+     << p << "_lane = arith.remui " << c << ", " << p << "_per : index\n  ";
+  std::string q = unpackLane(os, p, "%w", p + "_i", p + "_lane", bits, isSigned);
   if (format == "bf16") {
     ci32("c16", "16");
     os << p << "_f = arith.shli " << p << "_u, " << p << "_c16 : i32\n  "
@@ -168,15 +184,6 @@ std::string weightLoad(const std::string &dst, const std::string &r, const std::
        << p << "_b = arith.select " << p << "_iszero, " << p << "_small, " << p << "_b0 : i32\n  "
        << dst << " = arith.bitcast " << p << "_b : i32 to f32";
     return os.str();
-  }
-  // q8 / q4: signed values sign-extended ((u ^ half) - half); asymmetric int4 is 0..15.
-  bool isSigned = format == "q8" || param(params, "W_SIGNED", file) == "true";
-  std::string q = p + "_u";
-  if (isSigned) {
-    ci32("half", std::to_string(1 << (bits - 1)));
-    os << p << "_x = arith.xori " << p << "_u, " << p << "_half : i32\n  "
-       << p << "_q = arith.subi " << p << "_x, " << p << "_half : i32\n  ";
-    q = p + "_q";
   }
   bool axis0 = param(params, "W_AXIS", file) == "0";
   cidx("groups", param(params, "W_GROUPS", file));
@@ -278,19 +285,10 @@ std::string kvLoad(const std::string &dst, const std::string &cache, const std::
     return os.str();
   }
   os << p << "_c4 = arith.constant 4 : index\n  "
-     << p << "_c8 = arith.constant 8 : i32\n  "
-     << p << "_mask = arith.constant 255 : i32\n  "
-     << p << "_half = arith.constant 128 : i32\n  "
      << p << "_w = arith.divui " << p << "_e, " << p << "_c4 : index\n  "
-     << p << "_lane = arith.remui " << p << "_e, " << p << "_c4 : index\n  "
-     << p << "_word = memref.load " << cache << "[" << p << "_w] : memref<?xi32>\n  "
-     << p << "_lane32 = arith.index_cast " << p << "_lane : index to i32\n  "
-     << p << "_shift = arith.muli " << p << "_lane32, " << p << "_c8 : i32\n  "
-     << p << "_sh = arith.shrui " << p << "_word, " << p << "_shift : i32\n  "
-     << p << "_u = arith.andi " << p << "_sh, " << p << "_mask : i32\n  "
-     << p << "_x = arith.xori " << p << "_u, " << p << "_half : i32\n  "
-     << p << "_q = arith.subi " << p << "_x, " << p << "_half : i32\n  "
-     << p << "_qf = arith.sitofp " << p << "_q : i32 to f32\n  "
+     << p << "_lane = arith.remui " << p << "_e, " << p << "_c4 : index\n  ";
+  std::string q = unpackLane(os, p, cache, p + "_w", p + "_lane", 8, true);
+  os << p << "_qf = arith.sitofp " << q << " : i32 to f32\n  "
      << p << "_s = memref.load " << cache << "_scale[" << slot << "] : memref<?xf32>\n  "
      << dst << " = arith.mulf " << p << "_qf, " << p << "_s : f32";
   return os.str();

@@ -266,7 +266,7 @@ private:
     return b;
   }
 
-  /// The kernel parameters and bindings of a matrix weight's chunk.
+  /// The bindings of a matrix weight's chunk: its data, then any scales and zero points.
   std::vector<Binding> chunkBindings(const WeightChunk &c) {
     std::vector<Binding> out;
     for (int b : c.buffers)
@@ -308,7 +308,7 @@ private:
   Binding bind(Value v, int64_t *remainder = nullptr) {
     const Place &p = places_.at(v);
     if (p.buffer == kWeightsBuffer)
-      return whole(weight(v.getDefiningOp(), v, false, true).chunks.front().buffers.front());
+      return bindWeight(v.getDefiningOp(), v);
     uint64_t byteOffset = uint64_t(p.offset) * 4;
     uint64_t aligned = byteOffset / kBindingAlignment * kBindingAlignment;
     int64_t rem = int64_t(byteOffset - aligned) / 4;
@@ -374,11 +374,16 @@ private:
     return kernelIndex_[key.str()] = index;
   }
 
-  void dispatch(GraphSchedule &g, Operation *op, int kernelIndex, std::vector<Binding> bindings,
+  /// Appends a dispatch computing `what` (the kiln op's name, for diagnostics).
+  void dispatch(GraphSchedule &g, const std::string &what, int kernelIndex, std::vector<Binding> bindings,
                 std::array<uint32_t, 3> groups) {
     for (const auto &b : bindings)
       program_.maxBindingBytes = std::max(program_.maxBindingBytes, b.bytes);
-    g.dispatches.push_back({kernelIndex, std::move(bindings), groups, op ? op->getName().getStringRef().str() : ""});
+    g.dispatches.push_back({kernelIndex, std::move(bindings), groups, what});
+  }
+  void dispatch(GraphSchedule &g, Operation *op, int kernelIndex, std::vector<Binding> bindings,
+                std::array<uint32_t, 3> groups) {
+    dispatch(g, op->getName().getStringRef().str(), kernelIndex, std::move(bindings), groups);
   }
 
   //===--------------------------------------------------------------------===//
@@ -540,12 +545,10 @@ private:
     }
     // The greedy pick on the device: a decode step can read back one id.
     int partial = kernel("lm_head.mlir", "argmax_partial", {{"V", str(vocab_)}, {"CHUNK", str(argmaxChunk_)}});
-    dispatch(g, nullptr, partial, {whole(logits_), whole(argmaxValues_), whole(argmaxIds_)},
+    dispatch(g, "argmax", partial, {whole(logits_), whole(argmaxValues_), whole(argmaxIds_)},
              {uint32_t(argmaxParts_), 1, 1});
     int final = kernel("lm_head.mlir", "argmax_final", {{"PARTS", str(argmaxParts_)}});
-    dispatch(g, nullptr, final, {whole(argmaxValues_), whole(argmaxIds_), whole(nextId_)}, {1, 1, 1});
-    g.dispatches.back().op = "argmax";
-    g.dispatches[g.dispatches.size() - 2].op = "argmax";
+    dispatch(g, "argmax", final, {whole(argmaxValues_), whole(argmaxIds_), whole(nextId_)}, {1, 1, 1});
     return g;
   }
 

@@ -99,10 +99,7 @@ std::unique_ptr<Device::Impl> openInstance() {
 
 bool Device::available(std::string *why) {
   try {
-    auto impl = openInstance();
-    uint32_t n = 0;
-    impl->vkEnumeratePhysicalDevices(impl->instance, &n, nullptr);
-    if (n == 0) {
+    if (count() == 0) {
       if (why)
         *why = "vulkan: no Vulkan device (install mesa-vulkan-drivers for lavapipe)";
       return false;

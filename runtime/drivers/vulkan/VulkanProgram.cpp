@@ -115,7 +115,7 @@ VulkanContext::VulkanContext(VulkanProgram &program) : program_(program) {
 }
 
 vk::Buffer &VulkanContext::byRole(const std::string &role) {
-  return *own_[size_t(program_.spec_.roles.find(role)->second)];
+  return *own_[size_t(program_.spec_.buffer(role))];
 }
 
 void VulkanContext::run(const std::string &name, const int32_t *ids, const int32_t *positions, int64_t tokens) {
