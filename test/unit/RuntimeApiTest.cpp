@@ -13,6 +13,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -48,6 +50,8 @@ TEST_F(RuntimeApi, GeneratesTheGoldenIds) {
   EXPECT_EQ(kiln_artifact_context_length(a), 48);
   EXPECT_EQ(kiln_artifact_prompt_length(a), 4);
   EXPECT_GT(kiln_artifact_weight_bytes(a), 7000000u * 4);
+  EXPECT_STREQ(kiln_artifact_target(a), "cpu");
+  EXPECT_STREQ(kiln_artifact_device(a), ""); // a GPU artifact names its device
   kiln_session *s = nullptr;
   kiln_session_options so = {2};
   ASSERT_EQ(kiln_session_create(a, &so, &s), nullptr);
@@ -112,6 +116,31 @@ TEST_F(RuntimeApi, SessionsAreIndependentAndSamplingIsSeeded) {
   EXPECT_EQ(seq[0], seq[1]) << "same seed, same artifact, same text";
   kiln_session_destroy(s1);
   kiln_session_destroy(s2);
+  kiln_artifact_close(a);
+}
+
+// KILN_DEVICE picks a GPU artifact's device; a value that is no index is refused for any artifact.
+// Greedy sampling still validates its options (a GPU picks the id on the device, but the request
+// is checked first).
+TEST_F(RuntimeApi, DeviceVariableAndGreedyOptionsAreChecked) {
+  kiln_artifact *a = nullptr;
+  setenv("KILN_DEVICE", "first", 1);
+  std::string refused = message(kiln_artifact_open(dir->file("art").c_str(), nullptr, &a));
+  unsetenv("KILN_DEVICE");
+  EXPECT_NE(refused.find("KILN_DEVICE='first' is not a device index"), std::string::npos) << refused;
+  ASSERT_EQ(kiln_artifact_open(dir->file("art").c_str(), nullptr, &a), nullptr);
+  kiln_session *s = nullptr;
+  ASSERT_EQ(kiln_session_create(a, nullptr, &s), nullptr);
+  int32_t ids[] = {818, 262}, next = -1;
+  const float *logits = nullptr;
+  ASSERT_EQ(kiln_session_prefill(s, ids, 2, &logits), nullptr);
+  int32_t best = int32_t(std::max_element(logits, logits + kiln_artifact_vocab_size(a)) - logits);
+  kiln_sampling badTopP = {0.0f, 0, 5.0f, 0};
+  EXPECT_NE(message(kiln_session_sample(s, &badTopP, &next)).find("--top-p must be in (0, 1]"), std::string::npos);
+  kiln_sampling greedy = {0.0f, 0, 1.0f, 0};
+  EXPECT_EQ(kiln_session_sample(s, &greedy, &next), nullptr);
+  EXPECT_EQ(next, best); // the largest logit (the first of equals, as max_element picks)
+  kiln_session_destroy(s);
   kiln_artifact_close(a);
 }
 
