@@ -68,6 +68,9 @@ LogicalResult GlobalOp::verify() {
     return emitOpError("requires a statically shaped type");
   if (auto value = getValueAttr(); value && value.getType() != type)
     return emitOpError("value type ") << value.getType() << " does not match " << type;
+  if (getAdapter() && (!type.getElementType().isF32() || type.getRank() != 2 || !getValueAttr() || getQuantAttr() ||
+                       getSparsityAttr()))
+    return emitOpError("an adapter slot is a 2-D f32 weight with a value, neither quantized nor pruned");
   if (auto quant = getQuantAttr()) {
     auto format = quant.getAs<StringAttr>("format");
     auto group = quant.getAs<IntegerAttr>("group_size");

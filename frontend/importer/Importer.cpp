@@ -13,13 +13,19 @@
 //===----------------------------------------------------------------------===//
 #include "kiln/Frontend/Importer.h"
 
+#include "kiln/Frontend/Adapter.h"
+#include "kiln/IR/Adapters.h"
 #include "kiln/IR/KilnOps.h"
+#include "kiln/IR/WeightValues.h"
 #include "kiln/Support/Error.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
+#include <cctype>
 #include <filesystem>
+#include <map>
+#include <set>
 
 using namespace mlir;
 
@@ -48,6 +54,10 @@ public:
       b_.create<GlobalOp>(loc_, t.name, type, ElementsAttr(), DictionaryAttr(), DictionaryAttr());
       globals_[t.name] = type;
     }
+    if (!opts_.mergeAdapter.empty())
+      mergeAdapter(*module);
+    if (!opts_.adapters.empty())
+      addAdapterSlots(*module);
     buildFunction(*module, "prefill", opts_.promptLen, !opts_.allLogits);
     buildFunction(*module, "decode", 1, true);
     return module;
@@ -95,8 +105,94 @@ private:
     auto xs = cast<RankedTensorType>(x.getType()).getShape();
     SmallVector<int64_t> shape(xs.begin(), xs.end());
     shape.back() = cast<RankedTensorType>(w.getType()).getShape()[1];
-    return b_.create<LinearOp>(loc_, act(shape), x, w, weight(prefix + ".bias"), GeluApproximationAttr(), InputQuantizationAttr(),
-                               FloatAttr());
+    Value y = b_.create<LinearOp>(loc_, act(shape), x, w, weight(prefix + ".bias"), GeluApproximationAttr(),
+                                  InputQuantizationAttr(), FloatAttr());
+    if (!globals_.count(prefix + ".lora_A"))
+      return y;
+    // The switchable low-rank branch: (x lora_A) lora_B, beside the base linear.
+    SmallVector<int64_t> mid(xs.begin(), xs.end());
+    mid.back() = globals_.at(prefix + ".lora_A").getShape()[1];
+    Value t = b_.create<LinearOp>(loc_, act(mid), x, weight(prefix + ".lora_A"), Value(), GeluApproximationAttr(),
+                                  InputQuantizationAttr(), FloatAttr());
+    Value d = b_.create<LinearOp>(loc_, act(shape), t, weight(prefix + ".lora_B"), Value(), GeluApproximationAttr(),
+                                  InputQuantizationAttr(), FloatAttr());
+    return b_.create<AddOp>(loc_, y, d);
+  }
+
+  /// W += scale (B A)^T for every linear the adapter changes, as inline values.
+  void mergeAdapter(ModuleOp module) {
+    LoraAdapter a = LoraAdapter::open(opts_.mergeAdapter, cfg_);
+    for (const LoraFactors &f : a.modules) {
+      std::string name = f.module + ".weight";
+      auto global = module.lookupSymbol<GlobalOp>(name);
+      const TensorView &base = ckpt_.tensor(name);
+      std::vector<double> delta = a.convDelta(f);
+      std::vector<float> merged(delta.size());
+      for (size_t i = 0; i < merged.size(); ++i)
+        merged[i] = float(base.at(i) + delta[i]);
+      setInlineValues(global, base.shape, merged);
+      globals_[name] = cast<RankedTensorType>(global.getType());
+    }
+  }
+
+  /// Adapter slots of the largest rank any adapter gives each linear, and
+  /// each adapter's values for them (smaller ranks zero padded, scale folded
+  /// into lora_B) in the module attribute kiln.adapters.
+  void addAdapterSlots(ModuleOp module) {
+    std::vector<LoraAdapter> adapters;
+    std::map<std::string, int64_t> rank;
+    std::map<std::string, std::pair<int64_t, int64_t>> dims;
+    for (const auto &[name, dir] : opts_.adapters) {
+      adapters.push_back(LoraAdapter::open(dir, cfg_));
+      for (const LoraFactors &f : adapters.back().modules) {
+        rank[f.module] = std::max(rank[f.module], adapters.back().rank);
+        dims[f.module] = {f.in, f.out};
+      }
+    }
+    // Slots in model order (the order of the weight table).
+    std::vector<std::string> order;
+    for (int64_t l = 0; l < cfg_.nLayer; ++l)
+      for (const auto &s : loraModuleSuffixes())
+        if (rank.count("h." + std::to_string(l) + "." + s))
+          order.push_back("h." + std::to_string(l) + "." + s);
+    for (const auto &m : order) {
+      auto [in, out] = dims[m];
+      for (auto [suffix, shape] : {std::pair{".lora_A", SmallVector<int64_t>{in, rank[m]}},
+                                   {".lora_B", SmallVector<int64_t>{rank[m], out}}}) {
+        auto type = RankedTensorType::get(shape, f32());
+        loc_ = NameLoc::get(b_.getStringAttr(m + suffix));
+        auto g = b_.create<GlobalOp>(loc_, m + suffix, type, DenseElementsAttr::get(type, 0.0f), DictionaryAttr(),
+                                     DictionaryAttr());
+        g.setAdapter(true);
+        globals_[m + suffix] = type;
+      }
+    }
+    SmallVector<Attribute> list;
+    for (size_t k = 0; k < adapters.size(); ++k) {
+      const LoraAdapter &a = adapters[k];
+      SmallVector<NamedAttribute> values;
+      for (const LoraFactors &f : a.modules) {
+        int64_t R = rank[f.module], r = a.rank;
+        std::vector<float> A(size_t(f.in * R), 0.0f), B(size_t(R * f.out), 0.0f);
+        for (int64_t i = 0; i < f.in; ++i)
+          for (int64_t j = 0; j < r; ++j)
+            A[size_t(i * R + j)] = f.a[size_t(j * f.in + i)];
+        for (int64_t j = 0; j < r; ++j)
+          for (int64_t o = 0; o < f.out; ++o)
+            B[size_t(j * f.out + o)] = float(a.scale * double(f.b[size_t(o * r + j)]));
+        values.push_back(b_.getNamedAttr(f.module + ".lora_A", DenseElementsAttr::get(globals_.at(f.module + ".lora_A"), llvm::ArrayRef<float>(A))));
+        values.push_back(b_.getNamedAttr(f.module + ".lora_B", DenseElementsAttr::get(globals_.at(f.module + ".lora_B"), llvm::ArrayRef<float>(B))));
+      }
+      list.push_back(b_.getDictionaryAttr({
+          b_.getNamedAttr("name", b_.getStringAttr(opts_.adapters[k].first)),
+          b_.getNamedAttr("source", b_.getStringAttr(std::filesystem::absolute(a.dir).lexically_normal().string())),
+          b_.getNamedAttr("r", b_.getI64IntegerAttr(a.rank)),
+          b_.getNamedAttr("alpha", b_.getF64FloatAttr(a.alpha)),
+          b_.getNamedAttr("rslora", b_.getBoolAttr(a.rslora)),
+          b_.getNamedAttr("values", b_.getDictionaryAttr(values)),
+      }));
+    }
+    module->setAttr(kAdaptersAttr, b_.getArrayAttr(list));
   }
 
   void buildFunction(ModuleOp module, StringRef name, int64_t seq, bool lastOnly) {
@@ -204,6 +300,16 @@ OwningOpRef<ModuleOp> importGPT2(MLIRContext &context, const Checkpoint &checkpo
                 std::to_string(opts.ctxLen) + " (the context length)");
   if (opts.batch < 1)
     throw Error("batch size must be at least 1");
+  std::set<std::string> names;
+  for (const auto &[name, dir] : opts.adapters) {
+    bool ok = !name.empty() && name != "none";
+    for (char c : name)
+      ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+    if (!ok)
+      throw Error("--adapters: '" + name + "' is not an adapter name (letters, digits, _ - .; not 'none')");
+    if (!names.insert(name).second)
+      throw Error("--adapters: the name '" + name + "' is given twice");
+  }
   return GPT2Builder(context, checkpoint, opts).build();
 }
 

@@ -14,7 +14,7 @@
 #include "kiln/Passes/Calibration.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
-#include "kiln/Passes/WeightValues.h"
+#include "kiln/IR/WeightValues.h"
 #include "kiln/Quant/Quant.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/Float16.h"

@@ -3,7 +3,7 @@
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
-#include "kiln/Passes/WeightValues.h"
+#include "kiln/IR/WeightValues.h"
 #include "kiln/Support/Error.h"
 
 #include "llvm/ADT/MapVector.h"

@@ -7,7 +7,7 @@
 #include "kiln/Passes/Calibration.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
-#include "kiln/Passes/WeightValues.h"
+#include "kiln/IR/WeightValues.h"
 #include "kiln/Support/Error.h"
 
 #include "llvm/ADT/MapVector.h"

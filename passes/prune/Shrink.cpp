@@ -2,7 +2,7 @@
 #include "Shrink.h"
 
 #include "kiln/Interpreter/Interpreter.h"
-#include "kiln/Passes/WeightValues.h"
+#include "kiln/IR/WeightValues.h"
 #include "kiln/Support/Error.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

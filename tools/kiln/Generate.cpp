@@ -14,13 +14,15 @@ namespace kiln {
 
 const std::set<std::string> kRunValuedOptions = {"--reference", "--prompt", "--prompt-ids", "-n", "--temperature",
                                                  "--top-k", "--top-p", "--seed", "--prompt-len", "--ctx-len",
-                                                 "--threads", "--top-logits", "--kernels", "--device"};
+                                                 "--threads", "--top-logits", "--kernels", "--device",
+                                                 "--adapter"};
 const std::set<std::string> kRunFlagOptions = {"--print-ids", "--json", "--stats", "--help"};
 
 const char *const kRunHelp =
     "usage: kiln run ARTIFACT_DIR (--prompt TEXT | --prompt-ids 1,2,3) [-n N] [--kernels NAME] [--device N]\n"
+    "                [--adapter NAME]\n"
     "       kiln run --reference MODEL_DIR|FILE.mlir (--prompt TEXT | --prompt-ids 1,2,3) [-n N]\n"
-    "                [--prompt-len N] [--ctx-len N]\n"
+    "                [--prompt-len N] [--ctx-len N] [--adapter PEFT_DIR]\n"
     "  common: [--temperature T] [--top-k K] [--top-p P] [--seed S] [--print-ids]\n"
     "          [--json [--top-logits K]] [--stats] [--threads N]\n"
     "Generates text with a compiled artifact, or with --reference the reference interpreter\n"
@@ -29,7 +31,9 @@ const char *const kRunHelp =
     "where --top-logits K adds the K largest [id, logit] pairs of every step. --stats prints\n"
     "time to first token and tokens/s to stderr. --kernels forces a kernel variant\n"
     "(generic, avx2, avx512) of a cpu artifact; --device picks the GPU of a vulkan artifact\n"
-    "(an index among the Vulkan devices, default 0).\n";
+    "(an index among the Vulkan devices, default 0). --adapter selects one of an artifact's\n"
+    "switchable adapters by name (none: the base model), or with --reference merges a PEFT\n"
+    "LoRA folder into the model's weights.\n";
 
 namespace {
 /// The k largest [id, logit] pairs, descending (ties: lower id first).

@@ -7,6 +7,10 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace kiln {
 
 struct ImportOptions {
@@ -19,6 +23,12 @@ struct ImportOptions {
   /// Prefill returns logits for every slot ([B, P, V]) instead of the last
   /// real token only ([B, 1, V]); used to score text.
   bool allLogits = false;
+  /// A PEFT LoRA folder merged into the weights (W += scale (B A)^T) before
+  /// any pass sees them (`--adapter DIR`).
+  std::string mergeAdapter;
+  /// Switchable LoRA adapters (`--adapters NAME=DIR,...`): each adapted
+  /// linear gets its low-rank branch over adapter slots (kiln/IR/Adapters.h).
+  std::vector<std::pair<std::string, std::string>> adapters;
 };
 
 /// Builds the kiln module: the weight table (kiln.global per tensor, backed

@@ -40,6 +40,12 @@ def Kiln_GlobalOp : Kiln_Op<"global", [Symbol]> {
     channel-major) that override the round-to-nearest ones, as
     kiln-distill's reconstructed weights do.
 
+    `adapter` marks a switchable LoRA slot (`kiln compile --adapters`): an
+    f32 factor of the low-rank branch beside a linear, `lora_A` [in, r] or
+    `lora_B` [r, out] with the adapter's scale folded into B. Its `value` is
+    the base model's (zeros); the module attribute `kiln.adapters` holds each
+    adapter's values, and a session picks one at run time (docs/adapters.md).
+
     ```mlir
     kiln.global @"h.0.attn.c_attn.weight" : tensor<128x384xf32>
     kiln.global @"h.0.mlp.c_fc.weight" : tensor<128x512xf32> {quant = {axis = 0 : i64, format = "int8", group_size = 0 : i64, symmetric = true}}
@@ -47,7 +53,7 @@ def Kiln_GlobalOp : Kiln_Op<"global", [Symbol]> {
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<AnyRankedTensor>:$type,
                        OptionalAttr<ElementsAttr>:$value, OptionalAttr<DictionaryAttr>:$quant,
-                       OptionalAttr<DictionaryAttr>:$sparsity);
+                       OptionalAttr<DictionaryAttr>:$sparsity, UnitAttr:$adapter);
   let assemblyFormat = "$sym_name `:` $type (`=` $value^)? attr-dict";
   let hasVerifier = 1;
 }

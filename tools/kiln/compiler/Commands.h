@@ -27,6 +27,9 @@ struct LoadedModel {
 };
 LoadedModel loadModel(const std::string &path, const ImportOptions &options);
 
+/// --adapter DIR (merged) and, where `switchable`, --adapters NAME=DIR,...
+void setAdapterOptions(const Args &args, ImportOptions &options, bool switchable);
+
 /// Loads --load-pass-plugin, registers every pass, and parses --pipeline
 /// FILE.yaml or --passes LIST (`defaultPasses` when neither is given).
 Pipeline userPipeline(const Args &args, const std::string &defaultPasses);

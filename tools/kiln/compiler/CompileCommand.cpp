@@ -32,7 +32,7 @@ const char *kCompileHelp =
     "usage: kiln compile MODEL_DIR|FILE.mlir -o OUT [--target cpu|onnx|vulkan|cuda] [--prompt-len N] [--ctx-len N]\n"
     "                    [--emit kiln|lowered|llvm|obj|ptx|artifact] [--load-backend-plugin PATH]\n"
     "                    [--pipeline FILE.yaml | --passes LIST] [--load-pass-plugin PATH]\n"
-    "                    [--calibration TEXT_FILE]\n"
+    "                    [--calibration TEXT_FILE] [--adapter PEFT_DIR] [--adapters NAME=PEFT_DIR,...]\n"
     "                    [--print-ir-after-all] [--print-ir-after PASS] [--timing] [--pass-statistics]\n"
     "                    [--dump-graph FILE.dot]\n"
     "                    [--<backend option>=VALUE ...]\n"
@@ -55,7 +55,8 @@ int compileCommand(int argc, char **argv) {
   // --name=value pairs the driver does not know and hand them over.
   std::set<std::string> valued = {"-o",         "--target",         "--prompt-len",       "--ctx-len",
                                   "--emit",     "--load-backend-plugin", "--pipeline",    "--passes",
-                                  "--load-pass-plugin", "--print-ir-after", "--calibration", "--dump-graph"};
+                                  "--load-pass-plugin", "--print-ir-after", "--calibration", "--dump-graph",
+                                  "--adapter",  "--adapters"};
   std::set<std::string> flags = {"--list-targets", "--help", "--print-ir-after-all", "--timing", "--pass-statistics"};
   std::vector<char *> driverArgs = {argv[0], argv[1]};
   BackendOptions backendOptions;
@@ -122,6 +123,7 @@ int compileCommand(int argc, char **argv) {
   ImportOptions options;
   options.promptLen = args.getInt("--prompt-len", 0);
   options.ctxLen = args.getInt("--ctx-len", 0);
+  setAdapterOptions(args, options, true);
   LoadedModel model = loadModel(args.onePositional("MODEL_DIR"), options);
   mlir::ModuleOp module = *model.module;
 

@@ -191,17 +191,17 @@ std::vector<Score> evaluate(const std::vector<std::unique_ptr<Scorer>> &models, 
 
 int evalCommand(int argc, char **argv) {
   Args args("eval", {"--text", "--window", "--max-tokens", "--against", "--threads", "--pipeline", "--passes",
-                     "--pipelines", "--load-pass-plugin", "--calibration"},
+                     "--pipelines", "--load-pass-plugin", "--calibration", "--adapter"},
             {"--json", "--table", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << "usage: kiln eval MODEL_OR_ARTIFACT... --text FILE [--window W] [--max-tokens N]\n"
                  "                 [--against TEACHER] [--pipeline FILE.yaml | --passes LIST]\n"
                  "                 [--pipelines A.yaml,B.yaml,...] [--load-pass-plugin PATH] [--calibration FILE]\n"
-                 "                 [--threads N] [--json | --table]\n"
+                 "                 [--adapter PEFT_DIR] [--threads N] [--json | --table]\n"
                  "MODEL_OR_ARTIFACT and TEACHER: a checkpoint folder, a kiln .mlir file, or a compiled\n"
                  "artifact (run on the runtime, one token at a time). The pipeline (if any) is applied\n"
-                 "to models, not to the teacher. Perplexity over independent windows of W tokens\n"
+                 "(and --adapter, merged) to models, not to the teacher. Perplexity over independent windows of W tokens\n"
                  "(default: the context length), scoring tokens 1..W-1 of each; with --against,\n"
                  "KL(teacher || model) and top-1 agreement. Several models: one row each (--table,\n"
                  "the default for several, or --json: one object per line). --pipelines: one row per\n"
@@ -241,6 +241,8 @@ int evalCommand(int argc, char **argv) {
     if (isArtifact(path)) {
       if (applyPipeline && hasPipeline)
         args.error(path + " is a compiled artifact: --pipeline/--passes apply to models only");
+      if (applyPipeline && args.has("--adapter"))
+        args.error(path + " is a compiled artifact: --adapter applies to models only");
       if (isOnnxArtifact(path))
         return std::make_unique<OrtScorer>(path, threads);
       return std::make_unique<ArtifactScorer>(path, threads > 0 ? threads : 0);
@@ -251,6 +253,8 @@ int evalCommand(int argc, char **argv) {
     if (w == 0 && std::filesystem::is_directory(path))
       w = Checkpoint::open(path)->config().nPositions;
     options.promptLen = options.ctxLen = w;
+    if (applyPipeline)
+      setAdapterOptions(args, options, false);
     LoadedModel model = loadModel(path, options);
     if (applyPipeline && !pipelineFile.empty()) {
       setCalibration(args, *model.module);

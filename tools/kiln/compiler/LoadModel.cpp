@@ -51,6 +51,28 @@ void setCalibration(const Args &args, mlir::ModuleOp module) {
   module->setAttr("kiln.calibration", mlir::StringAttr::get(module.getContext(), path));
 }
 
+void setAdapterOptions(const Args &args, ImportOptions &options, bool switchable) {
+  if (args.has("--adapter"))
+    options.mergeAdapter = args.get("--adapter");
+  if (!args.has("--adapters"))
+    return;
+  if (!switchable)
+    args.error("--adapters applies to kiln compile (switchable adapters); merge one here with --adapter DIR");
+  std::string list = args.get("--adapters");
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      args.error("--adapters: '" + item + "' is not NAME=PEFT_DIR");
+    options.adapters.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+}
+
 void applyUserPipeline(const Args &args, mlir::ModuleOp module) {
   setCalibration(args, module);
   runPipeline(userPipeline(args, ""), module, "the pass pipeline");
@@ -77,6 +99,8 @@ LoadedModel loadModel(const std::string &path, const ImportOptions &options) {
   }
   if (!std::filesystem::exists(path))
     fail(path, "no such model folder or .mlir file");
+  if (!options.mergeAdapter.empty() || !options.adapters.empty())
+    fail(path, "adapters are applied when importing a model folder, not to a .mlir file");
   // Collect diagnostics so a parse error becomes one kiln::Error.
   std::string diagnostics;
   llvm::raw_string_ostream os(diagnostics);

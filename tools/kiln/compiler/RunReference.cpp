@@ -25,6 +25,7 @@ int referenceRunCommand(int argc, char **argv) {
   ImportOptions options;
   options.ctxLen = args.getInt("--ctx-len", 0);
   options.promptLen = args.getInt("--prompt-len", 0);
+  setAdapterOptions(args, options, false);
   LoadedModel model;
   bool isDir = std::filesystem::is_directory(path);
   if (!isDir)

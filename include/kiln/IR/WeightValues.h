@@ -1,4 +1,4 @@
-//===- WeightValues.h - passes that compute new weights ---------------------===//
+//===- WeightValues.h - inline values computed for weights ----------------===//
 #ifndef KILN_PASSES_WEIGHTVALUES_H
 #define KILN_PASSES_WEIGHTVALUES_H
 

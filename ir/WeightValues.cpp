@@ -1,5 +1,5 @@
 //===- WeightValues.cpp - passes that compute new weights -------------------===//
-#include "kiln/Passes/WeightValues.h"
+#include "kiln/IR/WeightValues.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
