@@ -3,6 +3,8 @@
 
 #include "kiln/Support/Error.h"
 
+#include <algorithm>
+
 namespace kiln {
 
 using namespace mlir;
@@ -29,7 +31,18 @@ std::vector<GlobalOp> adapterSlots(ModuleOp module) {
   return slots;
 }
 
+void checkAdapterName(ModuleOp module, const std::string &name) {
+  std::vector<std::string> names = adapterNames(module);
+  if (name == "none" || std::find(names.begin(), names.end(), name) != names.end())
+    return;
+  std::string known;
+  for (const auto &n : names)
+    known += n + ", ";
+  throw Error("no adapter named '" + name + "' (this model has: " + known + "none)");
+}
+
 std::vector<float> adapterSlotValues(ModuleOp module, GlobalOp slot, const std::string &name) {
+  checkAdapterName(module, name);
   auto type = cast<RankedTensorType>(slot.getType());
   std::vector<float> values(size_t(type.getNumElements()), 0.0f);
   if (name == "none")
@@ -51,10 +64,7 @@ std::vector<float> adapterSlotValues(ModuleOp module, GlobalOp slot, const std::
         values[i++] = v.convertToFloat();
       return values;
     }
-  std::string known;
-  for (const auto &n : adapterNames(module))
-    known += (known.empty() ? "" : ", ") + n;
-  throw Error("no adapter named '" + name + "' (this model has: " + (known.empty() ? "none" : known + ", none") + ")");
+  return values;
 }
 
 void refuseSwitchableAdapters(ModuleOp module, const std::string &who) {

@@ -199,6 +199,22 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
       checksumHex(checksum64(a->weights_, a->weightBytes_)) != field<std::string>(files["weights.bin"], "checksum", manifestPath))
     fail(weightsPath, "checksum mismatch: the weights do not belong to this manifest (corrupted or replaced)");
 
+  // Switchable adapters: one block of weights.bin each, "none" first.
+  if (const YAML::Node adapters = m["adapters"]) {
+    if (targetName != "cpu" || !adapters.IsSequence() || adapters.size() < 2)
+      fail(manifestPath, "adapters must list the cpu artifact's adapter blocks, none first");
+    for (const auto &entry : adapters) {
+      AdapterBlock b{field<std::string>(entry, "name", manifestPath), field<uint64_t>(entry, "offset", manifestPath),
+                     field<uint64_t>(entry, "bytes", manifestPath)};
+      if (b.offset % 64 || b.offset > a->weightBytes_ || b.bytes > a->weightBytes_ - b.offset ||
+          (!a->adapterBlocks_.empty() && b.bytes != a->adapterBlocks_[0].bytes))
+        fail(manifestPath, "adapter block '" + b.name + "' lies outside weights.bin or differs in size");
+      if ((a->adapterBlocks_.empty()) != (b.name == "none"))
+        fail(manifestPath, "the adapters list must start with none, and only once");
+      a->adapterBlocks_.push_back(b);
+    }
+  }
+
   if (targetName == "vulkan" || targetName == "cuda") {
     for (const auto &spec : m["specializations"]) {
       std::string name = field<std::string>(spec, "name", manifestPath);
@@ -270,6 +286,13 @@ Artifact::~Artifact() {
   // same path is open would unmap its code.
 }
 
+std::vector<std::string> Artifact::adapters() const {
+  std::vector<std::string> names;
+  for (size_t i = 1; i < adapterBlocks_.size(); ++i)
+    names.push_back(adapterBlocks_[i].name);
+  return names;
+}
+
 const Tokenizer &Artifact::tokenizer() {
   if (!tokenizer_)
     tokenizer_ = Tokenizer::fromDir(dir_);
@@ -309,6 +332,8 @@ Session::Session(Artifact &artifact, std::shared_ptr<ThreadPool> pool) : artifac
       caches_.emplace_back(alignedZeros((artifact.cacheBytes_[size_t(i / 2)] + sizeof(float) - 1) / sizeof(float)));
   }
   logits_.assign(size_t(artifact.vocab_), 0.0f);
+  if (!artifact.adapterBlocks_.empty())
+    adapterBlock_ = artifact.weights_ + artifact.adapterBlocks_[0].offset;
   ids_.assign(size_t(std::max<int64_t>(artifact.promptLen_, 1)), 0);
   positions_.assign(ids_.size(), -1);
 }
@@ -316,6 +341,23 @@ Session::Session(Artifact &artifact, std::shared_ptr<ThreadPool> pool) : artifac
 Session::~Session() = default;
 
 int Session::threads() const { return pool_->threads(); }
+
+void Session::setAdapter(const std::string &name) {
+  for (const auto &b : artifact_.adapterBlocks_)
+    if (b.name == name) {
+      adapterBlock_ = artifact_.weights_ + b.offset;
+      adapter_ = name;
+      return;
+    }
+  if (name == "none" && artifact_.adapterBlocks_.empty())
+    return;
+  if (artifact_.adapterBlocks_.empty())
+    fail(artifact_.dir_, "has no switchable adapters (compile with --adapters NAME=DIR,...); cannot select '" + name + "'");
+  std::string known;
+  for (const auto &b : artifact_.adapterBlocks_)
+    known += std::string(known.empty() ? "" : ", ") + b.name;
+  fail(artifact_.dir_, "has no adapter named '" + name + "' (it has: " + known + ")");
+}
 
 void Session::reset() {
   if (context_)
@@ -355,6 +397,7 @@ void Session::run(const Artifact::Graph &graph, const int32_t *ids, size_t count
                                  positions_.data(), logits_.data()};
   for (auto &c : caches_)
     buffers.push_back(c.get());
+  buffers.push_back(const_cast<uint8_t *>(adapterBlock_)); // read only by models with adapters
   graph.fn(buffers.data(), &pool_->context());
   position_ += int64_t(count);
   haveLogits_ = true;

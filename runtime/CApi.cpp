@@ -7,12 +7,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
+#include <vector>
 
 struct kiln_status_t {
   std::string message;
 };
 struct kiln_artifact {
   std::unique_ptr<kiln::rt::Artifact> impl;
+  std::vector<std::string> adapters; ///< stable storage for kiln_artifact_adapter_name
 };
 struct kiln_session {
   std::unique_ptr<kiln::rt::Session> impl;
@@ -56,6 +59,7 @@ kiln_status kiln_artifact_open(const char *dir, const kiln_open_options *options
     }
     auto a = std::make_unique<kiln_artifact>();
     a->impl = kiln::rt::Artifact::open(dir, o);
+    a->adapters = a->impl->adapters();
     *out = a.release();
   });
 }
@@ -109,6 +113,22 @@ kiln_status kiln_session_reset(kiln_session *session) {
 }
 
 int64_t kiln_session_position(const kiln_session *session) { return session ? session->impl->position() : 0; }
+
+int64_t kiln_artifact_adapter_count(const kiln_artifact *a) { return a ? int64_t(a->adapters.size()) : 0; }
+
+const char *kiln_artifact_adapter_name(const kiln_artifact *a, int64_t index) {
+  return a && index >= 0 && index < int64_t(a->adapters.size()) ? a->adapters[size_t(index)].c_str() : nullptr;
+}
+
+kiln_status kiln_session_set_adapter(kiln_session *session, const char *name) {
+  if (!session)
+    return invalid("kiln_session_set_adapter: session must not be null");
+  return guarded([&] { session->impl->setAdapter(name ? name : "none"); });
+}
+
+const char *kiln_session_adapter(const kiln_session *session) {
+  return session ? session->impl->adapter().c_str() : "none";
+}
 
 kiln_status kiln_session_sample(kiln_session *session, const kiln_sampling *sampling, int32_t *out_id) {
   if (!session || !out_id)

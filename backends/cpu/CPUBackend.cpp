@@ -88,6 +88,8 @@ public:
       writer.addSpecialization({g.name, g.symbol, g.tokens, g.arenaBytes});
     writer.setSection("target", targetYaml(cg));
     writer.setSection("model", modelSectionYaml(module, "cpu backend"));
+    if (std::string adapters = packer.writeAdapterBlocks(module); !adapters.empty())
+      writer.setSection("adapters", adapters);
   }
 
 private:

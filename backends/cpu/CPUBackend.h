@@ -30,8 +30,19 @@ public:
   /// The global's storage format ("f32", "int8-sym", ...).
   std::string format(mlir::Operation *global);
 
+  /// Switchable adapter slots (kiln/IR/Adapters.h) live in one block of
+  /// weights.bin per adapter, all of one layout; this is the slot's byte
+  /// offset inside a block (panel16 only: the low-rank branch is f32).
+  uint64_t adapterOffset(mlir::Operation *slot, const std::string &layout);
+  /// Writes the blocks, "none" (zeros) first, then each adapter of the
+  /// module, and returns the manifest's `adapters` section (empty without slots).
+  std::string writeAdapterBlocks(mlir::ModuleOp module);
+
 private:
   ArtifactWriter &writer_;
+  std::vector<mlir::Operation *> slots_; ///< In block order.
+  std::map<mlir::Operation *, uint64_t> slotOffsets_;
+  uint64_t blockBytes_ = 0;
   std::unique_ptr<Checkpoint> checkpoint_;
   std::map<std::pair<mlir::Operation *, std::string>, uint64_t> offsets_;
 };

@@ -16,6 +16,7 @@
 #include "CPUBackend.h"
 
 #include "kiln/Backend/MemoryPlan.h"
+#include "kiln/IR/Adapters.h"
 #include "kiln/IR/KilnOps.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Quant/Quant.h"
@@ -143,6 +144,8 @@ private:
   /// Base pointer of a value (weights need the layout their consumer reads).
   Value ptr(Value v, const std::string &weightLayout = "rowmajor") {
     const Place &p = places_.at(v);
+    if (p.buffer == kWeights && globalOf(v).getAdapter())
+      return elementPtr(bases_.back(), i64(int64_t(packer_.adapterOffset(globalOf(v), weightLayout))), b_.getI8Type());
     if (p.buffer == kWeights)
       return elementPtr(bases_[kWeights], i64(int64_t(packer_.offset(globalOf(v), weightLayout))), b_.getI8Type());
     return elementPtr(bases_[size_t(p.buffer)], i64(p.offset), b_.getF32Type());
@@ -283,7 +286,9 @@ private:
     b_.setInsertionPointToStart(entry);
     Value buffers = entry->getArgument(0);
     rt_ = entry->getArgument(1);
-    int numBuffers = kFirstCache + int(func_.getNumArguments()) - 2;
+    // After the caches: the block of the session's adapter (kiln/IR/Adapters.h), if the model has any.
+    int numBuffers = kFirstCache + int(func_.getNumArguments()) - 2 +
+                     (adapterSlots(func_->getParentOfType<ModuleOp>()).empty() ? 0 : 1);
     for (int i = 0; i < numBuffers; ++i)
       bases_.push_back(b_.create<LLVM::LoadOp>(loc_, ptrTy(), elementPtr(buffers, i64(i), ptrTy())));
 

@@ -3,6 +3,7 @@
 #include "Packing.h"
 
 #include "kiln/Frontend/Checkpoint.h"
+#include "kiln/IR/Adapters.h"
 #include "kiln/IR/KilnOps.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Quant/Quant.h"
@@ -40,7 +41,53 @@ template <typename T, typename Fn> T packOrExplain(const std::string &name, Fn p
 
 std::string WeightPacker::format(mlir::Operation *op) { return quantSpecOf(op).name(); }
 
+uint64_t WeightPacker::adapterOffset(mlir::Operation *op, const std::string &layout) {
+  if (layout != "panel16")
+    throw Error("cpu backend: adapter slot @" + mlir::cast<GlobalOp>(op).getSymName().str() +
+                " is read as " + layout + "; the low-rank branch runs the f32 kernel");
+  if (auto it = slotOffsets_.find(op); it != slotOffsets_.end())
+    return it->second;
+  auto shape = mlir::cast<mlir::RankedTensorType>(mlir::cast<GlobalOp>(op).getType()).getShape();
+  blockBytes_ = (blockBytes_ + 63) / 64 * 64;
+  slotOffsets_[op] = blockBytes_;
+  slots_.push_back(op);
+  blockBytes_ += uint64_t(panels(shape[1]) * shape[0] * KILN_PANEL) * sizeof(float);
+  return slotOffsets_[op];
+}
+
+std::string WeightPacker::writeAdapterBlocks(mlir::ModuleOp module) {
+  if (slots_.empty())
+    return "";
+  std::vector<std::string> names = {"none"};
+  for (const auto &n : adapterNames(module))
+    names.push_back(n);
+  std::string yaml = "[";
+  for (const auto &name : names) {
+    uint64_t base = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      auto global = mlir::cast<GlobalOp>(slots_[i]);
+      auto shape = mlir::cast<mlir::RankedTensorType>(global.getType()).getShape();
+      std::vector<float> v = adapterSlotValues(module, global, name);
+      std::vector<float> packed =
+          packPanels<float>(shape[0], shape[1], [&](int64_t k, int64_t n) { return v[size_t(k * shape[1] + n)]; });
+      WeightEntry entry{"adapter." + name + "/" + global.getSymName().str(), "panel16", "f32",
+                        {shape[0], shape[1]}, 0, packed.size() * sizeof(float)};
+      uint64_t at = writer_.addWeight(entry, packed.data());
+      if (i == 0)
+        base = at;
+      if (at - base != slotOffsets_.at(slots_[i])) // addWeight aligns as adapterOffset planned
+        throw Error("cpu backend: adapter block layout mismatch at @" + global.getSymName().str());
+    }
+    yaml += std::string(yaml.size() > 1 ? ", " : "") + "{name: " + name + ", offset: " + std::to_string(base) +
+            ", bytes: " + std::to_string(blockBytes_) + "}";
+  }
+  return yaml + "]";
+}
+
 uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
+  if (mlir::cast<GlobalOp>(op).getAdapter())
+    throw Error("cpu backend: adapter slot @" + mlir::cast<GlobalOp>(op).getSymName().str() +
+                " is not in the weight table (it is read from the adapter block)");
   auto key = std::make_pair(op, layout);
   if (auto it = offsets_.find(key); it != offsets_.end())
     return it->second;

@@ -11,6 +11,7 @@
 #include "../gpu/KernelLibrary.h"
 #include "../gpu/Schedule.h"
 
+#include "kiln/IR/Adapters.h"
 #include "kiln/Backend/Backend.h"
 #include "kiln/Backend/ModelSection.h"
 #include "kiln/Passes/Passes.h"
@@ -97,6 +98,7 @@ public:
 
   void emit(ModuleOp module, ArtifactWriter &writer, const BackendOptions &options, const std::string &stage,
             std::string &stageOut) override {
+    refuseSwitchableAdapters(module, "cuda backend");
     for (const auto &[key, value] : options)
       if (key != "cuda-arch" && key != "cuda-toolkit" && key != "cuda-cubin")
         throw Error("cuda backend: unknown option '--" + key + "' (options: --cuda-arch, --cuda-toolkit, --cuda-cubin)");

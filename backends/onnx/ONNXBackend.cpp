@@ -11,6 +11,7 @@
 #include "Lowering.h"
 #include "SidecarFiles.h"
 
+#include "kiln/IR/Adapters.h"
 #include "kiln/Backend/Backend.h"
 #include "kiln/Backend/ModelSection.h"
 #include "kiln/Support/Error.h"
@@ -41,6 +42,7 @@ public:
 
   void emit(ModuleOp module, ArtifactWriter &writer, const BackendOptions &options, const std::string &stage,
             std::string &stageOut) override {
+    refuseSwitchableAdapters(module, "onnx backend");
     SidecarOptions so = parseOptions(options);
     if (stage != "lowered" && stage != "artifact")
       throw Error("onnx backend: --emit " + stage + " is another backend's stage; the onnx backend emits lowered (the "

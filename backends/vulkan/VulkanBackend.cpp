@@ -10,6 +10,7 @@
 #include "../gpu/KernelLibrary.h"
 #include "../gpu/Schedule.h"
 
+#include "kiln/IR/Adapters.h"
 #include "kiln/Backend/Backend.h"
 #include "kiln/Backend/ModelSection.h"
 #include "kiln/Passes/Passes.h"
@@ -47,6 +48,7 @@ public:
 
   void emit(ModuleOp module, ArtifactWriter &writer, const BackendOptions &options, const std::string &stage,
             std::string &stageOut) override {
+    refuseSwitchableAdapters(module, "vulkan backend");
     for (const auto &[key, value] : options)
       if (key != "vulkan-profile" && key != "vulkan-max-buffer-bytes")
         throw Error("vulkan backend: unknown option '--" + key + "' (options: --vulkan-profile, --vulkan-max-buffer-bytes)");

@@ -1,4 +1,4 @@
-/*===- kiln/runtime.h - the Kiln runtime C API (version 1) -----------------===*
+/*===- kiln/runtime.h - the Kiln runtime C API (version 1.2) ---------------===*
  *
  * Runs compiled artifacts. Links no MLIR or LLVM. Every call that can fail
  * returns a kiln_status: NULL means success; otherwise it carries a message
@@ -28,7 +28,7 @@ extern "C" {
 
 /* The major version changes only with incompatible changes; the minor one counts additions. */
 #define KILN_RUNTIME_API_VERSION 1
-#define KILN_RUNTIME_API_MINOR_VERSION 1
+#define KILN_RUNTIME_API_MINOR_VERSION 2
 
 typedef struct kiln_status_t *kiln_status;
 typedef struct kiln_artifact kiln_artifact;
@@ -82,6 +82,16 @@ typedef struct kiln_sampling {
   float top_p;       /* 1: off */
   uint64_t seed;
 } kiln_sampling;
+/* Switchable LoRA adapters (kiln compile --adapters NAME=DIR,...; docs/adapters.md). (Since C API 1.2.)
+ * The artifact's adapters by index (0 .. count-1; NULL past the end). A session starts on the base
+ * model ("none"); set_adapter(NULL or "none") returns to it. The choice applies to tokens fed after
+ * it, without reloading anything; the KV cache keeps what earlier tokens computed, so reset the
+ * session for a sequence wholly under the new adapter. An unknown name is an error. */
+int64_t kiln_artifact_adapter_count(const kiln_artifact *artifact);
+const char *kiln_artifact_adapter_name(const kiln_artifact *artifact, int64_t index);
+kiln_status kiln_session_set_adapter(kiln_session *session, const char *name);
+const char *kiln_session_adapter(const kiln_session *session);
+
 /* Picks the next token from the session's latest logits. */
 kiln_status kiln_session_sample(kiln_session *session, const kiln_sampling *sampling, int32_t *out_id);
 

@@ -1,6 +1,8 @@
 //===- Interpreter.cpp - the reference interpreter for kiln IR ------------===//
 #include "kiln/Interpreter/Interpreter.h"
 
+#include "kiln/IR/Adapters.h"
+
 #include "kiln/Frontend/Checkpoint.h"
 #include "kiln/IR/KilnOps.h"
 #include "kiln/Quant/Quant.h"
@@ -188,6 +190,22 @@ const Tensor &Interpreter::global(Operation *op) {
   t.shape = shapeOf(cast<GlobalOp>(op).getType());
   t.data = readEffectiveGlobalValues(op, checkpoint_);
   return globals_.emplace(op, std::move(t)).first->second;
+}
+
+void Interpreter::setAdapter(const std::string &name) {
+  checkAdapterName(module_, name);
+  std::vector<std::pair<Operation *, Tensor>> slots;
+  for (GlobalOp slot : adapterSlots(module_)) {
+    Tensor t;
+    t.shape = shapeOf(slot.getType());
+    std::vector<float> v = adapterSlotValues(module_, slot, name);
+    t.data.assign(v.begin(), v.end());
+    slots.emplace_back(slot, std::move(t));
+  }
+  for (auto &[op, t] : slots) {
+    globals_[op] = std::move(t);
+    transposed_.erase(op);
+  }
 }
 
 const Tensor &Interpreter::transposedGlobal(Operation *op) {

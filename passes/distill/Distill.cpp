@@ -14,6 +14,7 @@
 #include "kiln/Passes/Calibration.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
+#include "kiln/IR/Adapters.h"
 #include "kiln/IR/WeightValues.h"
 #include "kiln/Quant/Quant.h"
 #include "kiln/Support/Error.h"
@@ -162,6 +163,11 @@ struct DistillPass : impl::DistillBase<DistillPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // Shrinking or reconstructing the base would have to transform every adapter's factors too.
+    if (module->hasAttr(kAdaptersAttr)) {
+      module.emitError("kiln-distill: switchable adapters (--adapters) are not supported; merge one with --adapter DIR");
+      return signalPassFailure();
+    }
     try {
       run(module);
     } catch (const Error &e) {

@@ -53,7 +53,7 @@ struct PrunePass : impl::PruneBase<PrunePass> {
         w = l.getWeight();
       else if (auto h = dyn_cast<LMHeadOp>(op); h && includeLMHead)
         w = h.getEmbedding(), axis = 1;
-      if (GlobalOp global = globalOf(w))
+      if (GlobalOp global = globalOf(w); global && !global.getAdapter()) // adapter branches stay dense
         axes.insert({global, axis});
     });
     std::vector<Matrix> matrices;

@@ -7,6 +7,7 @@
 #include "kiln/Passes/Calibration.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
+#include "kiln/IR/Adapters.h"
 #include "kiln/IR/WeightValues.h"
 #include "kiln/Support/Error.h"
 
@@ -48,6 +49,11 @@ struct PruneMLPPass : impl::PruneMLPBase<PruneMLPPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // Shrinking or reconstructing the base would have to transform every adapter's factors too.
+    if (module->hasAttr(kAdaptersAttr)) {
+      module.emitError("kiln-prune-mlp: switchable adapters (--adapters) are not supported; merge one with --adapter DIR");
+      return signalPassFailure();
+    }
     try {
       run(module);
     } catch (const Error &e) {

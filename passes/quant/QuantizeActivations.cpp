@@ -49,6 +49,8 @@ struct QuantizeActivationsPass : impl::QuantizeActivationsBase<QuantizeActivatio
     bool bad = false;
     module.walk([&](Operation *op) {
       if (auto l = dyn_cast<LinearOp>(op)) {
+        if (auto g = dyn_cast_or_null<GlobalOp>(weightGlobal(l)); g && g.getAdapter())
+          return; // the adapter branch keeps f32 inputs and weights
         if (!hasIntegerWeights(l)) {
           Operation *global = weightGlobal(l);
           l.emitError("kiln-quantize-activations: the weight is ")

@@ -41,7 +41,7 @@ struct QuantizeWeightsPass : impl::QuantizeWeightsBase<QuantizeWeightsPass> {
     bool conflict = false;
     auto note = [&](Value weight, int64_t axis) {
       Operation *global = globalOf(weight);
-      if (!global)
+      if (!global || cast<GlobalOp>(global).getAdapter()) // adapter branches stay f32 (the QLoRA layout)
         return;
       auto [it, inserted] = axes.insert({global, axis});
       if (!inserted && it->second != axis) {

@@ -5,6 +5,7 @@ checkpoint. Every greedy id list is compared with the reference interpreter on
 weights merged by numpy (peft_numpy.merged_checkpoint, no Kiln code), and the
 first with the independent numpy GPT-2 as well; bad adapter folders get one
 line naming the field."""
+import ctypes
 import json
 import os
 import shutil
@@ -89,6 +90,116 @@ c.check(want3 == [str(i) for i in numpy3], "random checkpoint: reference on merg
 c.check(ref_ids(rand, "--adapter", a3) == want3, "random checkpoint, all-linear: reference --adapter == merged")
 kiln(args, "compile", rand, "--adapter", a3, "--prompt-len", 4, "-o", path("a3.kiln"))
 c.check(art_ids(path("a3.kiln")) == want3, "random checkpoint: cpu artifact with --adapter == merged")
+
+# --- Switchable (--adapters) ------------------------------------------------------------
+# a1 (r 4, every linear) and a2 (r 8, c_attn of layers 1 and 3): slots of rank 8 there, 4 elsewhere.
+pair = f"a1={a1},a2={a2}"
+sw_ir, sw = compile_both(args, "cpu", MODEL, path("sw"), "--adapters", pair, "--prompt-len", 8, "--ctx-len", 64)
+c.check(art_ids(sw) == base, "switchable artifact, no --adapter: the base model's ids")
+c.check(art_ids(sw, "--adapter", "none") == base, "switchable artifact, --adapter none: the base model's ids")
+c.check(art_ids(sw, "--adapter", "a1") == want, "switchable artifact, --adapter a1 == reference on a1 merged")
+c.check(art_ids(sw, "--adapter", "a2") == want2, "switchable artifact, --adapter a2 == reference on a2 merged")
+c.check(ref_ids(sw_ir, "--adapter", "a1") == want, "reference on the switchable IR, --adapter a1 == a1 merged")
+slots = [l for l in open(sw_ir) if l.lstrip().startswith("kiln.global") and "{adapter" in l]
+c.check(len(slots) == 2 * 16, f"one lora_A/lora_B slot pair per adapted linear ({len(slots) // 2} pairs)")
+rand_sw = path("random-sw")
+kiln(args, "compile", rand, "--adapters", f"a3={a3}", "--prompt-len", 4, "-o", rand_sw)
+c.check(art_ids(rand_sw, "--adapter", "a3") == want3, "random checkpoint: switchable --adapter a3 == a3 merged")
+c.check(art_ids(rand_sw) == rbase, "random checkpoint: switchable, no adapter == base")
+
+# Quantized bases (QLoRA: int8 / int4 base, f32 branch; W8A8 keeps the branch's inputs f32).
+for pipe in ("int8", "int4-g32", "w8a8"):
+    q_ir, q_art = compile_both(args, "cpu", MODEL, path("sw-" + pipe), "--adapters", pair, "--pipeline",
+                               os.path.join(ROOT, "pipelines", pipe + ".yaml"), "--prompt-len", 8, "--ctx-len", 64)
+    text = open(q_ir).read()
+    quantized_slots = [l for l in text.splitlines() if "{adapter" in l and "quant" in l]
+    got_q = art_ids(q_art, "--adapter", "a1")
+    c.check(not quantized_slots and got_q == ref_ids(q_ir, "--adapter", "a1") and got_q != art_ids(q_art),
+            f"{pipe} base + f32 adapter: cpu == reference on its IR, and the adapter changes the ids")
+
+# Switching in one process through the C API: sessions of one artifact, adapters switched
+# between sequences, and two sessions on different adapters stepped in turn.
+lib = ctypes.CDLL(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.kiln))), "lib",
+                               "libkiln_runtime.so"))
+for f in ("kiln_artifact_open", "kiln_session_create", "kiln_session_prefill", "kiln_session_decode",
+          "kiln_session_set_adapter", "kiln_session_reset"):
+    getattr(lib, f).restype = ctypes.c_void_p  # kiln_status: NULL on success
+lib.kiln_status_message.restype = ctypes.c_char_p
+lib.kiln_artifact_adapter_count.restype = ctypes.c_int64
+lib.kiln_artifact_adapter_name.restype = ctypes.c_char_p
+lib.kiln_artifact_adapter_name.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+lib.kiln_session_adapter.restype = ctypes.c_char_p
+
+
+def ok(status, what):
+    if status:
+        raise SystemExit(f"{what}: {lib.kiln_status_message(ctypes.c_void_p(status)).decode()}")
+
+
+art_p = ctypes.c_void_p()
+ok(lib.kiln_artifact_open(sw.encode(), None, ctypes.byref(art_p)), "kiln_artifact_open")
+names = [lib.kiln_artifact_adapter_name(art_p, i).decode() for i in range(lib.kiln_artifact_adapter_count(art_p))]
+c.check(names == ["a1", "a2"], f"C API lists the adapters in order: {names}")
+vocab = 50257
+
+
+class Seq:
+    def __init__(self):
+        self.s = ctypes.c_void_p()
+        ok(lib.kiln_session_create(art_p, None, ctypes.byref(self.s)), "kiln_session_create")
+        self.ids = []
+
+    def use(self, name):
+        ok(lib.kiln_session_set_adapter(self.s, name.encode() if name else None), "kiln_session_set_adapter")
+        ok(lib.kiln_session_reset(self.s), "kiln_session_reset")
+        self.ids = []
+
+    def step(self):
+        out = ctypes.POINTER(ctypes.c_float)()
+        if not self.ids:
+            arr = (ctypes.c_int32 * len(PROMPT))(*PROMPT)
+            ok(lib.kiln_session_prefill(self.s, arr, ctypes.c_size_t(len(PROMPT)), ctypes.byref(out)), "prefill")
+        else:
+            ok(lib.kiln_session_decode(self.s, ctypes.c_int32(self.ids[-1]), ctypes.byref(out)), "decode")
+        logits = np.ctypeslib.as_array(out, shape=(vocab,))
+        self.ids.append(int(np.argmax(logits)))  # argmax: the lowest id on ties, as kiln run
+
+    def run(self, name):
+        self.use(name)
+        for _ in range(N):
+            self.step()
+        return [str(i) for i in self.ids]
+
+
+s1, s2 = Seq(), Seq()
+c.check(s1.run("a1") == want and s1.run("a2") == want2 and s1.run(None) == base and s1.run("a1") == want,
+        "one session: a1, a2, none, a1 again, each its own ids")
+s1.use("a2")
+s2.use("a1")
+for _ in range(N):
+    s1.step()
+    s2.step()
+c.check([str(i) for i in s1.ids] == want2 and [str(i) for i in s2.ids] == want,
+        "two sessions on a2 and a1, stepped in turn: each its adapter's ids")
+st = lib.kiln_session_set_adapter(s1.s, b"nope")
+msg = lib.kiln_status_message(ctypes.c_void_p(st)).decode() if st else ""
+c.check(st and "no adapter named 'nope' (it has: none, a1, a2)" in msg and
+        lib.kiln_session_adapter(s1.s).decode() == "a2", f"unknown adapter refused, selection kept: {msg}")
+
+for what, argv, needle in [
+    ("an unknown adapter", ["run", sw, "--prompt-ids", "1", "-n", 1, "--adapter", "fr"], "no adapter named 'fr'"),
+    ("--adapter NAME on an artifact without adapters", ["run", path("a1.kiln"), "--prompt-ids", "1", "-n", 1,
+                                                         "--adapter", "a1"], "has no switchable adapters"),
+    ("switchable adapters in the onnx backend", ["compile", MODEL, "--adapters", "x=" + a1, "--target", "onnx", "-o",
+                                                 path("x.onnx")], "onnx backend: switchable adapters"),
+    ("switchable adapters and MLP pruning", ["compile", MODEL, "--adapters", "x=" + a1, "--pipeline",
+                                             os.path.join(ROOT, "pipelines", "mlp50.yaml"), "--calibration",
+                                             os.path.join(MODEL, "calib.txt"), "-o", path("x")],
+     "kiln-prune-mlp: switchable adapters"),
+]:
+    p = kiln_run(args, *argv)
+    lines = p.stderr.strip().splitlines()
+    c.check(p.returncode != 0 and lines and any(needle in l for l in lines), f"refused: {what} ({lines[-1] if lines else ''})")
 
 # --- Bad adapter folders: exit 1, one line naming the field --------------------------------
 def variant(name, config=None, tensors=None, drop=()):

@@ -35,7 +35,7 @@ int runCommand(int argc, char **argv) {
   std::unique_ptr<OrtSession> ort;
   std::vector<float> last; // the ORT engine's last logits
   if (isOnnxArtifact(dir)) {
-    for (const char *opt : {"--kernels", "--device"})
+    for (const char *opt : {"--kernels", "--device", "--adapter"})
       if (args.has(opt))
         args.error(std::string(opt) + " does not apply to " + dir + ", an onnx artifact (run in ONNX Runtime)");
     ort = std::make_unique<OrtSession>(dir, int(settings.threads));
@@ -57,6 +57,8 @@ int runCommand(int argc, char **argv) {
     if (artifact->target() == "cpu" && args.has("--device"))
       args.error("--device chooses a GPU; " + dir + " is a cpu artifact");
     session = std::make_unique<rt::Session>(*artifact, int(settings.threads));
+    if (args.has("--adapter"))
+      session->setAdapter(args.get("--adapter"));
     engine.contextLen = artifact->contextLength();
     engine.vocabSize = artifact->vocabSize();
     int64_t vocab = engine.vocabSize;

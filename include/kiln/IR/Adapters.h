@@ -30,6 +30,9 @@ std::vector<std::string> adapterNames(mlir::ModuleOp module);
 /// The adapter slots of the weight table, in table order.
 std::vector<GlobalOp> adapterSlots(mlir::ModuleOp module);
 
+/// Throws kiln::Error unless `name` is one of the module's adapters or "none".
+void checkAdapterName(mlir::ModuleOp module, const std::string &name);
+
 /// The values of `slot` under adapter `name` (zeros where it leaves the
 /// slot alone); "none" gives the base model's zeros. Throws kiln::Error for
 /// an adapter the module does not have.

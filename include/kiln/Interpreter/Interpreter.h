@@ -53,6 +53,11 @@ public:
   using Observer = std::function<void(mlir::Operation *, const std::vector<const Tensor *> &operands)>;
   void setObserver(Observer observer) { observer_ = std::move(observer); }
 
+  /// Gives the adapter slots (kiln/IR/Adapters.h) the values of switchable
+  /// adapter `name` ("none": the base model, the default); throws kiln::Error
+  /// for an adapter the module does not have.
+  void setAdapter(const std::string &name);
+
 private:
   struct State;
   const Tensor &global(mlir::Operation *globalOp);

@@ -61,6 +61,8 @@ public:
   /// The device a GPU artifact runs on ("vulkan: llvmpipe (...)"); empty for cpu.
   const std::string &device() const { return device_name_; }
   const Tokenizer &tokenizer(); ///< Loaded on first use.
+  /// The switchable adapters compiled in (kiln compile --adapters), in order; "none" not listed.
+  std::vector<std::string> adapters() const;
 
 private:
   friend class Session;
@@ -80,6 +82,11 @@ private:
   std::string kernels_, target_, device_name_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<DeviceProgram> device_; ///< GPU artifacts
+  struct AdapterBlock {
+    std::string name;
+    uint64_t offset = 0, bytes = 0;
+  };
+  std::vector<AdapterBlock> adapterBlocks_; ///< "none" first (docs/adapters.md)
 };
 
 class Session {
@@ -104,6 +111,11 @@ public:
   int32_t greedy();
   int32_t sample(const SamplingOptions &options);
   int threads() const;
+  /// Selects a switchable adapter by name ("none": the base model, the default) for the
+  /// tokens fed from now on; the cache keeps what earlier tokens computed (reset() for a
+  /// sequence entirely under the new adapter). Throws kiln::Error for an unknown name.
+  void setAdapter(const std::string &name);
+  const std::string &adapter() const { return adapter_; }
 
 private:
   void run(const Artifact::Graph &graph, const int32_t *ids, size_t count);
@@ -124,6 +136,8 @@ private:
   std::unique_ptr<DeviceContext> context_; ///< GPU artifacts: caches and activations on the device
   std::unique_ptr<Sampler> sampler_;
   SamplingOptions samplerOptions_;
+  std::string adapter_ = "none";
+  const uint8_t *adapterBlock_ = nullptr;
 };
 
 } // namespace kiln::rt

@@ -25,9 +25,11 @@ int referenceRunCommand(int argc, char **argv) {
   ImportOptions options;
   options.ctxLen = args.getInt("--ctx-len", 0);
   options.promptLen = args.getInt("--prompt-len", 0);
-  setAdapterOptions(args, options, false);
   LoadedModel model;
   bool isDir = std::filesystem::is_directory(path);
+  // A folder merges --adapter DIR; a .mlir file with switchable adapters selects --adapter NAME.
+  if (isDir)
+    setAdapterOptions(args, options, false);
   if (!isDir)
     model = loadModel(path, options); // a .mlir file: its shapes are fixed
   std::string dir = isDir ? path : model.checkpointDir;
@@ -46,6 +48,8 @@ int referenceRunCommand(int argc, char **argv) {
     model = loadModel(path, options);
   }
   ReferenceModel ref(*model.module);
+  if (!isDir && args.has("--adapter"))
+    ref.interpreter().setAdapter(args.get("--adapter"));
   if (settings.threads > 0)
     ref.interpreter().setThreads(unsigned(settings.threads));
   Engine engine;
