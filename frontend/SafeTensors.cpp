@@ -243,7 +243,7 @@ size_t SafeTensorsWriter::dataBytes() const {
   return n;
 }
 
-void SafeTensorsWriter::write(const std::string &path) const {
+std::string SafeTensorsWriter::bytes() const {
   // ordered_json keeps insertion order, so the file is deterministic and
   // tensors appear in the order they were added.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
@@ -258,16 +258,22 @@ void SafeTensorsWriter::write(const std::string &path) const {
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
+  uint64_t len = text.size();
+  std::string out(reinterpret_cast<const char *>(&len), 8);
+  out += text;
+  for (const auto &e : entries_)
+    out.append(reinterpret_cast<const char *>(e.bytes.data()), e.bytes.size());
+  return out;
+}
+
+void SafeTensorsWriter::write(const std::string &path) const {
+  std::string data = bytes();
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out)
       fail(tmp, "cannot open for writing");
-    uint64_t len = text.size();
-    out.write(reinterpret_cast<const char *>(&len), 8);
-    out.write(text.data(), std::streamsize(text.size()));
-    for (const auto &e : entries_)
-      out.write(reinterpret_cast<const char *>(e.bytes.data()), std::streamsize(e.bytes.size()));
+    out.write(data.data(), std::streamsize(data.size()));
     if (!out)
       fail(tmp, "write failed");
   }

@@ -19,6 +19,9 @@ struct GraphInterface {
   bool kvInt8 = false;
   /// The weights' float type: "f32", "f16" or "bf16" (the most bytes).
   std::string weightType = "f32";
+  /// Switchable adapter slots (kiln/IR/Adapters.h): graph inputs with
+  /// `<name>_RetainedState` outputs, as QEfficient exports LoRA weights.
+  std::vector<std::string> adapterInputs;
 };
 
 } // namespace kiln::onnxb

@@ -234,6 +234,17 @@ private:
     GlobalOp g = global(w);
     if (auto it = floats_.find(g); it != floats_.end())
       return it->second;
+    if (g.getAdapter()) {
+      // A switchable adapter's factor: fed by the caller (the selected adapter's
+      // values, zeros for none) and passed through as retained state.
+      auto dims = cast<RankedTensorType>(g.getType()).getShape();
+      g_.input(symbol(g), TensorProto::FLOAT, {dims[0], dims[1]});
+      g_.output(symbol(g) + "_RetainedState", TensorProto::FLOAT, {dims[0], dims[1]});
+      g_.setScope("/adapters");
+      g_.nodeTo(symbol(g) + "_RetainedState", "Identity", {symbol(g)});
+      iface_.adapterInputs.push_back(symbol(g));
+      return floats_[g] = symbol(g);
+    }
     std::string stored = storedWeight(g);
     QuantSpec spec = quantSpecOf(g);
     std::string out = stored;

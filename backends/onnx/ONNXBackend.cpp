@@ -11,10 +11,13 @@
 #include "Lowering.h"
 #include "SidecarFiles.h"
 
-#include "kiln/IR/Adapters.h"
 #include "kiln/Backend/Backend.h"
 #include "kiln/Backend/ModelSection.h"
+#include "kiln/Frontend/SafeTensors.h"
+#include "kiln/IR/Adapters.h"
 #include "kiln/Support/Error.h"
+
+#include <cstring>
 
 #include <sstream>
 
@@ -42,7 +45,6 @@ public:
 
   void emit(ModuleOp module, ArtifactWriter &writer, const BackendOptions &options, const std::string &stage,
             std::string &stageOut) override {
-    refuseSwitchableAdapters(module, "onnx backend");
     SidecarOptions so = parseOptions(options);
     if (stage != "lowered" && stage != "artifact")
       throw Error("onnx backend: --emit " + stage + " is another backend's stage; the onnx backend emits lowered (the "
@@ -77,9 +79,31 @@ public:
            << ", specializations: specializations.json, custom_io: custom_io.yaml, compile_command: qaic-compile.args}";
     writer.setSection("target", target.str());
     writer.setSection("model", modelSectionYaml(module, "onnx backend"));
+    if (!iface.adapterInputs.empty())
+      writeAdapters(module, iface, writer);
   }
 
 private:
+  /// adapters.safetensors: "<adapter>/<slot>" for every adapter and graph
+  /// input (the values the runner feeds; none is zeros).
+  static void writeAdapters(ModuleOp module, const GraphInterface &iface, ArtifactWriter &writer) {
+    SafeTensorsWriter file;
+    std::string names;
+    for (const auto &adapter : adapterNames(module)) {
+      names += (names.empty() ? "" : ", ") + adapter;
+      for (const auto &input : iface.adapterInputs) {
+        auto slot = module.lookupSymbol<GlobalOp>(input);
+        std::vector<float> v = adapterSlotValues(module, slot, adapter);
+        auto shape = cast<RankedTensorType>(slot.getType()).getShape();
+        std::vector<uint8_t> bytes(v.size() * sizeof(float));
+        std::memcpy(bytes.data(), v.data(), bytes.size());
+        file.add(adapter + "/" + input, DType::F32, {shape[0], shape[1]}, std::move(bytes));
+      }
+    }
+    writer.addFile("adapters.safetensors", file.bytes());
+    writer.setSection("adapters", "{file: adapters.safetensors, names: [" + names + "]}");
+  }
+
   static SidecarOptions parseOptions(const BackendOptions &options) {
     SidecarOptions so;
     for (const auto &option : options) {

@@ -36,6 +36,11 @@ std::string customIoYaml(const GraphInterface &iface) {
     for (const char *kv : {"key", "value"})
       for (const char *suffix : {"", "_RetainedState"})
         os << " - IOName: past_" << kv << "." << layer << suffix << "\n   Precision: " << precision << "\n\n";
+  // Adapter weights travel in the weights' 16-bit type, as QEfficient marks them.
+  for (const auto &name : iface.adapterInputs)
+    for (const char *suffix : {"", "_RetainedState"})
+      os << " - IOName: " << name << suffix << "\n   Precision: " << (iface.weightType == "bf16" ? "bfloat16" : "float16")
+         << "\n\n";
   return os.str();
 }
 

@@ -117,6 +117,18 @@ for pipe in ("int8", "int4-g32", "w8a8"):
     c.check(not quantized_slots and got_q == ref_ids(q_ir, "--adapter", "a1") and got_q != art_ids(q_art),
             f"{pipe} base + f32 adapter: cpu == reference on its IR, and the adapter changes the ids")
 
+# The onnx backend: adapter slots become graph inputs with _RetainedState outputs (QEfficient's
+# LoRA export); ONNX Runtime is fed the selected adapter's factors from adapters.safetensors.
+for tag, src in (("f32", sw_ir), ("int8", path("sw-int8.mlir"))):
+    onnx_art = path(f"sw-{tag}.onnx")
+    kiln(args, "compile", src, "--passes", "canonicalize", "--target", "onnx", "-o", onnx_art)
+    io = open(os.path.join(onnx_art, "custom_io.yaml")).read()
+    runs = {name: art_ids(onnx_art, *(["--adapter", name] if name else [])) for name in (None, "a1", "a2")}
+    refs = {name: ref_ids(src, *(["--adapter", name] if name else [])) for name in (None, "a1", "a2")}
+    c.check(runs == refs and len(set(map(tuple, runs.values()))) == 3 and
+            "IOName: h.0.attn.c_attn.lora_A_RetainedState" in io,
+            f"onnx ({tag} base) in ONNX Runtime: none, a1, a2 each == the reference on the IR; custom_io lists the adapter IO")
+
 # Switching in one process through the C API: sessions of one artifact, adapters switched
 # between sequences, and two sessions on different adapters stepped in turn.
 lib = ctypes.CDLL(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.kiln))), "lib",
@@ -190,8 +202,10 @@ for what, argv, needle in [
     ("an unknown adapter", ["run", sw, "--prompt-ids", "1", "-n", 1, "--adapter", "fr"], "no adapter named 'fr'"),
     ("--adapter NAME on an artifact without adapters", ["run", path("a1.kiln"), "--prompt-ids", "1", "-n", 1,
                                                          "--adapter", "a1"], "has no switchable adapters"),
-    ("switchable adapters in the onnx backend", ["compile", MODEL, "--adapters", "x=" + a1, "--target", "onnx", "-o",
-                                                 path("x.onnx")], "onnx backend: switchable adapters"),
+    ("an unknown adapter in ONNX Runtime", ["run", path("sw-f32.onnx"), "--prompt-ids", "1", "-n", 1, "--adapter", "fr"],
+     "no adapter named 'fr'"),
+    ("switchable adapters in the vulkan backend", ["compile", MODEL, "--adapters", "x=" + a1, "--target", "vulkan", "-o",
+                                                   path("x.vk")], "vulkan backend: switchable adapters"),
     ("switchable adapters and MLP pruning", ["compile", MODEL, "--adapters", "x=" + a1, "--pipeline",
                                              os.path.join(ROOT, "pipelines", "mlp50.yaml"), "--calibration",
                                              os.path.join(MODEL, "calib.txt"), "-o", path("x")],

@@ -126,6 +126,17 @@ std::vector<float> OrtSession::append(const std::vector<int32_t> &ids) {
   return logits;
 }
 
+void OrtSession::setAdapter(const std::string &name) {
+  if (name.empty() || name.find_first_of(" \n\r\t") != std::string::npos)
+    throw Error(dir_ + ": '" + name + "' is not an adapter name");
+  send("adapter " + name);
+  std::string reply = readLine();
+  if (reply.rfind("error ", 0) == 0)
+    throw Error(dir_ + ": " + reply.substr(6));
+  if (reply != "ok")
+    throw Error(dir_ + ": unexpected reply from the ONNX Runtime runner: " + reply.substr(0, 60));
+}
+
 void OrtSession::reset() {
   send("reset");
   std::string reply = readLine();

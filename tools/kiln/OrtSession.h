@@ -33,6 +33,8 @@ public:
   /// step); returns the logits after the last one.
   std::vector<float> append(const std::vector<int32_t> &ids);
   void reset();
+  /// Selects a switchable adapter (artifacts compiled with --adapters; none: the base model).
+  void setAdapter(const std::string &name);
   int64_t position() const { return position_; }
   int64_t vocabSize() const { return vocab_; }
   int64_t contextLength() const { return ctx_; }

@@ -35,10 +35,12 @@ int runCommand(int argc, char **argv) {
   std::unique_ptr<OrtSession> ort;
   std::vector<float> last; // the ORT engine's last logits
   if (isOnnxArtifact(dir)) {
-    for (const char *opt : {"--kernels", "--device", "--adapter"})
+    for (const char *opt : {"--kernels", "--device"})
       if (args.has(opt))
         args.error(std::string(opt) + " does not apply to " + dir + ", an onnx artifact (run in ONNX Runtime)");
     ort = std::make_unique<OrtSession>(dir, int(settings.threads));
+    if (args.has("--adapter"))
+      ort->setAdapter(args.get("--adapter"));
     engine.contextLen = ort->contextLength();
     engine.vocabSize = ort->vocabSize();
     engine.prefill = [&ort, &last](const std::vector<int32_t> &ids) { last = ort->append(ids); };

@@ -41,7 +41,7 @@ function loadOrt() {
 }
 
 function parseArgs(argv) {
-  const a = { n: 16, topLogits: 0, threads: 0, prompts: null, artifact: null, optimization: 'all', serve: false, qdqAccuracy: 0 };
+  const a = { adapter: 'none', n: 16, topLogits: 0, threads: 0, prompts: null, artifact: null, optimization: 'all', serve: false, qdqAccuracy: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const value = () => {
@@ -59,6 +59,7 @@ function parseArgs(argv) {
         return Number(s);
       }));
     } else if (k === '--serve') a.serve = true;
+    else if (k === '--adapter') a.adapter = value();
     else if (k === '-n') a.n = int();
     else if (k === '--top-logits') a.topLogits = int();
     else if (k === '--threads') a.threads = int();
@@ -71,7 +72,7 @@ function parseArgs(argv) {
         fail(`--optimization must be disabled, basic, extended or all, got '${a.optimization}'`);
     }
     else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: kiln-ort.js ARTIFACT --prompt-ids 1,2,3[;4,5,...] [-n N] [--top-logits K] [--threads N] [--optimization LEVEL] [--qdq-accuracy-level N]\n');
+      process.stdout.write('usage: kiln-ort.js ARTIFACT --prompt-ids 1,2,3[;4,5,...] [-n N] [--top-logits K] [--threads N] [--optimization LEVEL] [--qdq-accuracy-level N] [--adapter NAME]\n');
       process.exit(0);
     } else if (k.startsWith('-')) fail(`unknown option '${k}'`);
     else if (a.artifact) fail(`unexpected argument '${k}'`);
@@ -121,8 +122,45 @@ function argmax(logits, offset, vocab) {
 
 // The retained state of a batch of B sequences (zeros after reset) and one model step over it:
 // each *_RetainedState output becomes the next step's past_* input.
-function makeStepper(ort, session, meta, pastNames, ctxLen, B) {
+// adapters.safetensors of an artifact compiled with --adapters: adapter -> input -> values.
+function readAdapters(dir) {
+  const file = path.join(dir, 'adapters.safetensors');
+  if (!fs.existsSync(file)) return {};
+  const blob = fs.readFileSync(file);
+  const n = Number(blob.readBigUInt64LE(0));
+  const header = JSON.parse(blob.subarray(8, 8 + n).toString('utf8'));
+  const out = {};
+  for (const [key, e] of Object.entries(header)) {
+    if (key === '__metadata__') continue;
+    const slash = key.indexOf('/');
+    if (e.dtype !== 'F32' || slash < 1) fail(`${file}: tensor '${key}' is not an F32 adapter factor`);
+    const [b, end] = e.data_offsets;
+    const bytes = blob.subarray(8 + n + b, 8 + n + end);
+    const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+    (out[key.slice(0, slash)] ||= {})[key.slice(slash + 1)] = values;
+  }
+  return out;
+}
+
+function makeStepper(ort, session, meta, pastNames, ctxLen, B, adapters = {}) {
   let past;
+  // Switchable adapter inputs: the selected adapter's factors, zeros for none.
+  const adapterNames = session.inputNames.filter((n) => n !== 'input_ids' && n !== 'position_ids' && !n.startsWith('past_'));
+  let adapterFeeds;
+  const setAdapter = (name) => {
+    if (name !== 'none' && !adapters[name])
+      throw new Error(`no adapter named '${name}' (it has: ${['none', ...Object.keys(adapters)].join(', ')})`);
+    const feeds = {};
+    for (const n of adapterNames) {
+      const shape = meta[n].shape;
+      const size = shape.reduce((x, y) => x * y, 1);
+      const values = name === 'none' ? new Float32Array(size) : adapters[name][n];
+      if (!values || values.length !== size) throw new Error(`adapter '${name}' has no values for input ${n}`);
+      feeds[n] = new ort.Tensor('float32', values, shape);
+    }
+    adapterFeeds = feeds;
+  };
+  setAdapter('none');
   const reset = () => {
     past = {};
     for (const n of pastNames) {
@@ -136,6 +174,7 @@ function makeStepper(ort, session, meta, pastNames, ctxLen, B) {
       input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [B, seq]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [B, seq]),
       ...past,
+      ...adapterFeeds,
     };
     const out = await session.run(feeds);
     const next = {};
@@ -144,7 +183,7 @@ function makeStepper(ort, session, meta, pastNames, ctxLen, B) {
     return out.logits;
   }
   reset();
-  return { reset, step };
+  return { reset, step, setAdapter };
 }
 
 // Chunk c of a row's tokens, padded to promptLen: any valid id with position -1 (hidden); the row's
@@ -181,14 +220,20 @@ async function main() {
   const meta = {};
   for (const m of session.inputMetadata) meta[m.name] = m;
   const pastNames = session.inputNames.filter((n) => n.startsWith('past_'));
-  if (a.serve) return serve(ort, session, meta, pastNames, promptLen, ctxLen);
+  const adapters = readAdapters(a.artifact);
+  if (a.serve) return serve(ort, session, meta, pastNames, promptLen, ctxLen, adapters);
   const B = a.prompts.length;
   const chunks = Math.max(...a.prompts.map((p) => Math.ceil(p.length / promptLen)));
   for (const p of a.prompts)
     if (p.length + Math.max(a.n - 1, 0) > ctxLen)
       fail(`a prompt of ${p.length} tokens and ${a.n} new ones do not fit the context of ${ctxLen}`);
 
-  const { step } = makeStepper(ort, session, meta, pastNames, ctxLen, B);
+  const { step, setAdapter } = makeStepper(ort, session, meta, pastNames, ctxLen, B, adapters);
+  try {
+    setAdapter(a.adapter);
+  } catch (e) {
+    fail(`${a.artifact}: ${e.message}`);
+  }
 
   const t0 = process.hrtime.bigint();
   // A row whose prompt ended in an earlier chunk pads a whole chunk: its logits are those of the
@@ -238,9 +283,10 @@ async function main() {
 // --serve: a line protocol for kiln's driver (tools/kiln/OrtSession.cpp). Prints
 // "ready VOCAB CTX_LEN PROMPT_LEN"; then per line "append ID,ID,..." (the tokens go in after those
 // already in, prefill chunks or decode steps) answers "logits VOCAB" and the last token's logits as
-// VOCAB little-endian float32s; "reset" answers "ok"; a bad request answers "error MESSAGE".
-async function serve(ort, session, meta, pastNames, promptLen, ctxLen) {
-  const stepper = makeStepper(ort, session, meta, pastNames, ctxLen, 1);
+// VOCAB little-endian float32s; "reset" answers "ok"; "adapter NAME" selects a switchable adapter
+// (none: the base model) for the tokens after it and answers "ok"; a bad request answers "error MESSAGE".
+async function serve(ort, session, meta, pastNames, promptLen, ctxLen, adapters) {
+  const stepper = makeStepper(ort, session, meta, pastNames, ctxLen, 1, adapters);
   let position = 0, vocab = 0;
   const logitsMeta = session.outputMetadata.find((m) => m.name === 'logits');
   vocab = logitsMeta && Number.isInteger(logitsMeta.shape[2]) ? logitsMeta.shape[2] : 0;
@@ -275,6 +321,9 @@ async function serve(ort, session, meta, pastNames, promptLen, ctxLen) {
       if (cmd === 'reset') {
         stepper.reset();
         position = 0;
+        await send('ok');
+      } else if (cmd === 'adapter' && arg) {
+        stepper.setAdapter(arg);
         await send('ok');
       } else if (cmd === 'append' && arg && /^\d+(,\d+)*$/.test(arg)) {
         const logits = await append(arg.split(',').map(Number));

@@ -79,6 +79,8 @@ public:
   void setMetadata(const std::string &key, const std::string &value) { metadata_[key] = value; }
   /// Writes to `path` (through a temporary file renamed into place).
   void write(const std::string &path) const;
+  /// The file's bytes.
+  std::string bytes() const;
   size_t dataBytes() const;
 
 private:
