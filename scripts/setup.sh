@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache git python3 python3-numpy
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools clang-19 lld-19 libclang-rt-19-dev
-  libboost-graph-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libicu-dev
+  libboost-graph-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libicu-dev libopenblas-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   mesa-vulkan-drivers libvulkan-dev spirv-tools
 )

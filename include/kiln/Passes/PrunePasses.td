@@ -142,4 +142,50 @@ def PruneHeads : Pass<"kiln-prune-heads", "mlir::ModuleOp"> {
   let statistics = [Statistic<"numRemoved", "num-removed", "Attention heads removed">];
 }
 
+
+def KeepTeacher : Pass<"kiln-keep-teacher", "mlir::ModuleOp"> {
+  let summary = "Keep a copy of the module as the teacher of a later kiln-distill-kd";
+  let description = [{
+    Snapshots the module as it is (the dense model, before the lossy passes
+    that follow) for `kiln-distill-kd` later in the same pipeline, which
+    takes it. The module itself is not changed. Pipelines that distil end to
+    end start with it.
+  }];
+}
+
+def DistillKD : Pass<"kiln-distill-kd", "mlir::ModuleOp"> {
+  let summary = "End-to-end knowledge distillation: train a few parameters of the student to match the teacher";
+  let description = [{
+    Minimizes KL(teacher || student) of the next-token distributions over
+    windows of the calibration text, through the whole network, by Adam on
+    the parameters `train` names: `ln` (every layer norm's gain and bias)
+    and `bias` (every linear's bias). The teacher is the module as
+    `kiln-keep-teacher` kept it earlier in the pipeline; the student is the
+    module as the passes between left it: pruned weights stay exactly zero
+    and shrunk shapes stay shrunk (weights are not trained), quantized
+    weights compute with their effective values, and int8 activations and
+    KV-cache rows are rounded in the forward pass and passed straight through
+    in the backward pass. Forward and backward run in float32 with OpenBLAS
+    products (passes/distill/kd/Tape.h).
+
+    Each step takes `batch` windows of `window` tokens, drawn with the seeded
+    generator from the text's non-overlapping windows; the result depends
+    only on the seed and the thread count. Statistics: the mean KL per token
+    on the first `eval-windows` windows before and after (in 1e-9 nats).
+  }];
+  let options = [
+    Option<"calibration", "calibration", "std::string", "\"\"", "Calibration text file">,
+    Option<"maxTokens", "max-tokens", "int64_t", "0", "Calibration tokens to use at most (0: all)">,
+    Option<"steps", "steps", "int64_t", "100", "Adam steps">,
+    Option<"learningRate", "lr", "double", "1e-3", "Adam learning rate">,
+    Option<"batch", "batch", "int64_t", "4", "Windows per step">,
+    Option<"window", "window", "int64_t", "128", "Tokens per window (at most the model's n_positions)">,
+    Option<"seed", "seed", "uint64_t", "0", "Seed of the window draws">,
+    Option<"train", "train", "std::string", "\"ln,bias\"", "Trainable sets: ln, bias (comma separated)">,
+    Option<"evalWindows", "eval-windows", "int64_t", "8", "Windows the KL before and after is measured on">,
+    Option<"threads", "threads", "int64_t", "0", "BLAS threads (0: all cores)">,
+  ];
+  let dependentDialects = ["::kiln::KilnDialect"];
+}
+
 #endif
