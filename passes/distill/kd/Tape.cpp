@@ -68,6 +68,17 @@ void addInto(std::vector<float> &dst, const std::vector<float> &src) {
 
 const void *K(Value v) { return v.getAsOpaquePointer(); }
 
+/// [T, H*D] rows -> [H, T, D] heads (split_heads; the backward of merge_heads), or back.
+std::vector<float> reorderHeads(const std::vector<float> &x, int64_t H, int64_t T, int64_t D, bool toHeads) {
+  std::vector<float> r(x.size());
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < T; ++t) {
+      size_t row = size_t(t * H * D + h * D), head = size_t((h * T + t) * D);
+      std::copy_n(&x[toHeads ? row : head], D, &r[toHeads ? head : row]);
+    }
+  return r;
+}
+
 GlobalOp weightGlobal(Value v) {
   auto w = v.getDefiningOp<WeightOp>();
   return w ? SymbolTable::lookupNearestSymbolFrom<GlobalOp>(w, w.getGlobalAttr()) : GlobalOp();
@@ -135,7 +146,6 @@ Buf &Tape::val(Value v) {
   return it->second;
 }
 
-std::vector<float> &Tape::grad(Value v) { return grads_[K(v)]; }
 
 const std::vector<float> &Tape::gradOf(Value v) {
   if (GlobalOp g = weightGlobal(v))
@@ -295,20 +305,12 @@ void Tape::forwardOp(Operation &op) {
         const Buf &x = val(s.getInput());
         auto type = cast<RankedTensorType>(s.getResult().getType()).getShape();
         int64_t H = type[1], D = type[3];
-        std::vector<float> r(x.size());
-        for (int64_t h = 0; h < H; ++h)
-          for (int64_t t = 0; t < T_; ++t)
-            std::copy_n(&x.data[size_t(t * H * D + h * D)], D, &r[size_t((h * T_ + t) * D)]);
-        set(s.getResult(), {1, H, T_, D}, std::move(r));
+        set(s.getResult(), {1, H, T_, D}, reorderHeads(x.data, H, T_, D, true));
       })
       .Case<MergeHeadsOp>([&](MergeHeadsOp m) {
         const Buf &x = val(m.getInput());
         int64_t H = x.shape[1], D = x.shape[3];
-        std::vector<float> r(x.size());
-        for (int64_t h = 0; h < H; ++h)
-          for (int64_t t = 0; t < T_; ++t)
-            std::copy_n(&x.data[size_t((h * T_ + t) * D)], D, &r[size_t(t * H * D + h * D)]);
-        set(m.getResult(), {1, T_, H * D}, std::move(r));
+        set(m.getResult(), {1, T_, H * D}, reorderHeads(x.data, H, T_, D, false));
       })
       .Case<CacheUpdateOp>([&](CacheUpdateOp c) {
         // An empty cache updated at positions 0..T-1 holds just the window's rows.
@@ -522,24 +524,14 @@ void Tape::backwardOp(Operation &op) {
         if (!dy)
           return;
         const Buf &r = val(s.getResult());
-        int64_t H = r.shape[1], D = r.shape[3];
-        std::vector<float> dx(dy->size());
-        for (int64_t h = 0; h < H; ++h)
-          for (int64_t t = 0; t < T_; ++t)
-            std::copy_n(&(*dy)[size_t((h * T_ + t) * D)], D, &dx[size_t(t * H * D + h * D)]);
-        flow(s.getInput(), dx);
+        flow(s.getInput(), reorderHeads(*dy, r.shape[1], T_, r.shape[3], false));
       })
       .Case<MergeHeadsOp>([&](MergeHeadsOp m) {
         std::vector<float> *dy = dOut(m.getResult());
         if (!dy)
           return;
         const Buf &x = val(m.getInput());
-        int64_t H = x.shape[1], D = x.shape[3];
-        std::vector<float> dx(dy->size());
-        for (int64_t h = 0; h < H; ++h)
-          for (int64_t t = 0; t < T_; ++t)
-            std::copy_n(&(*dy)[size_t(t * H * D + h * D)], D, &dx[size_t((h * T_ + t) * D)]);
-        flow(m.getInput(), dx);
+        flow(m.getInput(), reorderHeads(*dy, x.shape[1], T_, x.shape[3], true));
       })
       .Case<CacheUpdateOp>([&](CacheUpdateOp c) {
         if (std::vector<float> *dy = dOut(c.getResult())) {

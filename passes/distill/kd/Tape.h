@@ -74,7 +74,6 @@ private:
   void forwardOp(mlir::Operation &op);
   void backwardOp(mlir::Operation &op);
   Buf &val(mlir::Value v);
-  std::vector<float> &grad(mlir::Value v);
 
   mlir::func::FuncOp func_;
   std::unique_ptr<Checkpoint> checkpoint_;
