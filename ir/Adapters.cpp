@@ -69,7 +69,7 @@ std::vector<float> adapterSlotValues(ModuleOp module, GlobalOp slot, const std::
 
 void refuseSwitchableAdapters(ModuleOp module, const std::string &who) {
   if (adaptersOf(module))
-    throw Error(who + ": switchable adapters (--adapters) are not supported here yet; merge one with --adapter DIR");
+    throw Error((who.empty() ? "" : who + ": ") + "switchable adapters (--adapters) are not supported here yet; merge one with --adapter DIR");
 }
 
 } // namespace kiln

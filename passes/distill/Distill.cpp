@@ -163,12 +163,9 @@ struct DistillPass : impl::DistillBase<DistillPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    // Shrinking or reconstructing the base would have to transform every adapter's factors too.
-    if (module->hasAttr(kAdaptersAttr)) {
-      module.emitError("kiln-distill: switchable adapters (--adapters) are not supported; merge one with --adapter DIR");
-      return signalPassFailure();
-    }
     try {
+      // Shrinking or reconstructing the base would have to transform every adapter's factors too.
+      refuseSwitchableAdapters(module);
       run(module);
     } catch (const Error &e) {
       module.emitError("kiln-distill: ") << e.what();

@@ -89,12 +89,9 @@ struct PruneHeadsPass : impl::PruneHeadsBase<PruneHeadsPass> {
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    // Shrinking or reconstructing the base would have to transform every adapter's factors too.
-    if (module->hasAttr(kAdaptersAttr)) {
-      module.emitError("kiln-prune-heads: switchable adapters (--adapters) are not supported; merge one with --adapter DIR");
-      return signalPassFailure();
-    }
     try {
+      // Shrinking or reconstructing the base would have to transform every adapter's factors too.
+      refuseSwitchableAdapters(module);
       run(module);
     } catch (const Error &e) {
       module.emitError("kiln-prune-heads: ") << e.what();

@@ -38,9 +38,9 @@ void checkAdapterName(mlir::ModuleOp module, const std::string &name);
 /// an adapter the module does not have.
 std::vector<float> adapterSlotValues(mlir::ModuleOp module, GlobalOp slot, const std::string &name);
 
-/// Throws "<who>: ..." when the module has switchable adapters, for the
-/// passes and backends that do not handle them yet.
-void refuseSwitchableAdapters(mlir::ModuleOp module, const std::string &who);
+/// Throws kiln::Error ("<who>: ..." when `who` is given) when the module has
+/// switchable adapters, for the passes and backends that do not handle them yet.
+void refuseSwitchableAdapters(mlir::ModuleOp module, const std::string &who = "");
 
 } // namespace kiln
 

@@ -86,11 +86,9 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
       module.emitError("kiln-distill-kd: no teacher: put kiln-keep-teacher before the lossy passes in the pipeline");
       return signalPassFailure();
     }
-    if (module->hasAttr(kAdaptersAttr)) {
-      module.emitError("kiln-distill-kd: switchable adapters (--adapters) are not supported; merge one with --adapter DIR");
-      return signalPassFailure();
-    }
     try {
+      // Shrinking or reconstructing the base would have to transform every adapter's factors too.
+      refuseSwitchableAdapters(module);
       run(module, *teacher);
     } catch (const Error &e) {
       module.emitError("kiln-distill-kd: ") << e.what();
