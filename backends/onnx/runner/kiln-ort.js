@@ -208,7 +208,10 @@ async function main() {
   // then round differently). 0 keeps the graph's f32 arithmetic.
   const options = {
     executionProviders: ['cpu'], graphOptimizationLevel: a.optimization,
-    extra: { session: { qdq_matmulnbits_accuracy_level: String(a.qdqAccuracy) } },
+    // disable_quant_qdq: ORT's QDQ fusions into its int8 kernels (QLinearMatMul, MatMulIntegerToFloat) use
+    // saturating u8s8 pair sums on AVX2 CPUs without VNNI, which moved W8A8-static logits by up to 0.25 there;
+    // without them ORT computes the graph's Quantize/Dequantize math as written, on every CPU.
+    extra: { session: { qdq_matmulnbits_accuracy_level: String(a.qdqAccuracy), disable_quant_qdq: '1' } },
   };
   if (a.threads) options.intraOpNumThreads = a.threads;
   let session;
