@@ -29,6 +29,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 namespace kiln {
 
@@ -142,10 +143,28 @@ struct Score {
   size_t scored = 0;
 };
 
+/// Runs fn(i) for i in [0, n) on up to `threads` threads (contiguous chunks).
+template <typename Fn> void parallelRows(size_t n, unsigned threads, Fn fn) {
+  threads = std::max(1u, std::min<unsigned>(threads, unsigned(n)));
+  std::vector<std::thread> pool;
+  size_t step = (n + threads - 1) / std::max(1u, threads);
+  for (size_t begin = step; begin < n; begin += step)
+    pool.emplace_back([&fn, begin, end = std::min(n, begin + step)] {
+      for (size_t i = begin; i < end; ++i)
+        fn(i);
+    });
+  for (size_t i = 0; i < std::min(n, step); ++i)
+    fn(i);
+  for (auto &t : pool)
+    t.join();
+}
+
 /// Perplexity of each model (and KL / top-1 against `teacher`) over `tokens`,
-/// window by window so the teacher scores each window once.
+/// window by window so the teacher scores each window once. Rows are scored
+/// in parallel and summed in token order, so the result does not depend on
+/// the thread count.
 std::vector<Score> evaluate(const std::vector<std::unique_ptr<Scorer>> &models, Scorer *teacher,
-                            const std::vector<int32_t> &tokens, int64_t window) {
+                            const std::vector<int32_t> &tokens, int64_t window, unsigned threads) {
   std::vector<double> nll(models.size(), 0), kl(models.size(), 0);
   std::vector<size_t> agree(models.size(), 0);
   size_t scored = 0;
@@ -154,26 +173,40 @@ std::vector<Score> evaluate(const std::vector<std::unique_ptr<Scorer>> &models, 
     std::vector<int32_t> ids(tokens.begin() + long(begin), tokens.begin() + long(end));
     if (ids.size() < 2)
       break;
-    std::vector<std::vector<double>> teacherLogp;
+    // The teacher's log-probabilities and probabilities of each row, once per window.
+    std::vector<std::vector<double>> teacherLogp, teacherP;
     std::vector<size_t> teacherTop;
-    if (teacher)
-      for (const auto &row : teacher->score(ids)) {
-        teacherLogp.push_back(logSoftmax(row));
-        teacherTop.push_back(argmax(row));
-      }
+    if (teacher) {
+      auto rows = teacher->score(ids);
+      teacherLogp.resize(rows.size()), teacherP.resize(rows.size()), teacherTop.resize(rows.size());
+      parallelRows(rows.size(), threads, [&](size_t t) {
+        teacherLogp[t] = logSoftmax(rows[t]);
+        teacherP[t].resize(teacherLogp[t].size());
+        for (size_t v = 0; v < teacherLogp[t].size(); ++v)
+          teacherP[t][v] = std::exp(teacherLogp[t][v]);
+        teacherTop[t] = argmax(rows[t]);
+      });
+    }
+    std::vector<double> rowNll(ids.size() - 1), rowKl(ids.size() - 1);
+    std::vector<char> rowAgree(ids.size() - 1);
     for (size_t m = 0; m < models.size(); ++m) {
       auto rows = models[m]->score(ids);
-      for (size_t t = 1; t < ids.size(); ++t) {
-        std::vector<double> logp = logSoftmax(rows[t - 1]);
-        nll[m] -= logp[size_t(ids[t])];
+      parallelRows(rows.size(), threads, [&](size_t r) {
+        std::vector<double> logp = logSoftmax(rows[r]);
+        rowNll[r] = logp[size_t(ids[r + 1])];
         if (teacher) {
-          const std::vector<double> &logq = teacherLogp[t - 1];
+          const std::vector<double> &logq = teacherLogp[r], &q = teacherP[r];
           double k = 0;
           for (size_t v = 0; v < logq.size(); ++v)
-            k += std::exp(logq[v]) * (logq[v] - logp[v]);
-          kl[m] += k;
-          agree[m] += argmax(rows[t - 1]) == teacherTop[t - 1];
+            k += q[v] * (logq[v] - logp[v]);
+          rowKl[r] = k;
+          rowAgree[r] = argmax(rows[r]) == teacherTop[r];
         }
+      });
+      for (size_t r = 0; r < rows.size(); ++r) {
+        nll[m] -= rowNll[r];
+        if (teacher)
+          kl[m] += rowKl[r], agree[m] += size_t(rowAgree[r]);
       }
     }
     scored += ids.size() - 1;
@@ -307,7 +340,8 @@ int evalCommand(int argc, char **argv) {
       if (id >= models[m]->vocabSize())
         fail(textPath, "token id " + std::to_string(id) + " is outside the vocabulary of " +
                            std::to_string(models[m]->vocabSize()) + " of " + rows[m].path);
-  std::vector<Score> scores = evaluate(models, teacher.get(), tokens, usedWindow);
+  std::vector<Score> scores = evaluate(models, teacher.get(), tokens, usedWindow,
+                                       threads > 0 ? unsigned(threads) : std::max(1u, std::thread::hardware_concurrency()));
   for (size_t m = 0; m < rows.size(); ++m)
     rows[m].score = scores[m];
 
