@@ -18,8 +18,8 @@ def parse_args():
     return args
 
 
-def kiln(args, *argv):
-    p = subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=900)
+def kiln(args, *argv, timeout=900):
+    p = subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         sys.exit(f"kiln {' '.join(map(str, argv))} failed ({p.returncode}):\n{p.stderr}")
     return p.stdout
@@ -41,9 +41,9 @@ def compile_both(args, target, model, out, *flags, backend=()):
     return out + ".mlir", out + "." + target
 
 
-def kiln_json(args, *argv, lines=False):
+def kiln_json(args, *argv, lines=False, timeout=900):
     """The JSON object kiln prints last (lines=True: every line, one object each)."""
-    out = kiln(args, *argv).strip().splitlines()
+    out = kiln(args, *argv, timeout=timeout).strip().splitlines()
     return [json.loads(l) for l in out] if lines else json.loads(out[-1])
 
 

@@ -33,6 +33,10 @@ def ort(art, ids, n, top=5, batch=None, accuracy_level=0):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+# ORT's fused int8 kernels saturate u8s8 pair sums on CPUs without VNNI.
+VNNI = any(f in open("/proc/cpuinfo").read().split() for f in ("avx512_vnni", "avx_vnni"))
+
+
 def compare(tag, art, ref_model, prompt_flag, prompt, n, ref_extra=(), tolerance=1e-3, int8_inputs=False):
     ref = kiln_json(args, "run", "--reference", ref_model, prompt_flag, prompt, "-n", n, "--json", "--top-logits", 5,
                     *ref_extra)
@@ -40,9 +44,12 @@ def compare(tag, art, ref_model, prompt_flag, prompt, n, ref_extra=(), tolerance
     c.check(got["ids"] == ref["ids"], f"{tag}: {n} greedy ids in ORT equal the reference")
     worst = worst_logit(got, ref)
     c.check(worst <= tolerance, f"{tag}: logits within {tolerance:g} relative (worst {worst:.1e})")
-    if int8_inputs:
-        # With ORT's own default accuracy level (4), its DQ -> MatMulNBits fusion requantizes the
-        # int8 inputs in its own blocks: the same ids, logits a bounded step apart.
+    if int8_inputs and not VNNI:
+        print(f"skip {tag}: ORT's stock QDQ fusions at accuracy level 4: this CPU has no VNNI, where ORT's fused "
+              "int8 kernels saturate u8s8 pair sums (measured up to 0.25 on W8A8-static logits)", flush=True)
+    elif int8_inputs:
+        # With ORT's stock QDQ fusions at its default accuracy level (4), its DQ -> MatMulNBits fusion
+        # requantizes the int8 inputs in its own blocks: the same ids, logits a bounded step apart.
         stock = ort(art, ref["prompt_ids"], n, accuracy_level=4)
         worst = worst_logit(stock, ref)
         c.check(stock["ids"] == ref["ids"] and worst <= 3e-2,

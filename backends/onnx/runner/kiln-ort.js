@@ -209,9 +209,11 @@ async function main() {
   const options = {
     executionProviders: ['cpu'], graphOptimizationLevel: a.optimization,
     // disable_quant_qdq: ORT's QDQ fusions into its int8 kernels (QLinearMatMul, MatMulIntegerToFloat) use
-    // saturating u8s8 pair sums on AVX2 CPUs without VNNI, which moved W8A8-static logits by up to 0.25 there;
-    // without them ORT computes the graph's Quantize/Dequantize math as written, on every CPU.
-    extra: { session: { qdq_matmulnbits_accuracy_level: String(a.qdqAccuracy), disable_quant_qdq: '1' } },
+    // saturating u8s8 pair sums on CPUs without VNNI, which moved W8A8-static logits by up to 0.25 there;
+    // without them ORT computes the graph's Quantize/Dequantize math as written, on every CPU. A nonzero
+    // --qdq-accuracy-level asks for ORT's stock QDQ fusions at that level instead.
+    extra: { session: { qdq_matmulnbits_accuracy_level: String(a.qdqAccuracy),
+                        disable_quant_qdq: a.qdqAccuracy > 0 ? '0' : '1' } },
   };
   if (a.threads) options.intraOpNumThreads = a.threads;
   let session;

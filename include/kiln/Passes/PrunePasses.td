@@ -158,32 +158,42 @@ def DistillKD : Pass<"kiln-distill-kd", "mlir::ModuleOp"> {
   let description = [{
     Minimizes KL(teacher || student) of the next-token distributions over
     windows of the calibration text, through the whole network, by Adam on
-    the parameters `train` names: `ln` (every layer norm's gain and bias)
-    and `bias` (every linear's bias). The teacher is the module as
+    the parameters `train` names: `ln` (every layer norm's gain and bias),
+    `bias` (every linear's bias) and `lora` (a low-rank branch
+    `linear(linear(x, A), B)` of rank `rank` beside every linear, A seeded
+    small and B zero so training starts from the student). After training a
+    branch beside a plain float weight is merged into it (W += A B) unless
+    `merge=false`; beside a quantized or pruned weight it stays in the IR as
+    f32 weights (`<weight>.kd_A` [in, r], `.kd_B` [r, out]), so the base keeps
+    its grid and its zeros. The teacher is the module as
     `kiln-keep-teacher` kept it earlier in the pipeline; the student is the
     module as the passes between left it: pruned weights stay exactly zero
-    and shrunk shapes stay shrunk (weights are not trained), quantized
+    and shrunk shapes stay shrunk (base weights are not trained), quantized
     weights compute with their effective values, and int8 activations and
     KV-cache rows are rounded in the forward pass and passed straight through
     in the backward pass. Forward and backward run in float32 with OpenBLAS
     products (passes/distill/kd/Tape.h).
 
     Each step takes `batch` windows of `window` tokens, drawn with the seeded
-    generator from the text's non-overlapping windows; the result depends
-    only on the seed and the thread count. Statistics: the mean KL per token
+    generator from the text's non-overlapping windows; the learning rate
+    warms up linearly over the first tenth of the steps and then decays
+    linearly to zero. The result depends only on the seed and the thread
+    count. Statistics: the mean KL per token
     on the first `eval-windows` windows before and after (in 1e-9 nats).
   }];
   let options = [
     Option<"calibration", "calibration", "std::string", "\"\"", "Calibration text file">,
     Option<"maxTokens", "max-tokens", "int64_t", "0", "Calibration tokens to use at most (0: all)">,
-    Option<"steps", "steps", "int64_t", "100", "Adam steps">,
+    Option<"steps", "steps", "int64_t", "150", "Adam steps">,
     Option<"learningRate", "lr", "double", "1e-3", "Adam learning rate">,
     Option<"batch", "batch", "int64_t", "4", "Windows per step">,
     Option<"window", "window", "int64_t", "128", "Tokens per window (at most the model's n_positions)">,
-    Option<"seed", "seed", "uint64_t", "0", "Seed of the window draws">,
-    Option<"train", "train", "std::string", "\"ln,bias\"", "Trainable sets: ln, bias (comma separated)">,
+    Option<"seed", "seed", "uint64_t", "0", "Seed of the window draws and of the lora A factors">,
+    Option<"train", "train", "std::string", "\"ln,bias,lora\"", "Trainable sets: ln, bias, lora (comma separated)">,
+    Option<"rank", "rank", "int64_t", "8", "Rank of the lora set's branches">,
+    Option<"merge", "merge", "bool", "true", "Merge lora branches into plain float weights">,
     Option<"evalWindows", "eval-windows", "int64_t", "8", "Windows the KL before and after is measured on">,
-    Option<"threads", "threads", "int64_t", "0", "BLAS threads (0: all cores)">,
+    Option<"threads", "threads", "int64_t", "0", "Threads of the BLAS products and the KL rows (0: all cores)">,
   ];
   let dependentDialects = ["::kiln::KilnDialect"];
 }

@@ -7,7 +7,9 @@
 //===----------------------------------------------------------------------===//
 #include "Tape.h"
 
+#include "kiln/Frontend/Checkpoint.h"
 #include "kiln/IR/Adapters.h"
+#include "kiln/Interpreter/Interpreter.h"
 #include "kiln/IR/KilnDialect.h"
 #include "kiln/IR/WeightValues.h"
 #include "kiln/Passes/Calibration.h"
@@ -19,6 +21,7 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -52,20 +55,116 @@ struct KeepTeacherPass : impl::KeepTeacherBase<KeepTeacherPass> {
   }
 };
 
-/// log_softmax of each row of `logits` [T, V], in double.
-void logSoftmax(const std::vector<float> &logits, int64_t V, std::vector<float> &out) {
-  out.resize(logits.size());
-  for (size_t r0 = 0; r0 < logits.size(); r0 += size_t(V)) {
-    float mx = logits[r0];
-    for (int64_t v = 1; v < V; ++v)
-      mx = std::max(mx, logits[r0 + size_t(v)]);
-    double sum = 0;
-    for (int64_t v = 0; v < V; ++v)
-      sum += std::exp(double(logits[r0 + size_t(v)] - mx));
-    double lse = double(mx) + std::log(sum);
-    for (int64_t v = 0; v < V; ++v)
-      out[r0 + size_t(v)] = float(double(logits[r0 + size_t(v)]) - lse);
+/// Runs fn(row) for every row in [0, rows) on up to `threads` threads.
+template <typename Fn> void forRows(size_t rows, int threads, Fn fn) {
+  size_t n = size_t(std::max(1, std::min(threads, int(rows))));
+  size_t step = (rows + n - 1) / n;
+  std::vector<std::thread> pool;
+  for (size_t begin = step; begin < rows; begin += step)
+    pool.emplace_back([&fn, begin, end = std::min(rows, begin + step)] {
+      for (size_t r = begin; r < end; ++r)
+        fn(r);
+    });
+  for (size_t r = 0; r < std::min(rows, step); ++r)
+    fn(r);
+  for (auto &t : pool)
+    t.join();
+}
+
+/// exp(x - max) of one row into `e` (float exps: the objective needs no more), and
+/// the row's max and sum (in double).
+void expRow(const float *x, int64_t V, float *e, float &mx, double &sum) {
+  mx = x[0];
+  for (int64_t v = 1; v < V; ++v)
+    mx = std::max(mx, x[v]);
+  sum = 0;
+  for (int64_t v = 0; v < V; ++v)
+    sum += e[v] = std::exp(x[v] - mx);
+}
+
+/// A trainable low-rank branch beside one base weight, and its ops in each function.
+struct Branch {
+  GlobalOp base, a, b;
+  struct Use {
+    WeightOp wa, wb;
+    LinearOp down, up;
+    AddOp add;
+  };
+  std::vector<Use> uses;
+};
+
+/// Adds y + linear(linear(x, A), B) beside every linear that reads a weight
+/// of the module (every function: prefill and decode compute the same model).
+/// A [in, r] is drawn uniform in +-1/sqrt(in) from `rng`, B [r, out] is zero.
+std::vector<Branch> addBranches(ModuleOp module, int64_t rank, std::mt19937_64 &rng) {
+  std::vector<Branch> branches;
+  std::map<Operation *, size_t> index;
+  OpBuilder b(module.getContext());
+  auto f32 = b.getF32Type();
+  module.walk([&](LinearOp l) {
+    auto w = l.getWeight().getDefiningOp<WeightOp>();
+    auto base = w ? module.lookupSymbol<GlobalOp>(w.getGlobal()) : GlobalOp();
+    if (!base || base.getAdapter() || base.getSymName().ends_with(".kd_A") || base.getSymName().ends_with(".kd_B"))
+      return;
+    if (l.getGeluEpilogue())
+      throw Error("lora: '" + base.getSymName().str() + "' has a fused GELU epilogue (run kiln-distill-kd before "
+                  "kiln-fuse-linear-gelu)");
+    auto [it, fresh] = index.try_emplace(base, branches.size());
+    if (fresh) {
+      auto shape = cast<RankedTensorType>(base.getType()).getShape();
+      int64_t in = shape[0], out = shape[1], r = std::min({rank, in, out});
+      Branch br;
+      br.base = base;
+      b.setInsertionPointAfter(base);
+      auto ta = RankedTensorType::get({in, r}, f32), tb = RankedTensorType::get({r, out}, f32);
+      std::vector<float> av(size_t(in * r));
+      std::uniform_real_distribution<float> u(-1.0f / std::sqrt(float(in)), 1.0f / std::sqrt(float(in)));
+      for (float &v : av)
+        v = u(rng);
+      std::string name = base.getSymName().str();
+      br.a = b.create<GlobalOp>(base.getLoc(), name + ".kd_A", ta, DenseElementsAttr::get(ta, llvm::ArrayRef<float>(av)),
+                                DictionaryAttr(), DictionaryAttr());
+      br.b = b.create<GlobalOp>(base.getLoc(), name + ".kd_B", tb, DenseElementsAttr::get(tb, 0.0f), DictionaryAttr(),
+                                DictionaryAttr());
+      branches.push_back(br);
+    }
+    Branch &br = branches[it->second];
+    b.setInsertionPointAfter(l);
+    auto xs = cast<RankedTensorType>(l.getInput().getType()).getShape();
+    SmallVector<int64_t> mid(xs.begin(), xs.end());
+    mid.back() = cast<RankedTensorType>(br.a.getType()).getShape()[1];
+    Branch::Use use;
+    use.wa = b.create<WeightOp>(l.getLoc(), br.a.getType(), br.a.getSymName());
+    use.wb = b.create<WeightOp>(l.getLoc(), br.b.getType(), br.b.getSymName());
+    use.down = b.create<LinearOp>(l.getLoc(), RankedTensorType::get(mid, f32), l.getInput(), use.wa, Value(),
+                                  GeluApproximationAttr(), InputQuantizationAttr(), FloatAttr());
+    use.up = b.create<LinearOp>(l.getLoc(), l.getResult().getType(), use.down.getResult(), use.wb, Value(),
+                                GeluApproximationAttr(), InputQuantizationAttr(), FloatAttr());
+    use.add = b.create<AddOp>(l.getLoc(), l.getResult(), use.up.getResult());
+    l.getResult().replaceAllUsesExcept(use.add.getResult(), use.add);
+    br.uses.push_back(use);
+  });
+  return branches;
+}
+
+/// W += A B for a branch beside a plain float weight; the branch goes.
+void mergeBranch(Branch &br, const kd::Param &a, const kd::Param &bp, std::unique_ptr<Checkpoint> &checkpoint) {
+  std::vector<double> w = readEffectiveGlobalValues(br.base, checkpoint);
+  int64_t in = a.value.shape[0], r = a.value.shape[1], out = bp.value.shape[1];
+  for (int64_t i = 0; i < in; ++i)
+    for (int64_t k = 0; k < r; ++k) {
+      double x = a.value.data[size_t(i * r + k)];
+      for (int64_t o = 0; o < out; ++o)
+        w[size_t(i * out + o)] += x * double(bp.value.data[size_t(k * out + o)]);
+    }
+  std::vector<float> wf(w.begin(), w.end());
+  auto shape = cast<RankedTensorType>(br.base.getType()).getShape();
+  setInlineValues(br.base, shape, wf);
+  for (Branch::Use &u : br.uses) {
+    u.add.getResult().replaceAllUsesWith(u.add.getLhs());
+    u.add.erase(), u.up.erase(), u.down.erase(), u.wb.erase(), u.wa.erase();
   }
+  br.a.erase(), br.b.erase();
 }
 
 struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
@@ -102,13 +201,15 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
       std::stringstream ss(train);
       for (std::string item; std::getline(ss, item, ',');)
         if (!item.empty()) {
-          if (item != "ln" && item != "bias")
-            throw Error("train: unknown set '" + item + "' (ln, bias)");
+          if (item != "ln" && item != "bias" && item != "lora")
+            throw Error("train: unknown set '" + item + "' (ln, bias, lora)");
           sets.insert(item);
         }
     }
     if (sets.empty())
-      throw Error("train names no trainable set (ln, bias)");
+      throw Error("train names no trainable set (ln, bias, lora)");
+    if (sets.count("lora") && rank < 1)
+      throw Error("rank must be at least 1");
     if (steps < 0 || batch < 1 || window < 2 || !(learningRate > 0) || evalWindows < 1)
       throw Error("steps >= 0, batch >= 1, window >= 2, lr > 0 and eval-windows >= 1 are required");
     auto config = module->getAttrOfType<DictionaryAttr>(kConfigAttr);
@@ -135,6 +236,10 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
     auto teacherFn = teacher.lookupSymbol<func::FuncOp>("prefill");
     if (!studentFn || !teacherFn)
       throw Error("the module has no prefill function");
+    std::mt19937_64 rng(seed);
+    std::vector<Branch> branches;
+    if (sets.count("lora"))
+      branches = addBranches(module, rank, rng);
     int hw = int(std::max(1u, std::thread::hardware_concurrency()));
     kd::Tape::setThreads(threads > 0 ? int(threads) : hw);
     kd::Tape student(studentFn), teach(teacherFn);
@@ -160,29 +265,50 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
       if (auto l = dyn_cast<LinearOp>(op); l && sets.count("bias"))
         pick(l.getBias());
     }
+    for (Branch &br : branches) {
+      if (!student.setTrainable(br.a) || !student.setTrainable(br.b))
+        throw Error("kiln-distill-kd: internal error: the prefill function does not read a lora branch");
+      trained.push_back(student.param(br.a)), trained.push_back(student.param(br.b));
+    }
     if (trained.empty())
       throw Error("the model has no parameter in the sets '" + train + "'");
 
     // Mean KL(teacher || student) per token of one window; with `grad`, the
     // gradient of `scale` times that KL added through the student.
-    std::vector<float> teacherLp, studentLp;
+    std::vector<float> teacherE, studentE;
+    int rowThreads = threads > 0 ? int(threads) : hw;
     auto windowKL = [&](int64_t w, bool grad, double scale) {
       std::vector<int32_t> x = windowIds(w);
       const kd::Buf &tl = teach.forward(x);
       int64_t V = tl.shape.back();
-      logSoftmax(tl.data, V, teacherLp);
       const kd::Buf &sl = student.forward(x);
-      logSoftmax(sl.data, V, studentLp);
-      double kl = 0;
+      teacherE.resize(tl.size()), studentE.resize(sl.size());
       std::vector<float> d(grad ? sl.size() : 0);
-      for (size_t i = 0; i < teacherLp.size(); ++i) {
-        double pt = std::exp(double(teacherLp[i]));
-        kl += pt * (double(teacherLp[i]) - double(studentLp[i]));
-        if (grad)
-          d[i] = float(scale / double(window) * (std::exp(double(studentLp[i])) - pt));
-      }
+      // Rows in parallel, each summed in order, and the rows summed in order below:
+      // the result does not depend on the thread count.
+      std::vector<double> kls(size_t(window), 0.0);
+      forRows(size_t(window), rowThreads, [&](size_t r) {
+        size_t r0 = r * size_t(V);
+        float mt, ms;
+        double st, ss;
+        expRow(&tl.data[r0], V, &teacherE[r0], mt, st);
+        expRow(&sl.data[r0], V, &studentE[r0], ms, ss);
+        // log p = x - max - log(sum); KL = sum p_t (log p_t - log p_s); dKL/dx_s = p_s - p_t.
+        double shift = double(ms) + std::log(ss) - double(mt) - std::log(st), kl = 0;
+        const float it = float(1.0 / st), is = float(1.0 / ss), g = float(scale / double(window));
+        for (size_t i = r0; i < r0 + size_t(V); ++i) {
+          float pt = teacherE[i] * it;
+          kl += double(pt) * (double(tl.data[i] - sl.data[i]) + shift);
+          if (grad)
+            d[i] = g * (studentE[i] * is - pt);
+        }
+        kls[r] = kl;
+      });
       if (grad)
         student.backward(d);
+      double kl = 0;
+      for (double k : kls)
+        kl += k;
       return kl / double(window);
     };
     auto meanKL = [&] {
@@ -199,20 +325,25 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
     std::vector<std::vector<double>> m(trained.size()), v(trained.size());
     for (size_t i = 0; i < trained.size(); ++i)
       m[i].assign(trained[i]->value.size(), 0.0), v[i].assign(trained[i]->value.size(), 0.0);
-    std::mt19937_64 rng(seed);
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     for (int64_t step = 1; step <= steps; ++step) {
       student.zeroGrads();
       for (int64_t b = 0; b < batch; ++b)
         windowKL(int64_t(rng() % uint64_t(windows)), true, 1.0 / double(batch));
       double c1 = 1 - std::pow(b1, double(step)), c2 = 1 - std::pow(b2, double(step));
+      // Linear warm-up over the first tenth of the steps, then linear decay to zero: Adam's
+      // first steps move every parameter by about lr whatever its gradient, and the last
+      // ones average out the batches' noise.
+      double warm = std::max(1.0, std::ceil(0.1 * double(steps)));
+      double lr = learningRate * (double(step) <= warm ? double(step) / warm
+                                                       : double(steps - step + 1) / (double(steps) - warm + 1));
       for (size_t i = 0; i < trained.size(); ++i) {
         kd::Param &p = *trained[i];
         for (size_t k = 0; k < p.value.size(); ++k) {
           double g = p.grad[k];
           m[i][k] = b1 * m[i][k] + (1 - b1) * g;
           v[i][k] = b2 * v[i][k] + (1 - b2) * g * g;
-          p.value.data[k] -= float(learningRate * (m[i][k] / c1) / (std::sqrt(v[i][k] / c2) + eps));
+          p.value.data[k] -= float(lr * (m[i][k] / c1) / (std::sqrt(v[i][k] / c2) + eps));
         }
       }
     }
@@ -221,10 +352,21 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
 
     for (kd::Param *p : trained)
       setInlineValues(p->global, p->value.shape, p->value.data);
+    int64_t merged = 0;
+    std::unique_ptr<Checkpoint> checkpoint;
+    for (Branch &br : branches)
+      if (merge && !br.base.getQuant() && !br.base.getSparsity()) {
+        mergeBranch(br, *student.param(br.a), *student.param(br.b), checkpoint);
+        ++merged;
+      }
     uint64_t count = 0;
     for (kd::Param *p : trained)
       count += p->value.size();
     recordStatistic(getArgument().str(), "num-trained", count);
+    if (!branches.empty()) {
+      recordStatistic(getArgument().str(), "lora-branches", uint64_t(branches.size()));
+      recordStatistic(getArgument().str(), "lora-merged", uint64_t(merged));
+    }
     recordStatistic(getArgument().str(), "kl-before-nano", uint64_t(std::llround(before * 1e9)));
     recordStatistic(getArgument().str(), "kl-after-nano", uint64_t(std::llround(after * 1e9)));
     recordStatistic(getArgument().str(), "milliseconds", uint64_t(std::llround(seconds * 1e3)));

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <limits>
+#include <thread>
 
 extern "C" void openblas_set_num_threads(int threads);
 
@@ -26,10 +27,30 @@ namespace {
   throw Error("cannot train through '" + op->getName().getStringRef().str() + "': " + why);
 }
 
-/// C[M,N] (+)= op(A) op(B), row-major.
+int gThreads = 1;
+
+/// C[M,N] (+)= op(A) op(B), row-major. OpenBLAS runs single-threaded in the
+/// calling thread; large products split their N columns over gThreads threads
+/// here instead, since OpenBLAS's own idle workers spin (sched_yield) between
+/// calls and took a fifth of the training time from the row loops between them.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C, bool accumulate) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.0f,
-              A, int(ta ? M : K), B, int(tb ? K : N), accumulate ? 1.0f : 0.0f, C, int(N));
+  auto part = [&](int64_t n0, int64_t n1) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(n1 - n0),
+                int(K), 1.0f, A, int(ta ? M : K), tb ? B + n0 * K : B + n0, int(tb ? K : N),
+                accumulate ? 1.0f : 0.0f, C + n0, int(N));
+  };
+  int64_t parts = std::min<int64_t>(gThreads, N / 64);
+  if (parts <= 1 || M * N * K < (int64_t(1) << 22)) {
+    part(0, N);
+    return;
+  }
+  int64_t step = (N + parts - 1) / parts;
+  std::vector<std::thread> pool;
+  for (int64_t n0 = step; n0 < N; n0 += step)
+    pool.emplace_back(part, n0, std::min(N, n0 + step));
+  part(0, std::min(N, step));
+  for (auto &t : pool)
+    t.join();
 }
 
 /// Each row of K values replaced by its int8 quantization (Quant.h), as the student computes it.
@@ -110,7 +131,10 @@ Tape::Tape(func::FuncOp func) : func_(func) {
 
 Tape::~Tape() = default;
 
-void Tape::setThreads(int threads) { openblas_set_num_threads(threads > 0 ? threads : 1); }
+void Tape::setThreads(int threads) {
+  openblas_set_num_threads(1);
+  gThreads = threads > 0 ? threads : 1;
+}
 
 bool Tape::setTrainable(GlobalOp global) {
   Param *p = param(global);
