@@ -160,7 +160,9 @@ def DistillKD : Pass<"kiln-distill-kd", "mlir::ModuleOp"> {
     windows of the calibration text, through the whole network, by Adam on
     the parameters `train` names: `ln` (every layer norm's gain and bias),
     `bias` (every linear's bias) and `lora` (a low-rank branch
-    `linear(linear(x, A), B)` of rank `rank` beside every linear, A seeded
+    `linear(linear(x, A), B)` of rank `rank` beside every linear, or those
+    `targets` names by the end of their module name as PEFT's
+    `target_modules` does (`c_attn`, `mlp.c_proj`, `h.0.attn.c_attn`), A seeded
     small and B zero so training starts from the student). After training a
     branch beside a plain float weight is merged into it (W += A B) unless
     `merge=false`; beside a quantized or pruned weight it stays in the IR as
@@ -191,6 +193,7 @@ def DistillKD : Pass<"kiln-distill-kd", "mlir::ModuleOp"> {
     Option<"seed", "seed", "uint64_t", "0", "Seed of the window draws and of the lora A factors">,
     Option<"train", "train", "std::string", "\"ln,bias,lora\"", "Trainable sets: ln, bias, lora (comma separated)">,
     Option<"rank", "rank", "int64_t", "8", "Rank of the lora set's branches">,
+    Option<"targets", "targets", "std::string", "\"\"", "Linears the lora set trains, by the end of their module name as PEFT's target_modules (c_attn,mlp.c_proj,...; empty: all)">,
     Option<"merge", "merge", "bool", "true", "Merge lora branches into plain float weights">,
     Option<"evalWindows", "eval-windows", "int64_t", "8", "Windows the KL before and after is measured on">,
     Option<"threads", "threads", "int64_t", "0", "Threads of the BLAS products and the KL rows (0: all cores)">,

@@ -18,6 +18,7 @@
 #include "kiln/Runtime/Tokenizer.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
+#include "kiln/Support/ParallelRows.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -55,22 +56,6 @@ struct KeepTeacherPass : impl::KeepTeacherBase<KeepTeacherPass> {
   }
 };
 
-/// Runs fn(row) for every row in [0, rows) on up to `threads` threads.
-template <typename Fn> void forRows(size_t rows, int threads, Fn fn) {
-  size_t n = size_t(std::max(1, std::min(threads, int(rows))));
-  size_t step = (rows + n - 1) / n;
-  std::vector<std::thread> pool;
-  for (size_t begin = step; begin < rows; begin += step)
-    pool.emplace_back([&fn, begin, end = std::min(rows, begin + step)] {
-      for (size_t r = begin; r < end; ++r)
-        fn(r);
-    });
-  for (size_t r = 0; r < std::min(rows, step); ++r)
-    fn(r);
-  for (auto &t : pool)
-    t.join();
-}
-
 /// exp(x - max) of one row into `e` (float exps: the objective needs no more), and
 /// the row's max and sum (in double).
 void expRow(const float *x, int64_t V, float *e, float &mx, double &sum) {
@@ -96,7 +81,25 @@ struct Branch {
 /// Adds y + linear(linear(x, A), B) beside every linear that reads a weight
 /// of the module (every function: prefill and decode compute the same model).
 /// A [in, r] is drawn uniform in +-1/sqrt(in) from `rng`, B [r, out] is zero.
-std::vector<Branch> addBranches(ModuleOp module, int64_t rank, std::mt19937_64 &rng) {
+/// `targets` (comma separated, empty: every linear) names the linears by the end of their
+/// module name, as PEFT's target_modules does: "c_attn", "mlp.c_proj", "h.0.attn.c_attn".
+std::vector<Branch> addBranches(ModuleOp module, int64_t rank, const std::string &targets, std::mt19937_64 &rng) {
+  std::vector<std::string> wanted;
+  {
+    std::stringstream ss(targets);
+    for (std::string item; std::getline(ss, item, ',');)
+      if (!item.empty())
+        wanted.push_back(item);
+  }
+  auto chosen = [&](llvm::StringRef weight) {
+    if (wanted.empty())
+      return true;
+    llvm::StringRef module = weight.ends_with(".weight") ? weight.drop_back(7) : weight;
+    for (const std::string &t : wanted)
+      if (module == t || module.ends_with("." + t))
+        return true;
+    return false;
+  };
   std::vector<Branch> branches;
   std::map<Operation *, size_t> index;
   OpBuilder b(module.getContext());
@@ -104,7 +107,8 @@ std::vector<Branch> addBranches(ModuleOp module, int64_t rank, std::mt19937_64 &
   module.walk([&](LinearOp l) {
     auto w = l.getWeight().getDefiningOp<WeightOp>();
     auto base = w ? module.lookupSymbol<GlobalOp>(w.getGlobal()) : GlobalOp();
-    if (!base || base.getAdapter() || base.getSymName().ends_with(".kd_A") || base.getSymName().ends_with(".kd_B"))
+    if (!base || base.getAdapter() || base.getSymName().ends_with(".kd_A") || base.getSymName().ends_with(".kd_B") ||
+        !chosen(base.getSymName()))
       return;
     if (l.getGeluEpilogue())
       throw Error("lora: '" + base.getSymName().str() + "' has a fused GELU epilogue (run kiln-distill-kd before "
@@ -210,6 +214,8 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
       throw Error("train names no trainable set (ln, bias, lora)");
     if (sets.count("lora") && rank < 1)
       throw Error("rank must be at least 1");
+    if (!sets.count("lora") && !targets.empty())
+      throw Error("targets choose the lora set's linears: add lora to train");
     if (steps < 0 || batch < 1 || window < 2 || !(learningRate > 0) || evalWindows < 1)
       throw Error("steps >= 0, batch >= 1, window >= 2, lr > 0 and eval-windows >= 1 are required");
     auto config = module->getAttrOfType<DictionaryAttr>(kConfigAttr);
@@ -239,7 +245,9 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
     std::mt19937_64 rng(seed);
     std::vector<Branch> branches;
     if (sets.count("lora"))
-      branches = addBranches(module, rank, rng);
+      branches = addBranches(module, rank, targets, rng);
+    if (sets.count("lora") && branches.empty())
+      throw Error("lora: targets '" + targets.getValue() + "' name no linear of the model");
     int hw = int(std::max(1u, std::thread::hardware_concurrency()));
     kd::Tape::setThreads(threads > 0 ? int(threads) : hw);
     kd::Tape student(studentFn), teach(teacherFn);
@@ -287,7 +295,7 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
       // Rows in parallel, each summed in order, and the rows summed in order below:
       // the result does not depend on the thread count.
       std::vector<double> kls(size_t(window), 0.0);
-      forRows(size_t(window), rowThreads, [&](size_t r) {
+      parallelRows(size_t(window), unsigned(rowThreads), [&](size_t r) {
         size_t r0 = r * size_t(V);
         float mt, ms;
         double st, ss;

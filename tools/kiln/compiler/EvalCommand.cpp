@@ -19,6 +19,7 @@
 #include "kiln/Runtime/Tokenizer.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
+#include "kiln/Support/ParallelRows.h"
 
 #include <nlohmann/json.hpp>
 
@@ -142,22 +143,6 @@ struct Score {
   double perplexity = 0, kl = 0, top1 = 0;
   size_t scored = 0;
 };
-
-/// Runs fn(i) for i in [0, n) on up to `threads` threads (contiguous chunks).
-template <typename Fn> void parallelRows(size_t n, unsigned threads, Fn fn) {
-  threads = std::max(1u, std::min<unsigned>(threads, unsigned(n)));
-  std::vector<std::thread> pool;
-  size_t step = (n + threads - 1) / std::max(1u, threads);
-  for (size_t begin = step; begin < n; begin += step)
-    pool.emplace_back([&fn, begin, end = std::min(n, begin + step)] {
-      for (size_t i = begin; i < end; ++i)
-        fn(i);
-    });
-  for (size_t i = 0; i < std::min(n, step); ++i)
-    fn(i);
-  for (auto &t : pool)
-    t.join();
-}
 
 /// Perplexity of each model (and KL / top-1 against `teacher`) over `tokens`,
 /// window by window so the teacher scores each window once. Rows are scored
