@@ -9,6 +9,8 @@
 //    attention's products, scale, causal mask, softmax, the cache update,
 //    the residual adds) equals central finite differences, for the dense,
 //    fused (residual layer norm, GELU epilogue) and quantized-weight models;
+//    the dense model's linear weight matrices too (the gradient the lora
+//    set's factors, themselves linear weights, get);
 //  - int8 activations pass gradients straight through.
 //
 //===----------------------------------------------------------------------===//
@@ -94,18 +96,22 @@ protected:
     EXPECT_LE(worst, tolerance * scale) << "largest |tape - reference| over all positions";
   }
 
-  /// d(sum(logits * R))/d(p) for every layer norm parameter and linear bias,
-  /// against central differences on the three largest coordinates of each.
-  void expectGradientsMatchFiniteDifferences() {
+  /// d(sum(logits * R))/d(p) for every layer norm parameter and linear bias
+  /// (and with `linearWeights`, every linear's weight matrix: the gradient the
+  /// lora set's factors get), against central differences on the three
+  /// largest coordinates of each.
+  void expectGradientsMatchFiniteDifferences(bool linearWeights = false) {
     kd::Tape tape(prefill());
     std::vector<GlobalOp> params;
     for (GlobalOp g : module->getOps<GlobalOp>()) {
       llvm::StringRef n = g.getSymName();
-      if (n.contains("ln_") || n.ends_with(".bias"))
+      bool linear = n.ends_with(".weight") && (n.contains(".attn.c_") || n.contains(".mlp.c_"));
+      if (n.contains("ln_") || n.ends_with(".bias") || (linearWeights && linear))
         if (tape.setTrainable(g))
           params.push_back(g);
     }
-    ASSERT_EQ(params.size(), 2u * 8 + 2); // per layer ln_1, ln_2 (gain, bias), four linear biases; ln_f
+    // Per layer ln_1, ln_2 (gain, bias), four linear biases (and weights); ln_f.
+    ASSERT_EQ(params.size(), 2u * (linearWeights ? 12 : 8) + 2);
     std::vector<int32_t> ids = {5, 1, 77, 42, 8, 60, 33, 21};
     std::mt19937 rng(7);
     std::normal_distribution<float> normal;
@@ -157,6 +163,7 @@ TempDir *KDTape::dir = nullptr;
 
 TEST_F(KDTape, DenseForwardMatchesTheReference) { expectForwardMatchesReference(1e-5); }
 TEST_F(KDTape, DenseGradientsMatchFiniteDifferences) { expectGradientsMatchFiniteDifferences(); }
+TEST_F(KDTape, LinearWeightGradientsMatchFiniteDifferences) { expectGradientsMatchFiniteDifferences(true); }
 
 TEST_F(KDTape, FusedModelForwardAndGradients) {
   runPasses("kiln-fuse-linear-gelu,kiln-fuse-residual-layer-norm");
