@@ -15,7 +15,7 @@ namespace kiln::vk {
 
 // Every entry point the driver calls, resolved at run time.
 #define KILN_VK_INSTANCE_FNS(X)                                                                                        \
-  X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties2)                                \
+  X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties2)                                \
   X(vkGetPhysicalDeviceFeatures2) X(vkGetPhysicalDeviceQueueFamilyProperties)                                         \
   X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice) X(vkGetDeviceProcAddr)
 #define KILN_VK_DEVICE_FNS(X)                                                                                          \
@@ -30,7 +30,6 @@ namespace kiln::vk {
   X(vkWaitForFences) X(vkResetFences) X(vkCmdCopyBuffer) X(vkCmdFillBuffer)
 
 struct Device::Impl {
-  void *library = nullptr;
   PFN_vkGetInstanceProcAddr getInstanceProcAddr = nullptr;
   VkInstance instance = VK_NULL_HANDLE;
   VkPhysicalDevice physical = VK_NULL_HANDLE;
@@ -54,10 +53,7 @@ struct Device::Impl {
         vkDestroyCommandPool(device, commandPool, nullptr);
       vkDestroyDevice(device, nullptr);
     }
-    if (instance)
-      vkDestroyInstance(instance, nullptr);
-    if (library)
-      dlclose(library);
+    // The instance is the process's (processInstance): it outlives every device.
   }
 };
 
@@ -73,23 +69,50 @@ void check(VkResult r, const char *what) {
     throw Error(std::string("vulkan: ") + what + " failed (VkResult " + std::to_string(int(r)) + ")");
 }
 
-std::unique_ptr<Device::Impl> openInstance() {
-  auto impl = std::make_unique<Device::Impl>();
-  impl->library = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!impl->library)
-    throw Error("vulkan: libvulkan.so.1 is not installed (Debian: libvulkan1 and a driver, e.g. mesa-vulkan-drivers)");
-  impl->getInstanceProcAddr =
-      reinterpret_cast<PFN_vkGetInstanceProcAddr>(dlsym(impl->library, "vkGetInstanceProcAddr"));
-  if (!impl->getInstanceProcAddr)
-    throw Error("vulkan: libvulkan.so.1 has no vkGetInstanceProcAddr");
-  auto createInstance =
-      reinterpret_cast<PFN_vkCreateInstance>(impl->getInstanceProcAddr(VK_NULL_HANDLE, "vkCreateInstance"));
+// One VkInstance for the whole process, created on first use and never destroyed. The loader
+// unloads the ICD with the last instance, so opening and closing one per device re-initialized
+// the driver every time and stranded what its globals held (LeakSanitizer reports lavapipe's
+// as leaks from an unloaded module).
+struct ProcessInstance {
+  PFN_vkGetInstanceProcAddr getInstanceProcAddr = nullptr;
+  VkInstance instance = VK_NULL_HANDLE;
+  std::string error; ///< why there is none; every open reports it
+};
+
+ProcessInstance createProcessInstance() {
+  ProcessInstance p;
+  void *library = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!library) {
+    p.error = "vulkan: libvulkan.so.1 is not installed (Debian: libvulkan1 and a driver, e.g. mesa-vulkan-drivers)";
+    return p;
+  }
+  auto gipa = reinterpret_cast<PFN_vkGetInstanceProcAddr>(dlsym(library, "vkGetInstanceProcAddr"));
+  if (!gipa) {
+    p.error = "vulkan: libvulkan.so.1 has no vkGetInstanceProcAddr";
+    return p;
+  }
+  auto createInstance = reinterpret_cast<PFN_vkCreateInstance>(gipa(VK_NULL_HANDLE, "vkCreateInstance"));
   VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
   app.pApplicationName = "kiln";
   app.apiVersion = VK_API_VERSION_1_2;
   VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
   ci.pApplicationInfo = &app;
-  check(createInstance(&ci, nullptr, &impl->instance), "vkCreateInstance");
+  VkResult r = createInstance ? createInstance(&ci, nullptr, &p.instance) : VK_ERROR_INITIALIZATION_FAILED;
+  if (r != VK_SUCCESS) {
+    p.error = "vulkan: vkCreateInstance failed (VkResult " + std::to_string(int(r)) + ")";
+    return p;
+  }
+  p.getInstanceProcAddr = gipa;
+  return p;
+}
+
+std::unique_ptr<Device::Impl> openInstance() {
+  static const ProcessInstance process = createProcessInstance(); // thread-safe, once
+  if (!process.error.empty())
+    throw Error(process.error);
+  auto impl = std::make_unique<Device::Impl>();
+  impl->getInstanceProcAddr = process.getInstanceProcAddr;
+  impl->instance = process.instance;
 #define KILN_VK_LOAD(name) KILN_VK_RESOLVE(impl->getInstanceProcAddr, impl->instance, name)
   KILN_VK_INSTANCE_FNS(KILN_VK_LOAD)
 #undef KILN_VK_LOAD
