@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = os.path.join(ROOT, "models", "kjv-gpt2-tiny")
@@ -18,8 +19,19 @@ def parse_args():
     return args
 
 
+def _timed(argv, **kw):
+    """subprocess.run; with KILN_E2E_PROFILE=FILE, each command's seconds appended to FILE (where
+    a test's time goes)."""
+    start = time.monotonic()
+    p = subprocess.run(argv, **kw)
+    if os.environ.get("KILN_E2E_PROFILE"):
+        with open(os.environ["KILN_E2E_PROFILE"], "a") as f:
+            f.write(f"{time.monotonic() - start:8.2f} {os.path.basename(sys.argv[0])} {' '.join(argv[1:])[:300]}\n")
+    return p
+
+
 def kiln(args, *argv, timeout=900):
-    p = subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=timeout)
+    p = _timed([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         sys.exit(f"kiln {' '.join(map(str, argv))} failed ({p.returncode}):\n{p.stderr}")
     return p.stdout
@@ -27,8 +39,8 @@ def kiln(args, *argv, timeout=900):
 
 def kiln_run(args, *argv, env=None):
     """kiln's CompletedProcess, whatever its exit status (for the tests of errors and skips)."""
-    return subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, **(env or {})})
+    return _timed([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=900,
+                  env={**os.environ, **(env or {})})
 
 
 def compile_both(args, target, model, out, *flags, backend=()):
@@ -39,6 +51,23 @@ def compile_both(args, target, model, out, *flags, backend=()):
     kiln(args, "compile", out + ".mlir", "--passes", "canonicalize", "--target", target, *backend, "-o",
          out + "." + target)
     return out + ".mlir", out + "." + target
+
+
+def pipeline_file(args, name):
+    """pipelines/NAME.yaml; for a -kd pipeline, a copy in WORK that trains 2 steps and scores 1
+    window: the IR it gives the backends has the same form (LoRA factors merged into f32 weights or
+    kept beside quantized ones), and e2e.kd measures the whole training once."""
+    path = os.path.join(ROOT, "pipelines", name + ".yaml")
+    text = open(path).read()
+    if "kiln-distill-kd" not in text:
+        return path
+    short = text.replace("steps: 150,", "steps: 2, eval-windows: 1,")
+    if short == text:
+        sys.exit(f"{path}: its kiln-distill-kd options have no 'steps: 150,' to shorten")
+    path = os.path.join(args.work, name + ".short.yaml")
+    with open(path, "w") as f:
+        f.write(short)
+    return path
 
 
 def kiln_json(args, *argv, lines=False, timeout=900):

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from common import MODEL, ROOT, Checks, kiln, kiln_json, parse_args, worst_logit
+from common import MODEL, ROOT, Checks, kiln, kiln_json, parse_args, pipeline_file, worst_logit
 
 args = parse_args()
 c = Checks()
@@ -134,7 +134,8 @@ for name, flags in RANDOM:
 
 # Every shipped pipeline (and int4 asymmetric with the LM head), on the trained model and on a
 # random f16 checkpoint of odd shape.
-PIPELINES = [(os.path.basename(f)[:-5], ["--pipeline", os.path.join(ROOT, "pipelines", f)])
+# The -kd pipelines train 2 steps here (pipeline_file).
+PIPELINES = [(f[:-5], ["--pipeline", pipeline_file(args, f[:-5])])
              for f in sorted(os.listdir(os.path.join(ROOT, "pipelines"))) if f.endswith(".yaml")]
 PIPELINES.append(("int4-g64-asym-lmhead", ["--passes", "kiln-quantize-weights{format=int4 group-size=64 "
                                                        "symmetric=false include-lm-head=true},canonicalize"]))

@@ -29,7 +29,6 @@
 #include <mutex>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
 namespace kiln {
@@ -84,19 +83,14 @@ struct Branch {
 /// `targets` (comma separated, empty: every linear) names the linears by the end of their
 /// module name, as PEFT's target_modules does: "c_attn", "mlp.c_proj", "h.0.attn.c_attn".
 std::vector<Branch> addBranches(ModuleOp module, int64_t rank, const std::string &targets, std::mt19937_64 &rng) {
-  std::vector<std::string> wanted;
-  {
-    std::stringstream ss(targets);
-    for (std::string item; std::getline(ss, item, ',');)
-      if (!item.empty())
-        wanted.push_back(item);
-  }
+  llvm::SmallVector<llvm::StringRef> wanted;
+  llvm::StringRef(targets).split(wanted, ',', -1, /*KeepEmpty=*/false);
   auto chosen = [&](llvm::StringRef weight) {
     if (wanted.empty())
       return true;
     llvm::StringRef module = weight.ends_with(".weight") ? weight.drop_back(7) : weight;
-    for (const std::string &t : wanted)
-      if (module == t || module.ends_with("." + t))
+    for (llvm::StringRef t : wanted)
+      if (module == t || module.ends_with(("." + t).str()))
         return true;
     return false;
   };
@@ -201,14 +195,12 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
 
   void run(ModuleOp module, ModuleOp teacher) {
     std::set<std::string> sets;
-    {
-      std::stringstream ss(train);
-      for (std::string item; std::getline(ss, item, ',');)
-        if (!item.empty()) {
-          if (item != "ln" && item != "bias" && item != "lora")
-            throw Error("train: unknown set '" + item + "' (ln, bias, lora)");
-          sets.insert(item);
-        }
+    llvm::SmallVector<llvm::StringRef> items;
+    llvm::StringRef(train).split(items, ',', -1, /*KeepEmpty=*/false);
+    for (llvm::StringRef item : items) {
+      if (item != "ln" && item != "bias" && item != "lora")
+        throw Error("train: unknown set '" + item.str() + "' (ln, bias, lora)");
+      sets.insert(item.str());
     }
     if (sets.empty())
       throw Error("train names no trainable set (ln, bias, lora)");
@@ -358,18 +350,22 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
     double after = meanKL();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    for (kd::Param *p : trained)
-      setInlineValues(p->global, p->value.shape, p->value.data);
-    int64_t merged = 0;
-    std::unique_ptr<Checkpoint> checkpoint;
-    for (Branch &br : branches)
-      if (merge && !br.base.getQuant() && !br.base.getSparsity()) {
-        mergeBranch(br, *student.param(br.a), *student.param(br.b), checkpoint);
-        ++merged;
-      }
     uint64_t count = 0;
     for (kd::Param *p : trained)
       count += p->value.size();
+    // Merged factors go into their base weight and are erased; the rest are stored.
+    int64_t merged = 0;
+    std::unique_ptr<Checkpoint> checkpoint;
+    std::set<Operation *> erased;
+    for (Branch &br : branches)
+      if (merge && !br.base.getQuant() && !br.base.getSparsity()) {
+        erased.insert(br.a), erased.insert(br.b);
+        mergeBranch(br, *student.param(br.a), *student.param(br.b), checkpoint);
+        ++merged;
+      }
+    for (kd::Param *p : trained)
+      if (!erased.count(p->global))
+        setInlineValues(p->global, p->value.shape, p->value.data);
     recordStatistic(getArgument().str(), "num-trained", count);
     if (!branches.empty()) {
       recordStatistic(getArgument().str(), "lora-branches", uint64_t(branches.size()));
