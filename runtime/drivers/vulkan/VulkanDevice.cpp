@@ -15,7 +15,7 @@ namespace kiln::vk {
 
 // Every entry point the driver calls, resolved at run time.
 #define KILN_VK_INSTANCE_FNS(X)                                                                                        \
-  X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties2)                                \
+  X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties2)                                                      \
   X(vkGetPhysicalDeviceFeatures2) X(vkGetPhysicalDeviceQueueFamilyProperties)                                         \
   X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice) X(vkGetDeviceProcAddr)
 #define KILN_VK_DEVICE_FNS(X)                                                                                          \
