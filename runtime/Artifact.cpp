@@ -9,6 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
@@ -271,11 +272,24 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
       fail(soPath, "lacks the graph function " + symbol);
     g.tokens = field<int64_t>(spec, "tokens", manifestPath);
     g.arenaBytes = field<uint64_t>(spec, "arena_bytes", manifestPath);
+    g.batch = spec["batch"] ? field<int64_t>(spec, "batch", manifestPath) : 1;
     std::string name = field<std::string>(spec, "name", manifestPath);
-    (name == "prefill" ? a->prefill_ : a->decode_) = g;
+    if (name == "prefill" || name == "decode") {
+      if (g.batch != 1)
+        fail(manifestPath, "specialization " + name + " must have batch 1");
+      (name == "prefill" ? a->prefill_ : a->decode_) = g;
+    } else if (name == "decode_b" + std::to_string(g.batch) && g.batch >= 2 && g.batch <= 1024 && g.tokens == 1) {
+      a->batched_.push_back(g);
+    } else {
+      fail(manifestPath, "unknown specialization '" + name + "' (prefill, decode, decode_b<B> with batch B)");
+    }
   }
   if (!a->prefill_.fn || !a->decode_.fn)
     fail(manifestPath, "manifest lacks the prefill or decode specialization");
+  std::sort(a->batched_.begin(), a->batched_.end(), [](const Graph &x, const Graph &y) { return x.batch < y.batch; });
+  for (size_t i = 1; i < a->batched_.size(); ++i)
+    if (a->batched_[i].batch == a->batched_[i - 1].batch)
+      fail(manifestPath, "two decode specializations of batch " + std::to_string(a->batched_[i].batch));
   return a;
 }
 
@@ -284,6 +298,13 @@ Artifact::~Artifact() {
     munmap(const_cast<uint8_t *>(weights_), weightBytes_);
   // The model library stays loaded: dlclose while another artifact from the
   // same path is open would unmap its code.
+}
+
+std::vector<int64_t> Artifact::decodeBatchSizes() const {
+  std::vector<int64_t> sizes = {1};
+  for (const Graph &g : batched_)
+    sizes.push_back(g.batch);
+  return sizes;
 }
 
 std::vector<std::string> Artifact::adapters() const {

@@ -18,7 +18,12 @@ struct kiln_artifact {
   std::vector<std::string> adapters; ///< stable storage for kiln_artifact_adapter_name
 };
 struct kiln_session {
-  std::unique_ptr<kiln::rt::Session> impl;
+  std::unique_ptr<kiln::rt::Session> owned; ///< null for a batch's slot (the batch owns it)
+  kiln::rt::Session *impl = nullptr;
+};
+struct kiln_batch {
+  std::unique_ptr<kiln::rt::Batch> impl;
+  std::vector<kiln_session> slots;
 };
 
 namespace {
@@ -79,12 +84,60 @@ kiln_status kiln_session_create(kiln_artifact *artifact, const kiln_session_opti
     return invalid("kiln_session_create: artifact and out must not be null");
   return guarded([&] {
     auto s = std::make_unique<kiln_session>();
-    s->impl = std::make_unique<kiln::rt::Session>(*artifact->impl, options ? options->threads : 0);
+    s->owned = std::make_unique<kiln::rt::Session>(*artifact->impl, options ? options->threads : 0);
+    s->impl = s->owned.get();
     *out = s.release();
   });
 }
 
-void kiln_session_destroy(kiln_session *session) { delete session; }
+void kiln_session_destroy(kiln_session *session) {
+  if (session && session->owned) // a batch's slot goes with its batch
+    delete session;
+}
+
+int64_t kiln_artifact_decode_batch_count(const kiln_artifact *a) {
+  return a ? int64_t(a->impl->decodeBatchSizes().size()) : 0;
+}
+
+int64_t kiln_artifact_decode_batch_size(const kiln_artifact *a, int64_t index) {
+  if (!a)
+    return 0;
+  std::vector<int64_t> sizes = a->impl->decodeBatchSizes();
+  return index >= 0 && index < int64_t(sizes.size()) ? sizes[size_t(index)] : 0;
+}
+
+kiln_status kiln_batch_create(kiln_artifact *artifact, const kiln_batch_options *options, kiln_batch **out) {
+  if (!artifact || !out)
+    return invalid("kiln_batch_create: artifact and out must not be null");
+  return guarded([&] {
+    auto b = std::make_unique<kiln_batch>();
+    b->impl = std::make_unique<kiln::rt::Batch>(*artifact->impl, options ? options->threads : 0,
+                                                options && options->slots ? options->slots : 1);
+    b->slots.resize(size_t(b->impl->slots()));
+    for (size_t i = 0; i < b->slots.size(); ++i)
+      b->slots[i].impl = &b->impl->slot(int(i));
+    *out = b.release();
+  });
+}
+
+void kiln_batch_destroy(kiln_batch *batch) { delete batch; }
+
+int64_t kiln_batch_slot_count(const kiln_batch *batch) { return batch ? int64_t(batch->slots.size()) : 0; }
+
+kiln_session *kiln_batch_slot(kiln_batch *batch, int64_t slot) {
+  return batch && slot >= 0 && slot < int64_t(batch->slots.size()) ? &batch->slots[size_t(slot)] : nullptr;
+}
+
+kiln_status kiln_batch_decode(kiln_batch *batch, const int32_t *slots, const int32_t *ids, size_t count,
+                              const float **logits) {
+  if (!batch || ((!slots || !ids) && count))
+    return invalid("kiln_batch_decode: batch, slots and ids must not be null");
+  return guarded([&] {
+    const float *l = batch->impl->decode(slots, ids, count);
+    if (logits)
+      *logits = l;
+  });
+}
 
 kiln_status kiln_session_prefill(kiln_session *session, const int32_t *ids, size_t count, const float **logits) {
   if (!session || (!ids && count))

@@ -5,6 +5,7 @@
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
 
+#include <algorithm>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -68,14 +69,19 @@ void ArtifactWriter::finish() {
   YAML::Emitter out;
   out << YAML::BeginMap;
   out << YAML::Key << "format" << YAML::Value << "kiln-artifact";
-  out << YAML::Key << "format_version" << YAML::Value << kArtifactFormatVersion;
+  bool batched = std::any_of(specs_.begin(), specs_.end(), [](const Specialization &s) { return s.batch > 1; });
+  out << YAML::Key << "format_version" << YAML::Value << (batched ? kArtifactFormatVersion : 1);
   for (const auto &[key, yaml] : sections_)
     out << YAML::Key << key << YAML::Value << YAML::Load(yaml);
   out << YAML::Key << "specializations" << YAML::Value << YAML::BeginSeq;
-  for (const auto &s : specs_)
+  for (const auto &s : specs_) {
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << s.name << YAML::Key << "symbol"
         << YAML::Value << s.symbol << YAML::Key << "tokens" << YAML::Value << s.tokens << YAML::Key
-        << "arena_bytes" << YAML::Value << s.arenaBytes << YAML::EndMap;
+        << "arena_bytes" << YAML::Value << s.arenaBytes;
+    if (s.batch > 1)
+      out << YAML::Key << "batch" << YAML::Value << s.batch;
+    out << YAML::EndMap;
+  }
   out << YAML::EndSeq;
 
   out << YAML::Key << "files" << YAML::Value << YAML::BeginMap;

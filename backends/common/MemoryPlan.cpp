@@ -27,8 +27,9 @@ MemoryPlan planMemory(func::FuncOp func, const std::string &who, int64_t alignme
   auto &places = plan.places;
   Block &body = func.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  if (shapeOf(func.getArgument(0))[0] != 1)
-    unsupported(func, "only batch 1 is supported");
+  // Batch B > 1: the decode specializations of kiln-batch-decode (one token per sequence).
+  if (shapeOf(func.getArgument(0))[0] != 1 && shapeOf(func.getArgument(0))[1] != 1)
+    unsupported(func, "a batch above 1 is supported for one token per sequence (decode) only");
   for (BlockArgument arg : func.getArguments()) {
     int buffer = arg.getArgNumber() == 0   ? kInputIdsBuffer
                  : arg.getArgNumber() == 1 ? kPositionsBuffer

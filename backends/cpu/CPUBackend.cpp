@@ -85,7 +85,7 @@ public:
     }
     writer.addFile("model.so", std::move(code));
     for (const auto &g : graphs)
-      writer.addSpecialization({g.name, g.symbol, g.tokens, g.arenaBytes});
+      writer.addSpecialization({g.name, g.symbol, g.tokens, g.arenaBytes, g.batch});
     writer.setSection("target", targetYaml(cg));
     writer.setSection("model", modelSectionYaml(module, "cpu backend"));
     if (std::string adapters = packer.writeAdapterBlocks(module); !adapters.empty())

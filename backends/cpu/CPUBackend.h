@@ -50,6 +50,7 @@ private:
 /// One lowered graph function.
 struct GraphInfo {
   std::string name, symbol;
+  int64_t batch = 1; ///< sequences per call (decode_b<B>: B)
   int64_t tokens = 0;
   uint64_t arenaBytes = 0;
 };

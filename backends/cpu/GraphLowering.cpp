@@ -66,6 +66,7 @@ public:
     GraphInfo info;
     info.name = func_.getSymName().str();
     info.symbol = "kiln_graph_" + info.name;
+    info.batch = shapeOf(func_.getArgument(0))[0];
     info.tokens = shapeOf(func_.getArgument(0))[1];
     info.arenaBytes = arenaBytes_;
     emit(info.symbol);
@@ -374,10 +375,17 @@ private:
           .Case<CacheUpdateOp>([&](CacheUpdateOp c) { emitCacheUpdate(c); })
           .Case<AttentionOp>([&](AttentionOp a) {
             auto q = shapeOf(a.getQuery()), kc = shapeOf(a.getKeyCache());
-            callKernel(cacheFormat() == CacheFormat::int8 ? "kiln_uk_attention_q8kv" : "kiln_uk_attention",
-                       {rt_, ptr(a.getQuery()), i64(stride(a.getQuery())), ptr(a.getKeyCache()), ptr(a.getValueCache()),
-                        elementPtr(bases_[kPositions], i64(0), b_.getI32Type()), ptr(a.getResult()), i64(q[2]), i64(q[1]),
-                        i64(kc[2]), i64(q[3]), f32(a.getScale().convertToDouble())});
+            int64_t S = q[2], qs = stride(a.getQuery()), os = stride(a.getResult());
+            // Batched decode: one call per sequence, over its own cache, as decode makes it.
+            perSequence(q[0], [&](Value b) {
+              Value row = mul(b, i64(S));
+              callKernel(cacheFormat() == CacheFormat::int8 ? "kiln_uk_attention_q8kv" : "kiln_uk_attention",
+                         {rt_, elementPtr(ptr(a.getQuery()), mul(row, i64(qs)), b_.getF32Type()), i64(qs),
+                          cacheBase(a.getKeyCache(), b), cacheBase(a.getValueCache(), b),
+                          elementPtr(bases_[kPositions], row, b_.getI32Type()),
+                          elementPtr(ptr(a.getResult()), mul(row, i64(os)), b_.getF32Type()), i64(S), i64(q[1]),
+                          i64(kc[2]), i64(q[3]), f32(a.getScale().convertToDouble())});
+            });
           })
           .Case<SelectLastOp>([&](SelectLastOp s) { emitSelectLast(s); })
           .Default([&](Operation *other) {
@@ -618,25 +626,44 @@ private:
     });
   }
 
+  /// body(b) for each sequence b of a batch-B function (B == 1: once, b = 0).
+  void perSequence(int64_t B, function_ref<void(Value)> body) {
+    if (B == 1)
+      body(i64(0));
+    else
+      loop(B, body);
+  }
+  /// Sequence b's cache: a batch-B function (B > 1) gets a table of B cache
+  /// pointers in the cache's buffer, so each sequence keeps its own cache.
+  Value cacheBase(Value cache, Value b) {
+    if (shapeOf(cache)[0] == 1)
+      return ptr(cache);
+    return load(bases_[size_t(places_.at(cache).buffer)], b, ptrTy());
+  }
+
   void emitCacheUpdate(CacheUpdateOp c) {
     auto cache = shapeOf(c.getCache()), upd = shapeOf(c.getUpdate());
-    int64_t H = cache[1], C = cache[2], D = cache[3], us = stride(c.getUpdate());
-    Value dst = ptr(c.getCache()), src = ptr(c.getUpdate());
-    Value pos = elementPtr(bases_[size_t(places_.at(c.getPositionIds()).buffer)], i64(0), b_.getI32Type());
-    if (c.getFormat() == CacheFormat::int8) {
-      callKernel("kiln_uk_cache_write_q8", {rt_, src, i64(us), pos, i64(upd[2]), dst, i64(H), i64(C), i64(D)});
-      return;
-    }
-    loop(upd[2], [&](Value s) {
-      Value p = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(pos, s, b_.getI32Type()));
-      Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, p, i64(0));
-      auto ifOp = b_.create<scf::IfOp>(loc_, valid, /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b_);
-      b_.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      loop(H, [&](Value h) {
-        Value dstRow = mul(add(mul(h, i64(C)), p), i64(D));
-        Value srcRow = add(mul(s, i64(us)), mul(h, i64(D)));
-        loop(D, [&](Value d) { store(load(src, add(srcRow, d)), dst, add(dstRow, d)); });
+    int64_t H = cache[1], C = cache[2], D = cache[3], S = upd[2], us = stride(c.getUpdate());
+    Value positions = elementPtr(bases_[size_t(places_.at(c.getPositionIds()).buffer)], i64(0), b_.getI32Type());
+    perSequence(cache[0], [&](Value b) {
+      Value row = mul(b, i64(S));
+      Value dst = cacheBase(c.getCache(), b), src = elementPtr(ptr(c.getUpdate()), mul(row, i64(us)), b_.getF32Type());
+      Value pos = elementPtr(positions, row, b_.getI32Type());
+      if (c.getFormat() == CacheFormat::int8) {
+        callKernel("kiln_uk_cache_write_q8", {rt_, src, i64(us), pos, i64(S), dst, i64(H), i64(C), i64(D)});
+        return;
+      }
+      loop(S, [&](Value s) {
+        Value p = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(pos, s, b_.getI32Type()));
+        Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, p, i64(0));
+        auto ifOp = b_.create<scf::IfOp>(loc_, valid, /*withElseRegion=*/false);
+        OpBuilder::InsertionGuard guard(b_);
+        b_.setInsertionPointToStart(&ifOp.getThenRegion().front());
+        loop(H, [&](Value h) {
+          Value dstRow = mul(add(mul(h, i64(C)), p), i64(D));
+          Value srcRow = add(mul(s, i64(us)), mul(h, i64(D)));
+          loop(D, [&](Value d) { store(load(src, add(srcRow, d)), dst, add(dstRow, d)); });
+        });
       });
     });
   }

@@ -1,4 +1,4 @@
-/*===- kiln/runtime.h - the Kiln runtime C API (version 1.2) ---------------===*
+/*===- kiln/runtime.h - the Kiln runtime C API (version 1.3) ---------------===*
  *
  * Runs compiled artifacts. Links no MLIR or LLVM. Every call that can fail
  * returns a kiln_status: NULL means success; otherwise it carries a message
@@ -28,7 +28,7 @@ extern "C" {
 
 /* The major version changes only with incompatible changes; the minor one counts additions. */
 #define KILN_RUNTIME_API_VERSION 1
-#define KILN_RUNTIME_API_MINOR_VERSION 2
+#define KILN_RUNTIME_API_MINOR_VERSION 3
 
 typedef struct kiln_status_t *kiln_status;
 typedef struct kiln_artifact kiln_artifact;
@@ -94,6 +94,35 @@ const char *kiln_session_adapter(const kiln_session *session);
 
 /* Picks the next token from the session's latest logits. */
 kiln_status kiln_session_sample(kiln_session *session, const kiln_sampling *sampling, int32_t *out_id);
+
+/* Batched decode (kiln compile --decode-batch 1,2,4,8; since C API 1.3). A batch holds
+ * `slots` sequences on one thread pool. Each slot is a session owned by the batch
+ * (kiln_batch_slot; kiln_session_destroy ignores it): prefill, sample, reset and
+ * set_adapter work on it as on any session, and run on the batch's threads.
+ * kiln_batch_decode feeds ids[i] to slot slots[i] (distinct slots), all in one call
+ * of the artifact's smallest decode specialization that holds them (padded; several
+ * calls past the largest, one per adapter in use), which reads each weight once for
+ * all of them. It returns count x vocab_size logits (row i for slots[i]), valid until
+ * the next call on the batch; each slot's session has its row as its latest logits.
+ * Contract: every row's logits are bit-identical to decoding that sequence alone
+ * (kiln_session_decode), so greedy ids are the same in any batch. A bad slot, id or a
+ * full context fails the whole call before anything runs. The batch and its slots are
+ * used by one thread at a time. Without compiled batch sizes (or on a GPU target)
+ * the step decodes the slots one after another: same results, no speed-up. */
+typedef struct kiln_batch kiln_batch;
+typedef struct kiln_batch_options {
+  int32_t threads; /* 0: all cores */
+  int32_t slots;   /* sequences; 0: 1 */
+} kiln_batch_options;
+/* The compiled decode batch sizes, ascending; index 0 is 1 (0 past the end). */
+int64_t kiln_artifact_decode_batch_count(const kiln_artifact *artifact);
+int64_t kiln_artifact_decode_batch_size(const kiln_artifact *artifact, int64_t index);
+kiln_status kiln_batch_create(kiln_artifact *artifact, const kiln_batch_options *options, kiln_batch **out);
+void kiln_batch_destroy(kiln_batch *batch);
+int64_t kiln_batch_slot_count(const kiln_batch *batch);
+kiln_session *kiln_batch_slot(kiln_batch *batch, int64_t slot); /* NULL past the last */
+kiln_status kiln_batch_decode(kiln_batch *batch, const int32_t *slots, const int32_t *ids, size_t count,
+                              const float **logits);
 
 /* Tokenizer of the artifact (its vocab.json / merges.txt). */
 kiln_status kiln_tokenize(kiln_artifact *artifact, const char *text, size_t length, int32_t **ids, size_t *count);

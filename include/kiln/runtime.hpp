@@ -102,6 +102,44 @@ private:
   kiln_session *handle_ = nullptr;
 };
 
+/// Slots decoded together (kiln_batch_*; C API 1.3). Slot i is a session the batch owns.
+class Batch {
+public:
+  Batch(Artifact &artifact, int32_t slots, int32_t threads = 0) {
+    kiln_batch_options options = {threads, slots};
+    check(kiln_batch_create(artifact.get(), &options, &handle_));
+  }
+  ~Batch() { kiln_batch_destroy(handle_); }
+  Batch(const Batch &) = delete;
+  Batch &operator=(const Batch &) = delete;
+
+  int64_t slots() const { return kiln_batch_slot_count(handle_); }
+  kiln_session *slot(int64_t index) const { return kiln_batch_slot(handle_, index); }
+  const float *prefill(int64_t slot, const std::vector<int32_t> &ids) {
+    const float *logits = nullptr;
+    check(kiln_session_prefill(kiln_batch_slot(handle_, slot), ids.data(), ids.size(), &logits));
+    return logits;
+  }
+  /// One step: ids[i] to slots[i]; count x vocab logits.
+  const float *decode(const std::vector<int32_t> &slots, const std::vector<int32_t> &ids) {
+    if (slots.size() != ids.size())
+      throw RuntimeError("kiln::Batch::decode: one id per slot");
+    const float *logits = nullptr;
+    check(kiln_batch_decode(handle_, slots.data(), ids.data(), ids.size(), &logits));
+    return logits;
+  }
+  int32_t sample(int64_t slot, const kiln_sampling &sampling = {0.0f, 0, 1.0f, 0}) {
+    int32_t id = 0;
+    check(kiln_session_sample(kiln_batch_slot(handle_, slot), &sampling, &id));
+    return id;
+  }
+  void reset(int64_t slot) { check(kiln_session_reset(kiln_batch_slot(handle_, slot))); }
+  int64_t position(int64_t slot) const { return kiln_session_position(kiln_batch_slot(handle_, slot)); }
+
+private:
+  kiln_batch *handle_ = nullptr;
+};
+
 } // namespace kiln
 
 #endif

@@ -19,6 +19,10 @@ extern "C" {
 
 #define KILN_MODEL_ABI_VERSION 2
 #define KILN_PANEL 16
+/* Linear kernels compute each of up to this many rows exactly as they
+ * compute a single row (M = 1): a batched decode step (one row per
+ * sequence) then gives every sequence the bits it gets decoding alone. */
+#define KILN_DECODE_MAX_ROWS 16
 /* Bytes of one group of 4 inputs of a 16-output panel in the "s24" layout:
  * values v0[16], v1[16] (f32), then one byte per output with the positions
  * in the group of its two values, i0 | i1 << 2. */

@@ -65,6 +65,7 @@ static inline vec vset1(float x) { return _mm512_set1_ps(x); }
 static inline vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
 static inline void vstore(float *p, vec v) { _mm512_storeu_ps(p, v); }
 #define VW 16
+#define HALF_R 4 /* decode rows per pass: 16 of the 32 zmm hold sums */
 #elif defined(__AVX2__)
 #define MR 6
 typedef __m256 vec;
@@ -81,6 +82,52 @@ static inline vec vset1(float x) { return _mm256_set1_ps(x); }
 static inline vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
 static inline void vstore(float *p, vec v) { _mm256_storeu_ps(p, v); }
 #define VW 8
+#define HALF_R 1 /* 8 ymm of sums per row: one row per pass */
+#endif
+
+#if defined(VW)
+enum { V = KILN_PANEL / VW };
+/* Decode rows m0..m0+R of one panel: a plain stream over it, four
+ * independent sums per lane group and row; a row's arithmetic does not
+ * depend on R. */
+static inline void half_gemv(const HalfArgs *a, const uint16_t *panel, int64_t m0, int R, int64_t n0, int64_t nn) {
+  const int64_t K = a->K;
+  vec s0[HALF_R][V], s1[HALF_R][V], s2[HALF_R][V], s3[HALF_R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v)
+      s0[r][v] = s1[r][v] = s2[r][v] = s3[r][v] = vzero();
+  int64_t k = 0;
+  for (; k + 4 <= K; k += 4)
+    for (int v = 0; v < V; ++v) {
+      vec w0 = widen(panel + k * KILN_PANEL + v * VW), w1 = widen(panel + (k + 1) * KILN_PANEL + v * VW);
+      vec w2 = widen(panel + (k + 2) * KILN_PANEL + v * VW), w3 = widen(panel + (k + 3) * KILN_PANEL + v * VW);
+      for (int r = 0; r < R; ++r) {
+        const float *x = a->x + (m0 + r) * K;
+        s0[r][v] = vfma(vset1(x[k]), w0, s0[r][v]);
+        s1[r][v] = vfma(vset1(x[k + 1]), w1, s1[r][v]);
+        s2[r][v] = vfma(vset1(x[k + 2]), w2, s2[r][v]);
+        s3[r][v] = vfma(vset1(x[k + 3]), w3, s3[r][v]);
+      }
+    }
+  for (; k < K; ++k)
+    for (int v = 0; v < V; ++v)
+      for (int r = 0; r < R; ++r)
+        s0[r][v] = vfma(vset1(a->x[(m0 + r) * K + k]), widen(panel + k * KILN_PANEL + v * VW), s0[r][v]);
+  for (int r = 0; r < R; ++r) {
+    float out[KILN_PANEL], part[4][KILN_PANEL];
+    for (int v = 0; v < V; ++v) {
+      vstore(part[0] + v * VW, s0[r][v]);
+      vstore(part[1] + v * VW, s1[r][v]);
+      vstore(part[2] + v * VW, s2[r][v]);
+      vstore(part[3] + v * VW, s3[r][v]);
+    }
+    for (int j = 0; j < KILN_PANEL; ++j)
+      out[j] = (part[0][j] + part[1][j]) + (part[2][j] + part[3][j]);
+    float *yr = a->y + (m0 + r) * a->N;
+    for (int64_t j = 0; j < nn; ++j)
+      yr[n0 + j] = out[j] + (a->bias ? a->bias[n0 + j] : 0.0f);
+  }
+}
 #endif
 
 static void half_task(void *arg, int64_t p0, int64_t p1) {
@@ -90,35 +137,14 @@ static void half_task(void *arg, int64_t p0, int64_t p1) {
     const uint16_t *panel = a->w + p * K * KILN_PANEL;
     int64_t n0 = p * KILN_PANEL, nn = KILN_MIN(KILN_PANEL, N - n0);
 #if defined(VW)
-    enum { V = KILN_PANEL / VW };
-    if (a->M == 1) {
-      /* Decode: a plain stream over the panel, four independent sums per lane group. */
-      vec s0[V], s1[V], s2[V], s3[V];
-      for (int v = 0; v < V; ++v)
-        s0[v] = s1[v] = s2[v] = s3[v] = vzero();
-      const float *x = a->x;
-      int64_t k = 0;
-      for (; k + 4 <= K; k += 4)
-        for (int v = 0; v < V; ++v) {
-          s0[v] = vfma(vset1(x[k]), widen(panel + k * KILN_PANEL + v * VW), s0[v]);
-          s1[v] = vfma(vset1(x[k + 1]), widen(panel + (k + 1) * KILN_PANEL + v * VW), s1[v]);
-          s2[v] = vfma(vset1(x[k + 2]), widen(panel + (k + 2) * KILN_PANEL + v * VW), s2[v]);
-          s3[v] = vfma(vset1(x[k + 3]), widen(panel + (k + 3) * KILN_PANEL + v * VW), s3[v]);
-        }
-      for (; k < K; ++k)
-        for (int v = 0; v < V; ++v)
-          s0[v] = vfma(vset1(x[k]), widen(panel + k * KILN_PANEL + v * VW), s0[v]);
-      float out[KILN_PANEL], part[4][KILN_PANEL];
-      for (int v = 0; v < V; ++v) {
-        vstore(part[0] + v * VW, s0[v]);
-        vstore(part[1] + v * VW, s1[v]);
-        vstore(part[2] + v * VW, s2[v]);
-        vstore(part[3] + v * VW, s3[v]);
-      }
-      for (int j = 0; j < KILN_PANEL; ++j)
-        out[j] = (part[0][j] + part[1][j]) + (part[2][j] + part[3][j]);
-      for (int64_t j = 0; j < nn; ++j)
-        a->y[n0 + j] = out[j] + (a->bias ? a->bias[n0 + j] : 0.0f);
+    if (a->M <= KILN_DECODE_MAX_ROWS) {
+      /* Decode, batched or not: R rows at a time share each weight load,
+       * each row computed exactly as alone. */
+      int64_t m0 = 0;
+      for (; m0 + HALF_R <= a->M; m0 += HALF_R)
+        half_gemv(a, panel, m0, HALF_R, n0, nn);
+      for (; m0 < a->M; ++m0)
+        half_gemv(a, panel, m0, 1, n0, nn);
       continue;
     }
     for (int64_t m0 = 0; m0 < a->M; m0 += MR) {

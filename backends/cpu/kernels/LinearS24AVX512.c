@@ -29,6 +29,34 @@ static inline void group_fma(const uint8_t *grp, __m512 xg, __m512 *s0, __m512 *
                         _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 2), xg), *s1);
 }
 
+/* Decode rows m0..m0+R (R <= 4) of one panel: one row alone leaves the
+ * FMA chains, not the rows, to hide the FMA latency, so two groups per step
+ * feed four accumulators per row; a row's arithmetic does not depend on R. */
+static inline void s24_gemv(const LinearArgs *a, const uint8_t *panel, int64_t m0, int R, int64_t n0, __mmask16 mask,
+                            __m512 bias) {
+  const int64_t K = a->K, G = (K + 3) / 4;
+  __m512 s0[4], s1[4], s2[4], s3[4];
+  for (int r = 0; r < R; ++r)
+    s0[r] = s1[r] = s2[r] = s3[r] = _mm512_setzero_ps();
+  int64_t g = 0;
+  for (; g + 2 <= G; g += 2) {
+    const uint8_t *ga = panel + g * KILN_S24_GROUP_BYTES, *gb = ga + KILN_S24_GROUP_BYTES;
+    _mm_prefetch((const char *)(ga + KILN_S24_PREFETCH_GROUPS * KILN_S24_GROUP_BYTES), _MM_HINT_T0);
+    _mm_prefetch((const char *)(gb + KILN_S24_PREFETCH_GROUPS * KILN_S24_GROUP_BYTES), _MM_HINT_T0);
+    for (int r = 0; r < R; ++r) {
+      const float *x = a->x + (m0 + r) * K;
+      group_fma(ga, group_inputs(x, g, K), &s0[r], &s1[r]);
+      group_fma(gb, group_inputs(x, g + 1, K), &s2[r], &s3[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    if (g < G)
+      group_fma(panel + g * KILN_S24_GROUP_BYTES, group_inputs(a->x + (m0 + r) * K, g, K), &s0[r], &s1[r]);
+    _mm512_mask_storeu_ps(a->y + (m0 + r) * a->N + n0, mask,
+                          _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[r], s1[r]), _mm512_add_ps(s2[r], s3[r])), bias));
+  }
+}
+
 static void s24_task(void *arg, int64_t p0, int64_t p1) {
   const LinearArgs *a = (const LinearArgs *)arg;
   const int64_t K = a->K, N = a->N, G = (K + 3) / 4;
@@ -38,21 +66,15 @@ static void s24_task(void *arg, int64_t p0, int64_t p1) {
     const int64_t n0 = p * KILN_PANEL, nn = KILN_MIN(KILN_PANEL, N - n0);
     const __mmask16 mask = (__mmask16)((1u << nn) - 1u);
     const __m512 bias = a->bias ? _mm512_maskz_loadu_ps(mask, a->bias + n0) : _mm512_setzero_ps();
-    if (a->M == 1) {
-      /* Decode: one row, so the FMA chains, not the rows, must hide the FMA
-         latency; two groups per step feed four accumulators. */
-      __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-      int64_t g = 0;
-      for (; g + 2 <= G; g += 2) {
-        const uint8_t *ga = panel + g * KILN_S24_GROUP_BYTES, *gb = ga + KILN_S24_GROUP_BYTES;
-        _mm_prefetch((const char *)(ga + KILN_S24_PREFETCH_GROUPS * KILN_S24_GROUP_BYTES), _MM_HINT_T0);
-        _mm_prefetch((const char *)(gb + KILN_S24_PREFETCH_GROUPS * KILN_S24_GROUP_BYTES), _MM_HINT_T0);
-        group_fma(ga, group_inputs(a->x, g, K), &s0, &s1);
-        group_fma(gb, group_inputs(a->x, g + 1, K), &s2, &s3);
+    if (a->M <= KILN_DECODE_MAX_ROWS) {
+      int64_t m0 = 0;
+      for (; m0 + 4 <= a->M; m0 += 4)
+        s24_gemv(a, panel, m0, 4, n0, mask, bias);
+      switch (a->M - m0) {
+      case 3: s24_gemv(a, panel, m0, 3, n0, mask, bias); break;
+      case 2: s24_gemv(a, panel, m0, 2, n0, mask, bias); break;
+      case 1: s24_gemv(a, panel, m0, 1, n0, mask, bias); break;
       }
-      if (g < G)
-        group_fma(panel + g * KILN_S24_GROUP_BYTES, group_inputs(a->x, g, K), &s0, &s1);
-      _mm512_mask_storeu_ps(a->y + n0, mask, _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)), bias));
       continue;
     }
     for (int64_t m0 = 0; m0 < a->M; m0 += MR) {

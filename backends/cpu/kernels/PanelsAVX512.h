@@ -6,8 +6,8 @@
  *   panel_widen(p)                one panel row (16 outputs of one input) -> zmm
  *   panel_finish(a, yr, acc, n0, nn)   stores outputs n0..n0+nn of a row
  *   PANEL_PREFETCH_ROWS, PANEL_TASK    decode's prefetch distance, the task's name
- * Two panels at a time with MR = 12 rows give 24 accumulators. Decode (M = 1)
- * is a pure stream over both panels: four independent accumulators hide the
+ * Two panels at a time with MR = 12 rows give 24 accumulators. Decode (M up
+ * to KILN_DECODE_MAX_ROWS, one row per sequence) is a pure stream over both panels: four independent accumulators hide the
  * FMA latency, and software prefetch runs ahead because each task's streams
  * are too short for the hardware prefetcher to ramp up.
  *===----------------------------------------------------------------------===*/
@@ -54,12 +54,19 @@ static inline void panel_block(const PANEL_ARGS *a, const PANEL_ELEM *pa, const 
   }
 }
 
-/* Decode (M = 1) over two adjacent panels (the second may be absent). */
-static inline void panel_gemv(const PANEL_ARGS *a, const PANEL_ELEM *pa, const PANEL_ELEM *pb, int64_t n0,
-                              int64_t nna, int64_t nnb) {
+/* Decode over two adjacent panels (the second may be absent) for R <= 4
+ * rows from m0: each row's arithmetic is exactly that of R = 1 (the same
+ * accumulators, the same order), so a batched decode gives each sequence
+ * the bits it gets alone, while the rows share every weight load. */
+static inline void panel_gemv(const PANEL_ARGS *a, const PANEL_ELEM *pa, const PANEL_ELEM *pb, int64_t m0, int R,
+                              int64_t n0, int64_t nna, int64_t nnb) {
   const int64_t K = a->K;
-  const float *x = a->x;
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+  const float *x[4];
+  __m512 a0[4], a1[4], b0[4], b1[4];
+  for (int r = 0; r < R; ++r) {
+    x[r] = a->x + (m0 + r) * K;
+    a0[r] = a1[r] = b0[r] = b1[r] = _mm512_setzero_ps();
+  }
   int64_t k = 0;
   if (pb) {
     for (; k + 2 <= K; k += 2) {
@@ -67,29 +74,39 @@ static inline void panel_gemv(const PANEL_ARGS *a, const PANEL_ELEM *pa, const P
       _mm_prefetch((const char *)(pb + (k + PANEL_PREFETCH_ROWS) * KILN_PANEL), _MM_HINT_T0);
       __m512 wa0 = panel_widen(pa + k * KILN_PANEL), wb0 = panel_widen(pb + k * KILN_PANEL);
       __m512 wa1 = panel_widen(pa + (k + 1) * KILN_PANEL), wb1 = panel_widen(pb + (k + 1) * KILN_PANEL);
-      __m512 x0 = _mm512_set1_ps(x[k]), x1 = _mm512_set1_ps(x[k + 1]);
-      a0 = _mm512_fmadd_ps(x0, wa0, a0);
-      b0 = _mm512_fmadd_ps(x0, wb0, b0);
-      a1 = _mm512_fmadd_ps(x1, wa1, a1);
-      b1 = _mm512_fmadd_ps(x1, wb1, b1);
+      for (int r = 0; r < R; ++r) {
+        __m512 x0 = _mm512_set1_ps(x[r][k]), x1 = _mm512_set1_ps(x[r][k + 1]);
+        a0[r] = _mm512_fmadd_ps(x0, wa0, a0[r]);
+        b0[r] = _mm512_fmadd_ps(x0, wb0, b0[r]);
+        a1[r] = _mm512_fmadd_ps(x1, wa1, a1[r]);
+        b1[r] = _mm512_fmadd_ps(x1, wb1, b1[r]);
+      }
     }
-    for (; k < K; ++k) {
-      __m512 xv = _mm512_set1_ps(x[k]);
-      a0 = _mm512_fmadd_ps(xv, panel_widen(pa + k * KILN_PANEL), a0);
-      b0 = _mm512_fmadd_ps(xv, panel_widen(pb + k * KILN_PANEL), b0);
-    }
+    for (; k < K; ++k)
+      for (int r = 0; r < R; ++r) {
+        __m512 xv = _mm512_set1_ps(x[r][k]);
+        a0[r] = _mm512_fmadd_ps(xv, panel_widen(pa + k * KILN_PANEL), a0[r]);
+        b0[r] = _mm512_fmadd_ps(xv, panel_widen(pb + k * KILN_PANEL), b0[r]);
+      }
   } else {
     for (; k + 2 <= K; k += 2) {
       _mm_prefetch((const char *)(pa + (k + PANEL_PREFETCH_ROWS) * KILN_PANEL), _MM_HINT_T0);
-      a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[k]), panel_widen(pa + k * KILN_PANEL), a0);
-      a1 = _mm512_fmadd_ps(_mm512_set1_ps(x[k + 1]), panel_widen(pa + (k + 1) * KILN_PANEL), a1);
+      __m512 wa0 = panel_widen(pa + k * KILN_PANEL), wa1 = panel_widen(pa + (k + 1) * KILN_PANEL);
+      for (int r = 0; r < R; ++r) {
+        a0[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r][k]), wa0, a0[r]);
+        a1[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r][k + 1]), wa1, a1[r]);
+      }
     }
     for (; k < K; ++k)
-      a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[k]), panel_widen(pa + k * KILN_PANEL), a0);
+      for (int r = 0; r < R; ++r)
+        a0[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[r][k]), panel_widen(pa + k * KILN_PANEL), a0[r]);
   }
-  panel_finish(a, a->y + n0, _mm512_add_ps(a0, a1), n0, nna);
-  if (pb)
-    panel_finish(a, a->y + n0 + KILN_PANEL, _mm512_add_ps(b0, b1), n0 + KILN_PANEL, nnb);
+  for (int r = 0; r < R; ++r) {
+    float *yr = a->y + (m0 + r) * a->N + n0;
+    panel_finish(a, yr, _mm512_add_ps(a0[r], a1[r]), n0, nna);
+    if (pb)
+      panel_finish(a, yr + KILN_PANEL, _mm512_add_ps(b0[r], b1[r]), n0 + KILN_PANEL, nnb);
+  }
 }
 
 /* Task unit: a pair of panels. */
@@ -102,8 +119,15 @@ static void PANEL_TASK(void *arg, int64_t q0, int64_t q1) {
     const PANEL_ELEM *pb = p + 1 < panels ? pa + K * KILN_PANEL : 0;
     int64_t n0 = p * KILN_PANEL;
     int64_t nna = KILN_MIN(KILN_PANEL, N - n0), nnb = pb ? KILN_MIN(KILN_PANEL, N - n0 - KILN_PANEL) : 0;
-    if (a->M == 1) {
-      panel_gemv(a, pa, pb, n0, nna, nnb);
+    if (a->M <= KILN_DECODE_MAX_ROWS) { /* decode, batched or not: R constant in each call */
+      int64_t m0 = 0;
+      for (; m0 + 4 <= a->M; m0 += 4)
+        panel_gemv(a, pa, pb, m0, 4, n0, nna, nnb);
+      switch (a->M - m0) {
+      case 3: panel_gemv(a, pa, pb, m0, 3, n0, nna, nnb); break;
+      case 2: panel_gemv(a, pa, pb, m0, 2, n0, nna, nnb); break;
+      case 1: panel_gemv(a, pa, pb, m0, 1, n0, nna, nnb); break;
+      }
       continue;
     }
     for (int64_t m0 = 0; m0 < a->M; m0 += MR)

@@ -19,7 +19,9 @@
 namespace kiln {
 
 /// The artifact format this build writes (and the newest its runtime reads).
-inline constexpr int kArtifactFormatVersion = 1;
+/// An artifact is written as version 1 unless it needs 2: batched decode
+/// specializations, which a version-1 reader would mistake for decode.
+inline constexpr int kArtifactFormatVersion = 2;
 
 struct WeightEntry {
   std::string name;   ///< e.g. "h.0.attn.c_attn.weight"
@@ -30,10 +32,11 @@ struct WeightEntry {
 };
 
 struct Specialization {
-  std::string name;     ///< "prefill" or "decode"
+  std::string name;     ///< "prefill", "decode" or "decode_b<B>"
   std::string symbol;   ///< Graph function in model.so.
-  int64_t tokens = 0;   ///< Slots per call.
+  int64_t tokens = 0;   ///< Slots per call (per sequence).
   uint64_t arenaBytes = 0;
+  int64_t batch = 1;    ///< Sequences per call (> 1: a batched decode; format version 2).
 };
 
 class ArtifactWriter {

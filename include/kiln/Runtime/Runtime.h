@@ -19,7 +19,7 @@
 namespace kiln::rt {
 
 /// The artifact format versions this runtime reads.
-inline constexpr int kNewestFormatVersion = 1;
+inline constexpr int kNewestFormatVersion = 2;
 
 /// Bits of KilnKernelTable-relevant CPU features (KernelABI.h's KILN_CPU_*).
 uint64_t hostCpuFeatures();
@@ -63,20 +63,25 @@ public:
   const Tokenizer &tokenizer(); ///< Loaded on first use.
   /// The switchable adapters compiled in (kiln compile --adapters), in order; "none" not listed.
   std::vector<std::string> adapters() const;
+  /// The decode batch sizes compiled in (kiln compile --decode-batch), ascending, 1 first.
+  std::vector<int64_t> decodeBatchSizes() const;
 
 private:
   friend class Session;
+  friend class Batch;
   Artifact() = default;
   struct Graph {
     void (*fn)(void **, const void *) = nullptr;
     int64_t tokens = 0;
     uint64_t arenaBytes = 0;
+    int64_t batch = 1;
   };
   std::string dir_;
   void *library_ = nullptr;
   const uint8_t *weights_ = nullptr;
   uint64_t weightBytes_ = 0;
   Graph prefill_, decode_;
+  std::vector<Graph> batched_; ///< decode_b<B> (B > 1), ascending
   int64_t vocab_ = 0, ctxLen_ = 0, promptLen_ = 0, layers_ = 0, heads_ = 0, headDim_ = 0;
   std::vector<size_t> cacheBytes_; ///< Per layer, by the manifest's cache_heads and kv_cache format.
   std::string kernels_, target_, device_name_;
@@ -118,6 +123,7 @@ public:
   const std::string &adapter() const { return adapter_; }
 
 private:
+  friend class Batch;
   void run(const Artifact::Graph &graph, const int32_t *ids, size_t count);
   void checkIds(const int32_t *ids, size_t count);
 
@@ -138,6 +144,46 @@ private:
   SamplingOptions samplerOptions_;
   std::string adapter_ = "none";
   const uint8_t *adapterBlock_ = nullptr;
+};
+
+/// Sequences decoded together (kiln compile --decode-batch): `slots` sessions
+/// on one thread pool, and decode steps that feed one token to each of many
+/// of them in one call of a batched graph, which reads every weight once for
+/// all of them. A slot is an ordinary Session (prefill, sample, reset, adapters)
+/// that runs on the batch's threads. Contract: a batched step gives each
+/// sequence bit-identical logits to decoding it alone (the kernels compute
+/// each row as they compute one, KernelABI.h's KILN_DECODE_MAX_ROWS).
+/// Used by one thread at a time, slots included.
+class Batch {
+public:
+  Batch(Artifact &artifact, int threads, int slots);
+  ~Batch();
+  int slots() const { return int(slots_.size()); }
+  Session &slot(int index) { return *slots_.at(size_t(index)); }
+  /// Feeds ids[i] to slot slots[i] (distinct slots) and returns count x vocab
+  /// logits, row i for slots[i], valid until the next call on the batch; each
+  /// slot's logits() are its row too. Rows go through the smallest compiled
+  /// batch that holds them (padded), in several steps past the largest, one
+  /// group per adapter. Validates everything before running anything.
+  const float *decode(const int32_t *slots, const int32_t *ids, size_t count);
+  /// Batched graph calls made, and the rows they carried (busy slots per step).
+  uint64_t steps() const { return steps_; }
+  uint64_t rows() const { return rows_; }
+
+private:
+  void step(const Artifact::Graph &graph, const std::vector<size_t> &rows, const int32_t *slots, const int32_t *ids);
+
+  Artifact &artifact_;
+  std::shared_ptr<ThreadPool> pool_;
+  std::vector<std::unique_ptr<Session>> slots_;
+  struct Aligned {
+    void operator()(void *p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Aligned> arena_;
+  std::vector<float> logits_, out_;
+  std::vector<int32_t> ids_, positions_;
+  std::vector<std::vector<void *>> tables_; ///< per cache: one pointer per batch row
+  uint64_t steps_ = 0, rows_ = 0;
 };
 
 } // namespace kiln::rt

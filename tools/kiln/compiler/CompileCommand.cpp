@@ -34,13 +34,37 @@ const char *kCompileHelp =
     "                    [--pipeline FILE.yaml | --passes LIST] [--load-pass-plugin PATH]\n"
     "                    [--calibration TEXT_FILE] [--adapter PEFT_DIR] [--adapters NAME=PEFT_DIR,...]\n"
     "                    [--print-ir-after-all] [--print-ir-after PASS] [--timing] [--pass-statistics]\n"
-    "                    [--dump-graph FILE.dot]\n"
+    "                    [--dump-graph FILE.dot] [--decode-batch 1,2,4,8]\n"
     "                    [--<backend option>=VALUE ...]\n"
     "       kiln compile --list-targets [--load-backend-plugin PATH]\n"
     "Compiles a model ahead of time into an artifact directory (default) or one intermediate stage.\n";
 
 /// The passes `kiln compile` runs without --pipeline or --passes (pipelines/f32.yaml).
 const char *kDefaultPasses = "kiln-fuse-linear-gelu,kiln-fuse-residual-layer-norm,canonicalize,cse";
+
+/// --decode-batch 1,2,4,8: one decode specialization per size (kiln-batch-decode, after every other pass).
+void addDecodeBatches(const Args &args, const std::string &target, mlir::OpPassManager &pm) {
+  std::string list = args.get("--decode-batch"), sizes;
+  std::set<int64_t> seen;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    char *end = nullptr;
+    long long b = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end || b < 1 || b > kMaxDecodeBatch)
+      args.error("--decode-batch takes sizes in 1.." + std::to_string(kMaxDecodeBatch) + " separated by commas, got '" +
+                 list + "'");
+    if (b > 1 && seen.insert(b).second)
+      sizes += (sizes.empty() ? "" : ",") + std::to_string(b);
+  }
+  if (sizes.empty())
+    return;
+  if (target != "cpu")
+    args.error("--decode-batch: the " + target + " target decodes one sequence per step; batched decode is cpu only");
+  std::string error;
+  llvm::raw_string_ostream os(error);
+  if (failed(mlir::parsePassPipeline("kiln-batch-decode{sizes=" + sizes + "}", pm, os)))
+    throw Error("--decode-batch: " + error);
+}
 
 std::string pipelineText(mlir::OpPassManager &pm) {
   std::string text;
@@ -56,7 +80,7 @@ int compileCommand(int argc, char **argv) {
   std::set<std::string> valued = {"-o",         "--target",         "--prompt-len",       "--ctx-len",
                                   "--emit",     "--load-backend-plugin", "--pipeline",    "--passes",
                                   "--load-pass-plugin", "--print-ir-after", "--calibration", "--dump-graph",
-                                  "--adapter",  "--adapters"};
+                                  "--adapter",  "--adapters", "--decode-batch"};
   std::set<std::string> flags = {"--list-targets", "--help", "--print-ir-after-all", "--timing", "--pass-statistics"};
   std::vector<char *> driverArgs = {argv[0], argv[1]};
   BackendOptions backendOptions;
@@ -141,6 +165,8 @@ int compileCommand(int argc, char **argv) {
   mlir::PassManager pm = mlir::PassManager::on<mlir::ModuleOp>(model.context.get());
   addPipeline(pm, user);
   backend->buildLoweringPipeline(pm, backendOptions);
+  if (args.has("--decode-batch"))
+    addDecodeBatches(args, backend->name(), pm);
   std::string pipeline = pipelineText(pm);
   if (args.has("--print-ir-after-all") || args.has("--print-ir-after")) {
     std::string only = args.get("--print-ir-after");
