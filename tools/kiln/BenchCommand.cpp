@@ -34,17 +34,120 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 } // namespace
 
+namespace {
+/// --batch 1,2,4,8: decode steps of B sequences at once (rt::Batch), like llama.cpp's
+/// batched-bench: each slot is prefilled with its own prompt (untimed), then `n` steps
+/// decode one greedy token for every slot.
+int benchBatches(const Args &args, rt::Artifact &artifact, int64_t promptLen, int64_t n, int64_t threads,
+                 int64_t repeats) {
+  std::vector<int64_t> sizes;
+  for (int32_t b : parseIdList(args.get("--batch"))) {
+    if (b < 1 || b > 4096)
+      args.error("--batch takes sizes in 1..4096 separated by commas, got '" + args.get("--batch") + "'");
+    sizes.push_back(b);
+  }
+  if (sizes.empty())
+    args.error("--batch needs at least one size");
+  std::vector<int64_t> compiled = artifact.decodeBatchSizes();
+  std::string compiledList;
+  for (int64_t c : compiled)
+    compiledList += (compiledList.empty() ? "" : ",") + std::to_string(c);
+  bool json = args.has("--json");
+  double base = 0;
+  if (!json) {
+    std::printf("artifact:  %s (kernels %s; decode batches compiled: %s)\n", artifact.dir().c_str(),
+                artifact.kernels().c_str(), compiledList.c_str());
+    std::printf("decode of B sequences at once: %lld-token prompts, %lld steps, median of %lld\n",
+                (long long)promptLen, (long long)n, (long long)repeats);
+    std::printf("(ms/step is each sequence's ms/token; tokens/s counts all B sequences)\n");
+    std::printf("%6s %10s %12s %9s %13s  %s\n", "B", "ms/step", "tokens/s", "vs B=1", "weights GB/s", "runs as");
+  }
+  for (int64_t B : sizes) {
+    rt::Batch batch(artifact, int(threads), int(B));
+    std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(B), std::vector<int32_t>(static_cast<size_t>(promptLen)));
+    uint64_t state = 12345;
+    for (auto &p : prompts)
+      for (auto &id : p) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        id = int32_t((state >> 33) % uint64_t(std::min<int64_t>(artifact.vocabSize(), 50000)));
+      }
+    std::vector<int32_t> slots(static_cast<size_t>(B)), ids(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i)
+      slots[size_t(i)] = int32_t(i);
+    std::vector<double> stepMs;
+    for (int64_t r = 0; r <= repeats; ++r) { // run 0 warms up
+      for (int64_t i = 0; i < B; ++i) {
+        batch.slot(int(i)).reset();
+        batch.slot(int(i)).feedPrompt(prompts[size_t(i)].data(), size_t(promptLen));
+      }
+      auto t0 = Clock::now();
+      for (int64_t step = 0; step < n; ++step) {
+        for (int64_t i = 0; i < B; ++i)
+          ids[size_t(i)] = batch.slot(int(i)).greedy();
+        batch.decode(slots.data(), ids.data(), size_t(B));
+      }
+      if (r > 0)
+        stepMs.push_back(1000.0 * since(t0) / double(n));
+    }
+    double ms = median(stepMs), tokensPerSecond = 1000.0 * double(B) / ms;
+    if (B == sizes.front() && B == 1)
+      base = tokensPerSecond;
+    // What one step runs: the smallest compiled batch that holds B, or steps of the largest.
+    std::string runsAs;
+    int64_t widest = compiled.back(), fit = 0;
+    for (int64_t c : compiled)
+      if (c >= B) {
+        fit = c;
+        break;
+      }
+    if (B == 1)
+      runsAs = "decode";
+    else if (fit == B)
+      runsAs = "decode_b" + std::to_string(B);
+    else if (fit)
+      runsAs = "decode_b" + std::to_string(fit) + " (" + std::to_string(fit - B) + " padding rows)";
+    else
+      runsAs = std::to_string((B + widest - 1) / widest) + " steps of " +
+               (widest == 1 ? std::string("decode") : "decode_b" + std::to_string(widest));
+    double gbps = double(artifact.weightBytes()) / (ms / 1000.0) / 1e9 * double(fit || B == 1 ? 1 : (B + widest - 1) / widest);
+    if (json) {
+      nlohmann::ordered_json j;
+      j["batch"] = B;
+      j["decode_tokens_per_s"] = tokensPerSecond;
+      j["decode_ms_per_step"] = ms;
+      if (base > 0)
+        j["speedup_vs_batch_1"] = tokensPerSecond / base;
+      j["weights_gb_per_s"] = gbps;
+      j["runs_as"] = runsAs;
+      j["threads"] = batch.slot(0).threads();
+      j["kernels"] = artifact.kernels();
+      j["prompt_len"] = promptLen;
+      j["n"] = n;
+      j["weights_bytes"] = artifact.weightBytes();
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("%6lld %10.2f %12.1f %8.2fx %13.2f  %s\n", (long long)B, ms, tokensPerSecond,
+                  base > 0 ? tokensPerSecond / base : 0.0, gbps, runsAs.c_str());
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+} // namespace
+
 int benchCommand(int argc, char **argv) {
-  Args args("bench", {"--prompt-len", "-n", "--threads", "--repeats", "--kernels", "--against", "--device"},
+  Args args("bench", {"--prompt-len", "-n", "--threads", "--repeats", "--kernels", "--against", "--device", "--batch"},
             {"--json", "--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << "usage: kiln bench ARTIFACT_DIR [--prompt-len 128] [-n 128] [--threads N] [--repeats 5]\n"
-                 "                  [--kernels NAME] [--device N] [--against BASELINE_DIR] [--json]\n"
+                 "                  [--kernels NAME] [--device N] [--against BASELINE_DIR] [--batch 1,2,4,8] [--json]\n"
                  "Prefill tokens/s and decode ms/token (medians of --repeats runs after a warm-up).\n"
                  "--against: the baseline artifact runs in the same process, alternating with this one\n"
                  "token by token; prints the speed-ups (median over the repeats of baseline time /\n"
-                 "this time).\n";
+                 "this time).\n"
+                 "--batch: aggregate decode tokens/s and ms per step with B sequences decoded at once\n"
+                 "(kiln compile --decode-batch), one line (one JSON object with --json) per size.\n";
     return 0;
   }
   int64_t promptLen = args.getInt("--prompt-len", 128), n = args.getInt("-n", 128);
@@ -63,6 +166,11 @@ int benchCommand(int argc, char **argv) {
   if (promptLen + n > artifact->contextLength())
     args.error("--prompt-len + -n = " + std::to_string(promptLen + n) + " exceeds the artifact's context of " +
                std::to_string(artifact->contextLength()));
+  if (args.has("--batch")) {
+    if (args.has("--against"))
+      args.error("--batch and --against do not combine");
+    return benchBatches(args, *artifact, promptLen, n, threads, repeats);
+  }
   rt::Session session(*artifact, int(threads));
 
   std::vector<int32_t> prompt(static_cast<size_t>(promptLen));

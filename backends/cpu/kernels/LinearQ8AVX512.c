@@ -12,6 +12,7 @@
 #define PANEL_ARGS Q8Args
 #define PANEL_TASK q8_task
 #define PANEL_PREFETCH_ROWS 128 /* 2 KB ahead in each panel stream */
+#define PANEL_WIDEN_COSTLY 1
 
 static inline __m512 panel_widen(const int8_t *p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));

@@ -55,14 +55,14 @@ static inline void panel_block(const PANEL_ARGS *a, const PANEL_ELEM *pa, const 
 }
 
 /* Decode over two adjacent panels (the second may be absent) for R <= 4
- * rows from m0: each row's arithmetic is exactly that of R = 1 (the same
+ * rows from m0 (R <= 8 over one panel): each row's arithmetic is exactly that of R = 1 (the same
  * accumulators, the same order), so a batched decode gives each sequence
  * the bits it gets alone, while the rows share every weight load. */
 static inline void panel_gemv(const PANEL_ARGS *a, const PANEL_ELEM *pa, const PANEL_ELEM *pb, int64_t m0, int R,
                               int64_t n0, int64_t nna, int64_t nnb) {
   const int64_t K = a->K;
-  const float *x[4];
-  __m512 a0[4], a1[4], b0[4], b1[4];
+  const float *x[8];
+  __m512 a0[8], a1[8], b0[8], b1[8];
   for (int r = 0; r < R; ++r) {
     x[r] = a->x + (m0 + r) * K;
     a0[r] = a1[r] = b0[r] = b1[r] = _mm512_setzero_ps();
@@ -119,6 +119,30 @@ static void PANEL_TASK(void *arg, int64_t q0, int64_t q1) {
     const PANEL_ELEM *pb = p + 1 < panels ? pa + K * KILN_PANEL : 0;
     int64_t n0 = p * KILN_PANEL;
     int64_t nna = KILN_MIN(KILN_PANEL, N - n0), nnb = pb ? KILN_MIN(KILN_PANEL, N - n0 - KILN_PANEL) : 0;
+#ifdef PANEL_WIDEN_COSTLY
+    /* Widening a panel row costs as many FMA-port uops as the row's FMAs at
+     * R = 2: past 4 rows, one panel at a time for up to 8 rows per pass
+     * (the same per-row sums: a panel alone accumulates as the second of a
+     * pair does). */
+    if (a->M > 4 && a->M <= KILN_DECODE_MAX_ROWS) {
+      for (int64_t m0 = 0; m0 < a->M; m0 += 8)
+        for (int half = 0; half < (pb ? 2 : 1); ++half) {
+          const PANEL_ELEM *pp = half ? pb : pa;
+          int64_t nx = half ? n0 + KILN_PANEL : n0, nnx = half ? nnb : nna;
+          switch (KILN_MIN(8, a->M - m0)) {
+          case 8: panel_gemv(a, pp, 0, m0, 8, nx, nnx, 0); break;
+          case 7: panel_gemv(a, pp, 0, m0, 7, nx, nnx, 0); break;
+          case 6: panel_gemv(a, pp, 0, m0, 6, nx, nnx, 0); break;
+          case 5: panel_gemv(a, pp, 0, m0, 5, nx, nnx, 0); break;
+          case 4: panel_gemv(a, pp, 0, m0, 4, nx, nnx, 0); break;
+          case 3: panel_gemv(a, pp, 0, m0, 3, nx, nnx, 0); break;
+          case 2: panel_gemv(a, pp, 0, m0, 2, nx, nnx, 0); break;
+          case 1: panel_gemv(a, pp, 0, m0, 1, nx, nnx, 0); break;
+          }
+        }
+      continue;
+    }
+#endif
     if (a->M <= KILN_DECODE_MAX_ROWS) { /* decode, batched or not: R constant in each call */
       int64_t m0 = 0;
       for (; m0 + 4 <= a->M; m0 += 4)
