@@ -2,11 +2,11 @@
 //
 // The contract of kiln_batch_decode: each sequence's logits in a batched
 // step are bit-identical to decoding it alone. Compiles the shipped model
-// with --decode-batch 1,2,4 for every weight format, KV cache format and
+// with --decode-batch 1,2,4,8 for every weight format, KV cache format and
 // pruning the cpu backend has, and for every kernel variant this CPU runs,
-// decodes five prompts of different lengths alone, then in one batch where
-// slot i joins at step i (1, 2, 3 = 4 padded, 4, 5 = 4 + 1 rows per step),
-// and compares the logits bit for bit. Runs under ASan+UBSan in CI.
+// decodes nine prompts of different lengths alone, then in one batch where
+// slot i joins at step i (1, 2, 3 = 4 padded, 4, 5..7 = 8 padded, 8, 9 =
+// 8 + 1 rows per step), and compares the logits bit for bit. Runs under ASan+UBSan in CI.
 //
 //===----------------------------------------------------------------------===//
 #include "TestUtil.h"
@@ -53,13 +53,13 @@ protected:
 };
 TempDir *BatchDecode::dir;
 
-constexpr int kSlots = 5, kSteps = 7;
+constexpr int kSlots = 9, kSteps = 7;
 
 std::vector<std::vector<int32_t>> prompts() {
   std::vector<std::vector<int32_t>> p;
   for (int i = 0; i < kSlots; ++i) {
     std::vector<int32_t> ids;
-    for (int j = 0; j < 2 + 3 * i; ++j)
+    for (int j = 0; j < 2 + 2 * i; ++j)
       ids.push_back(int32_t((1000 + 7919 * (i + 1) * (j + 3)) % 50257));
     p.push_back(ids);
   }
@@ -77,7 +77,7 @@ int32_t argmax(const float *l, int64_t n) {
 TEST_P(BatchDecode, EachSequenceGetsTheBitsItGetsAlone) {
   const Format &f = GetParam();
   std::string art = dir->file(f.name);
-  std::string cmd = binDir() + "/kiln compile " + modelDir() + " --prompt-len 4 --ctx-len 32 --decode-batch 1,2,4" +
+  std::string cmd = binDir() + "/kiln compile " + modelDir() + " --prompt-len 4 --ctx-len 32 --decode-batch 1,2,4,8" +
                     " --passes '" + f.passes + "' -o " + art + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::vector<std::string> variants = {"generic"};
@@ -94,8 +94,9 @@ TEST_P(BatchDecode, EachSequenceGetsTheBitsItGetsAlone) {
     kiln_open_options options = {variant.c_str(), 0};
     kiln_artifact *a = nullptr;
     ASSERT_EQ(kiln_artifact_open(art.c_str(), &options, &a), nullptr);
-    ASSERT_EQ(kiln_artifact_decode_batch_count(a), 3);
+    ASSERT_EQ(kiln_artifact_decode_batch_count(a), 4);
     EXPECT_EQ(kiln_artifact_decode_batch_size(a, 2), 4);
+    EXPECT_EQ(kiln_artifact_decode_batch_size(a, 4), 0);
     const int64_t V = kiln_artifact_vocab_size(a);
     auto ps = prompts();
 
