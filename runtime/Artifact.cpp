@@ -123,6 +123,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   a->vocab_ = field<int64_t>(model, "vocab_size", manifestPath);
   a->ctxLen_ = field<int64_t>(model, "ctx_len", manifestPath);
   a->promptLen_ = field<int64_t>(model, "prompt_len", manifestPath);
+  a->eos_ = model["eos_token_id"] ? field<int64_t>(model, "eos_token_id", manifestPath) : -1;
   a->layers_ = field<int64_t>(model, "n_layer", manifestPath);
   a->heads_ = field<int64_t>(model, "n_head", manifestPath);
   a->headDim_ = field<int64_t>(model, "n_embd", manifestPath) / a->heads_;
@@ -387,6 +388,7 @@ void Session::reset() {
     std::memset(caches_[i].get(), 0, artifact_.cacheBytes_[i / 2]);
   position_ = 0;
   haveLogits_ = false;
+  sampler_.reset(); // a new sequence samples from its seed again
 }
 
 void Session::checkIds(const int32_t *ids, size_t count) {

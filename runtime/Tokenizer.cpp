@@ -193,10 +193,13 @@ std::vector<std::string> Tokenizer::preTokenize(std::string_view text) const {
 }
 
 void Tokenizer::bpe(const std::string &piece, std::vector<int32_t> &out) const {
-  auto cached = cache_.find(piece);
-  if (cached != cache_.end()) {
-    out.insert(out.end(), cached->second.begin(), cached->second.end());
-    return;
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex_);
+    auto cached = cache_.find(piece);
+    if (cached != cache_.end()) {
+      out.insert(out.end(), cached->second.begin(), cached->second.end());
+      return;
+    }
   }
   std::vector<std::string> symbols;
   for (char c : piece)
@@ -227,8 +230,11 @@ void Tokenizer::bpe(const std::string &piece, std::vector<int32_t> &out) const {
   std::vector<int32_t> ids;
   for (const auto &sym : symbols)
     ids.push_back(bytesToId_.at(sym)); // every merge result and byte is in the vocab (checked on load)
-  if (cache_.size() < 100000)
-    cache_.emplace(piece, ids);
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex_);
+    if (cache_.size() < 100000)
+      cache_.emplace(piece, ids);
+  }
   out.insert(out.end(), ids.begin(), ids.end());
 }
 

@@ -7,6 +7,7 @@ packages=(
   libboost-graph-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libicu-dev libopenblas-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   mesa-vulkan-drivers libvulkan-dev spirv-tools
+  libcpp-httplib-dev pkgconf
 )
 missing=()
 for p in "${packages[@]}"; do

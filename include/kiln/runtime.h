@@ -72,7 +72,7 @@ void kiln_session_destroy(kiln_session *session);
 kiln_status kiln_session_prefill(kiln_session *session, const int32_t *ids, size_t count, const float **logits);
 /* Appends one token and returns the logits after it. */
 kiln_status kiln_session_decode(kiln_session *session, int32_t id, const float **logits);
-/* Forgets the sequence (position 0, cache cleared). */
+/* Forgets the sequence (position 0, cache cleared; sampling restarts from its seed). */
 kiln_status kiln_session_reset(kiln_session *session);
 int64_t kiln_session_position(const kiln_session *session);
 

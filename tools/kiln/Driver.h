@@ -14,6 +14,7 @@ int runCommand(int argc, char **argv);
 int benchCommand(int argc, char **argv);
 int makeCheckpointCommand(int argc, char **argv);
 int devicesCommand(int argc, char **argv);
+int serveCommand(int argc, char **argv);
 /// Loads the compiler library and runs the command there.
 int runCompilerCommand(int argc, char **argv);
 } // namespace kiln

@@ -17,6 +17,7 @@ const char *kUsage = "usage: kiln <command> [options]   (kiln <command> --help f
                      "  compile           compile a model ahead of time into an artifact\n"
                      "  run               generate text (--reference: the reference interpreter)\n"
                      "  bench             prefill tokens/s and decode ms/token of an artifact\n"
+                     "  serve             OpenAI-compatible HTTP server with continuous batching\n"
                      "  eval              perplexity, KL divergence and top-1 agreement on a text file\n"
                      "  make-checkpoint   write a random-weight GPT-2 checkpoint\n"
                      "  devices           the GPUs vulkan and cuda artifacts can run on (--device N)\n"
@@ -50,6 +51,8 @@ int main(int argc, char **argv) {
       return kiln::runCommand(argc, argv);
     if (command == "bench")
       return kiln::benchCommand(argc, argv);
+    if (command == "serve")
+      return kiln::serveCommand(argc, argv);
     if (command == "make-checkpoint")
       return kiln::makeCheckpointCommand(argc, argv);
     if (command == "devices")

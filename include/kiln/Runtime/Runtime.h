@@ -49,6 +49,8 @@ public:
   int64_t vocabSize() const { return vocab_; }
   int64_t contextLength() const { return ctxLen_; }
   int64_t promptLength() const { return promptLen_; }
+  /// The checkpoint's eos_token_id (-1 if the manifest has none).
+  int64_t eosTokenId() const { return eos_; }
   int64_t layers() const { return layers_; }
   int64_t heads() const { return heads_; } ///< The checkpoint's n_head.
   int64_t headDim() const { return headDim_; }
@@ -82,6 +84,7 @@ private:
   uint64_t weightBytes_ = 0;
   Graph prefill_, decode_;
   std::vector<Graph> batched_; ///< decode_b<B> (B > 1), ascending
+  int64_t eos_ = -1;
   int64_t vocab_ = 0, ctxLen_ = 0, promptLen_ = 0, layers_ = 0, heads_ = 0, headDim_ = 0;
   std::vector<size_t> cacheBytes_; ///< Per layer, by the manifest's cache_heads and kv_cache format.
   std::string kernels_, target_, device_name_;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -45,7 +46,9 @@ private:
   std::vector<std::string> idToBytes_;
   std::unordered_map<std::string, int32_t> bytesToId_;
   std::unordered_map<std::pair<std::string, std::string>, int, PairHash> mergeRank_;
+  /// Encoded pre-tokens; the mutex makes encode() safe from several threads at once.
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  mutable std::mutex cacheMutex_;
 };
 
 /// Streams decoded text: holds back an incomplete UTF-8 sequence at the end
