@@ -124,6 +124,7 @@ void Engine::prefill(Active &a) {
   Request &r = *a.request;
   rt::Session &s = batch_.slot(a.slot);
   s.reset();
+  s.setAdapter(r.params.adapter); // the batch steps slots of different adapters in one group each
   {
     std::lock_guard<std::mutex> lock(r.mutex);
     r.started = Clock::now();

@@ -35,6 +35,7 @@ struct GenerationParams {
   SamplingOptions sampling;
   std::vector<std::string> stop; ///< generation ends before the first of these in the text
   bool ignoreEos = false;
+  std::string adapter = "none"; ///< a switchable adapter of the artifact (checked by the caller)
 };
 
 /// One completion: the engine appends to `text` (complete UTF-8, never a

@@ -1,6 +1,7 @@
 //===- Protocol.cpp - the OpenAI-style request and error shapes -----------===//
 #include "Protocol.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace kiln::serve {
@@ -78,8 +79,23 @@ bool boolean(const json &body, const char *name, bool fallback) {
 } // namespace
 
 CompletionRequest parseCompletion(const json &body, const rt::Artifact &artifact, const Tokenizer &tokenizer,
-                                  uint64_t defaultSeed) {
+                                  uint64_t defaultSeed, const std::string &modelId) {
   CompletionRequest c;
+  // `model`: the served model (or absent), or one of its switchable adapters by name.
+  if (const json *model = field(body, "model")) {
+    if (!model->is_string())
+      bad("'model' must be a string, got " + typeName(*model));
+    std::string name = model->get<std::string>();
+    std::vector<std::string> adapters = artifact.adapters();
+    if (std::find(adapters.begin(), adapters.end(), name) != adapters.end()) {
+      c.params.adapter = name;
+    } else if (name != modelId) {
+      std::string known = modelId;
+      for (const auto &a : adapters)
+        known += ", " + a;
+      throw ClientError(404, "not_found_error", "no model '" + name + "' (this server has: " + known + ")");
+    }
+  }
   const int64_t ctx = artifact.contextLength(), vocab = artifact.vocabSize();
   const json *prompt = field(body, "prompt");
   if (!prompt)

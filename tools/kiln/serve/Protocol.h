@@ -42,9 +42,10 @@ struct CompletionRequest {
   bool stream = false, echo = false, includeUsage = false;
 };
 
-/// Validates a /v1/completions body (types, ranges, the prompt against the context).
+/// Validates a /v1/completions body (types, ranges, the prompt against the context; `model`
+/// names the served model, `modelId`, or one of its switchable adapters).
 CompletionRequest parseCompletion(const nlohmann::json &body, const rt::Artifact &artifact, const Tokenizer &tokenizer,
-                                  uint64_t defaultSeed);
+                                  uint64_t defaultSeed, const std::string &modelId);
 
 } // namespace kiln::serve
 

@@ -117,7 +117,7 @@ void completions(State &s, const httplib::Request &req, httplib::Response &res) 
     seed = s.seeds();
   }
   serve::CompletionRequest c =
-      serve::parseCompletion(serve::parseBody(req.body), *s.artifact, s.artifact->tokenizer(), seed);
+      serve::parseCompletion(serve::parseBody(req.body), *s.artifact, s.artifact->tokenizer(), seed, s.modelId);
   auto r = std::make_shared<serve::Request>();
   r->prompt = c.prompt;
   r->params = c.params;
@@ -129,8 +129,9 @@ void completions(State &s, const httplib::Request &req, httplib::Response &res) 
   std::string id = "cmpl-" + std::to_string(s.nextId++);
   int64_t created = int64_t(std::time(nullptr));
   const size_t promptTokens = c.prompt.size();
-  auto envelope = [&s, id, created](const json &choices) {
-    return json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", s.modelId},
+  std::string model = c.params.adapter == "none" ? s.modelId : c.params.adapter;
+  auto envelope = [model, id, created](const json &choices) {
+    return json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
                 {"choices", choices}};
   };
   if (!c.stream) {
@@ -275,7 +276,11 @@ void routes(httplib::Server &svr, State &s) {
     sendJson(res, 200, {{"status", "ok"}});
   });
   get("/v1/models", [&](const httplib::Request &, httplib::Response &res) {
-    sendJson(res, 200, {{"object", "list"}, {"data", json::array({modelEntry(s)})}});
+    json data = json::array({modelEntry(s)});
+    if (s.artifact) // each switchable adapter is a model of its own, as vLLM lists LoRA adapters
+      for (const auto &a : s.artifact->adapters())
+        data.push_back({{"id", a}, {"object", "model"}, {"created", 0}, {"owned_by", "kiln"}, {"parent", s.modelId}});
+    sendJson(res, 200, {{"object", "list"}, {"data", data}});
   });
   post("/v1/completions", [&](const httplib::Request &q, httplib::Response &res) { completions(s, q, res); });
   post("/v1/chat/completions", [&](const httplib::Request &, httplib::Response &res) {
