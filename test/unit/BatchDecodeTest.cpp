@@ -44,11 +44,6 @@ class BatchDecode : public ::testing::TestWithParam<Format> {
 protected:
   static void SetUpTestSuite() { dir = new TempDir("batch"); }
   static void TearDownTestSuite() { delete dir; }
-  static std::string message(kiln_status st) {
-    std::string m = kiln_status_message(st);
-    kiln_status_free(st);
-    return m;
-  }
   static TempDir *dir;
 };
 TempDir *BatchDecode::dir;
