@@ -281,7 +281,7 @@ kiln(args, "compile", MODEL, "--prompt-len", 16, "--ctx-len", 128, "--decode-bat
      "--adapters", ",".join(f"{k}={v}" for k, v in lora.items()), "-o", art_lora)
 art_plain = art
 art = art_lora
-s = Server("--parallel", 4, "--threads", 2)
+s = Server("--parallel", 4, "--threads", 2, "--chat-template", "chatml")
 status, models = s.get("/v1/models")
 c.check([m["id"] for m in models["data"]] == ["serve-lora", "psalms", "proverbs"],
         "GET /v1/models lists the switchable adapters as models")
@@ -308,6 +308,26 @@ for t in threads:
 c.check(all(r and r[0] == 200 and r[1]["choices"][0]["text"] + "\n" == want[jobs[i]] and r[1]["model"] == jobs[i][0]
             for i, r in enumerate(results)),
         f"{len(jobs)} concurrent requests over 3 adapters each byte-identical to kiln run --adapter")
+# A chat template (--chat-template chatml): the messages become a ChatML prompt, the reply ends
+# before <|im_end|>; the same text as /v1/completions on that prompt, streamed or not.
+msgs = [{"role": "system", "content": "Answer in the words of the book."},
+        {"role": "user", "content": "Who made the heaven and the earth?"}]
+chatml = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs) + "<|im_start|>assistant\n"
+status, chat = s.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 24, "temperature": 0})
+_, plain = completion(s, chatml, max_tokens=24, temperature=0, stop="<|im_end|>")
+c.check(status == 200 and chat["object"] == "chat.completion" and
+        chat["choices"][0]["message"] == {"role": "assistant", "content": plain["choices"][0]["text"]},
+        "chat completion == the completion of its ChatML prompt")
+conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+conn.request("POST", "/v1/chat/completions", json.dumps({"messages": msgs, "max_tokens": 24, "temperature": 0,
+                                                         "stream": True}), {"Content-Type": "application/json"})
+events = [l[6:] for l in conn.getresponse().read().decode().split("\n") if l.startswith("data: ")]
+deltas = [json.loads(e)["choices"][0]["delta"] for e in events if e != "[DONE]"]
+c.check(deltas[0] == {"role": "assistant"} and "".join(d.get("content", "") for d in deltas) ==
+        plain["choices"][0]["text"] and events[-1] == "[DONE]", "a streamed chat: the role, then the content deltas")
+for bad in (None, "string", [123], [{}], [{"role": "robot", "content": "hi"}], []):
+    status, got = s.post("/v1/chat/completions", {"messages": bad})
+    c.check(status == 400 and got["error"]["type"] == "invalid_request_error", f"chat messages {bad!r}: 400")
 status, got = completion(s, "x", model="no-such-model")
 c.check(status == 404 and "psalms" in got["error"]["message"], "an unknown model is 404 naming the served ones")
 code, _ = s.stop()

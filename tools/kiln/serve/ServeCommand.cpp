@@ -16,6 +16,7 @@
 
 #include <httplib.h>
 
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -36,16 +37,18 @@ using serve::Clock;
 const char *kServeHelp =
     "usage: kiln serve ARTIFACT_DIR [--host 127.0.0.1] [--port 8080|0] [--parallel 4] [--max-queue 64]\n"
     "                  [--threads N] [--alias NAME] [--max-body-bytes 1048576] [--kernels NAME]\n"
+    "                  [--chat-template chatml|plain]\n"
     "OpenAI-compatible completions over HTTP with continuous batching: --parallel sequences decode\n"
     "together (compile the artifact with --decode-batch for batched steps), --max-queue more wait\n"
     "(beyond that: 503). Binds to loopback unless --host says otherwise; --port 0 picks a free port.\n"
     "Prints the address, then serves until SIGINT or SIGTERM. Routes: GET /health, /v1/models,\n"
-    "/metrics, /v2/health/ready, /v2/models/NAME; POST /v1/completions, /tokenize, /detokenize\n"
-    "(docs/serving.md).\n";
+    "/metrics, /v2/health/ready, /v2/models/NAME; POST /v1/completions, /v1/chat/completions (501\n"
+    "without --chat-template), /tokenize, /detokenize (docs/serving.md).\n";
 
 /// Server-wide state shared by the routes.
 struct State {
   std::string modelId, artifactDir;
+  std::string chatTemplate; ///< "" (chat answers 501), "chatml" or "plain"
   std::unique_ptr<rt::Artifact> artifact;
   std::unique_ptr<serve::Engine> engine;
   std::atomic<bool> ready{false};
@@ -105,19 +108,69 @@ json usage(const serve::Request &r, size_t promptTokens) {
           {"total_tokens", int64_t(promptTokens) + r.generated}};
 }
 
-json choice(const std::string &text, const json &finish) {
+/// A choice of /v1/completions, or of /v1/chat/completions (`message`, or `delta` in a stream).
+json choice(const std::string &text, const json &finish, int chat = 0) {
+  if (chat == 1)
+    return {{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"logprobs", nullptr},
+            {"finish_reason", finish}};
+  if (chat == 2)
+    return {{"index", 0}, {"delta", text.empty() ? json::object() : json{{"content", text}}}, {"logprobs", nullptr},
+            {"finish_reason", finish}};
   return {{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
 }
 
-void completions(State &s, const httplib::Request &req, httplib::Response &res) {
+/// The prompt a chat template makes of `messages` (and the stop string ending the reply).
+std::pair<std::string, std::string> renderChat(const std::string &tmpl, const json &messages) {
+  if (!messages.is_array() || messages.empty())
+    throw ClientError(400, "invalid_request_error", "'messages' must be a non-empty array of {role, content}");
+  std::string prompt;
+  for (const auto &m : messages) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !m["content"].is_string())
+      throw ClientError(400, "invalid_request_error", "each message must be {\"role\": string, \"content\": string}");
+    std::string role = m["role"].get<std::string>(), content = m["content"].get<std::string>();
+    if (role != "system" && role != "user" && role != "assistant")
+      throw ClientError(400, "invalid_request_error", "a message's role must be system, user or assistant, got '" +
+                                                          role + "'");
+    if (tmpl == "chatml") {
+      prompt += "<|im_start|>" + role + "\n" + content + "<|im_end|>\n";
+    } else {
+      role[0] = char(std::toupper(static_cast<unsigned char>(role[0])));
+      prompt += role + ": " + content + "\n";
+    }
+  }
+  if (tmpl == "chatml")
+    return {prompt + "<|im_start|>assistant\n", "<|im_end|>"};
+  return {prompt + "Assistant:", "\nUser:"};
+}
+
+/// /v1/completions, or with `chat` /v1/chat/completions (the messages through the template).
+void completions(State &s, const httplib::Request &req, httplib::Response &res, bool chat) {
+  if (chat && s.chatTemplate.empty())
+    throw ClientError(501, "not_supported_error",
+                      "this model has no chat template (a base GPT-2): use /v1/completions with a plain prompt, or "
+                      "start kiln serve with --chat-template chatml|plain");
   requireReady(s);
   uint64_t seed;
   {
     std::lock_guard<std::mutex> lock(s.seedMutex);
     seed = s.seeds();
   }
-  serve::CompletionRequest c =
-      serve::parseCompletion(serve::parseBody(req.body), *s.artifact, s.artifact->tokenizer(), seed, s.modelId);
+  json body = serve::parseBody(req.body);
+  std::string chatStop;
+  if (chat) {
+    if (body.contains("prompt"))
+      throw ClientError(400, "invalid_request_error", "chat completions take 'messages', not 'prompt'");
+    auto [prompt, stop] = renderChat(s.chatTemplate, body.contains("messages") ? body["messages"] : json());
+    body["prompt"] = prompt;
+    body.erase("echo");
+    if (body.contains("max_completion_tokens") && !body.contains("max_tokens"))
+      body["max_tokens"] = body["max_completion_tokens"];
+    chatStop = stop;
+  }
+  serve::CompletionRequest c = serve::parseCompletion(body, *s.artifact, s.artifact->tokenizer(), seed, s.modelId);
+  if (chat)
+    c.params.stop.push_back(chatStop);
   auto r = std::make_shared<serve::Request>();
   r->prompt = c.prompt;
   r->params = c.params;
@@ -126,14 +179,15 @@ void completions(State &s, const httplib::Request &req, httplib::Response &res) 
     throw ClientError(503, "unavailable_error", "the server is busy: every slot is generating and the queue is full "
                                                 "(--max-queue); retry later");
   }
-  std::string id = "cmpl-" + std::to_string(s.nextId++);
+  std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(s.nextId++);
   int64_t created = int64_t(std::time(nullptr));
   const size_t promptTokens = c.prompt.size();
   std::string model = c.params.adapter == "none" ? s.modelId : c.params.adapter;
-  auto envelope = [model, id, created](const json &choices) {
-    return json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
-                {"choices", choices}};
+  std::string object = chat ? (c.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+  auto envelope = [model, id, created, object](const json &choices) {
+    return json{{"id", id}, {"object", object}, {"created", created}, {"model", model}, {"choices", choices}};
   };
+  const int kind = chat ? (c.stream ? 2 : 1) : 0;
   if (!c.stream) {
     std::unique_lock<std::mutex> lock(r->mutex);
     r->changed.wait(lock, [&] { return r->done; });
@@ -141,10 +195,10 @@ void completions(State &s, const httplib::Request &req, httplib::Response &res) 
       throw ClientError(500, "server_error", r->error);
     if (r->finishReason == "cancelled")
       throw ClientError(503, "unavailable_error", "the server is shutting down");
-    json body = envelope(json::array({choice((c.echo ? c.promptText : "") + r->text, r->finishReason)}));
-    body["usage"] = usage(*r, promptTokens);
-    body["timings"] = timings(*r, promptTokens);
-    sendJson(res, 200, body);
+    json out = envelope(json::array({choice((c.echo ? c.promptText : "") + r->text, r->finishReason, kind)}));
+    out["usage"] = usage(*r, promptTokens);
+    out["timings"] = timings(*r, promptTokens);
+    sendJson(res, 200, out);
     return;
   }
   // Server-sent events: one chunk per published piece, then the finish, then [DONE].
@@ -153,20 +207,24 @@ void completions(State &s, const httplib::Request &req, httplib::Response &res) 
     bool echoed = false, finished = false;
   };
   auto st = std::make_shared<Stream>();
-  st->echoed = !c.echo;
+  st->echoed = !c.echo && !chat;
   std::string promptText = c.promptText;
   bool includeUsage = c.includeUsage;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [r, st, envelope, promptText, includeUsage, promptTokens](size_t, httplib::DataSink &sink) {
+      [r, st, envelope, promptText, includeUsage, promptTokens, kind](size_t, httplib::DataSink &sink) {
         auto event = [&](const json &j) {
           std::string line = "data: " + serve::dump(j) + "\n\n";
           return sink.write(line.data(), line.size());
         };
         if (!st->echoed) {
           st->echoed = true;
-          if (!event(envelope(json::array({choice(promptText, nullptr)})))) {
+          // The echoed prompt, or a chat stream's first delta: the role.
+          json first = envelope(json::array({choice(kind ? "" : promptText, nullptr, kind)}));
+          if (kind)
+            first["choices"][0]["delta"] = {{"role", "assistant"}};
+          if (!event(first)) {
             r->cancelled = true;
             return false;
           }
@@ -192,7 +250,7 @@ void completions(State &s, const httplib::Request &req, httplib::Response &res) 
           st->sent = r->text.size();
           done = r->done;
         }
-        if (!piece.empty() && !event(envelope(json::array({choice(piece, nullptr)})))) {
+        if (!piece.empty() && !event(envelope(json::array({choice(piece, nullptr, kind)})))) {
           r->cancelled = true; // the client went away: its generation stops at the next step
           return false;
         }
@@ -202,7 +260,7 @@ void completions(State &s, const httplib::Request &req, httplib::Response &res) 
           event(serve::errorBody(500, "server_error",
                                  r->finishReason == "error" ? r->error : "the server is shutting down"));
         } else {
-          json last = envelope(json::array({choice("", r->finishReason)}));
+          json last = envelope(json::array({choice("", r->finishReason, kind)}));
           last["timings"] = timings(*r, promptTokens);
           event(last);
           if (includeUsage) {
@@ -282,11 +340,8 @@ void routes(httplib::Server &svr, State &s) {
         data.push_back({{"id", a}, {"object", "model"}, {"created", 0}, {"owned_by", "kiln"}, {"parent", s.modelId}});
     sendJson(res, 200, {{"object", "list"}, {"data", data}});
   });
-  post("/v1/completions", [&](const httplib::Request &q, httplib::Response &res) { completions(s, q, res); });
-  post("/v1/chat/completions", [&](const httplib::Request &, httplib::Response &res) {
-    sendError(res, 501, "not_supported_error",
-              "this model has no chat template (a base GPT-2): use /v1/completions with a plain prompt");
-  });
+  post("/v1/completions", [&](const httplib::Request &q, httplib::Response &res) { completions(s, q, res, false); });
+  post("/v1/chat/completions", [&](const httplib::Request &q, httplib::Response &res) { completions(s, q, res, true); });
   post("/tokenize", [&](const httplib::Request &q, httplib::Response &res) {
     requireReady(s);
     json body = serve::parseBody(q.body);
@@ -398,7 +453,8 @@ void routes(httplib::Server &svr, State &s) {
 
 int serveCommand(int argc, char **argv) {
   Args args("serve",
-            {"--host", "--port", "--parallel", "--max-queue", "--threads", "--alias", "--max-body-bytes", "--kernels"},
+            {"--host", "--port", "--parallel", "--max-queue", "--threads", "--alias", "--max-body-bytes", "--kernels",
+             "--chat-template"},
             {"--help"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
@@ -431,6 +487,9 @@ int serveCommand(int argc, char **argv) {
 
   State s;
   s.artifactDir = dir;
+  s.chatTemplate = args.get("--chat-template", "");
+  if (!s.chatTemplate.empty() && s.chatTemplate != "chatml" && s.chatTemplate != "plain")
+    args.error("--chat-template must be chatml or plain, got '" + s.chatTemplate + "'");
   s.modelId = args.has("--alias") ? args.get("--alias") : std::filesystem::path(dir).lexically_normal().filename().string();
   if (s.modelId.empty() || s.modelId == ".")
     s.modelId = std::filesystem::absolute(dir).lexically_normal().parent_path().filename().string();
