@@ -9,6 +9,10 @@ rm -rf "$work" && mkdir -p "$work"
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 "$prefix/bin/kiln" make-checkpoint --preset tiny --n-layer 2 --seed 4 -o "$work/ckpt" 2> /dev/null
 "$prefix/bin/kiln" compile "$work/ckpt" --prompt-len 8 -o "$work/art" 2> /dev/null
+# Shipped pipelines by name from the install's share/kiln/pipelines.
+[ -f "$prefix/share/kiln/pipelines/int8.yaml" ]
+"$prefix/bin/kiln" compile "$work/ckpt" --prompt-len 8 --pipeline int8 --emit kiln -o "$work/int8.mlir" 2> /dev/null
+grep -q 'format = "int8"' "$work/int8.mlir"
 cc -std=c11 -Wall -Werror "$source/examples/run-artifact/run_artifact.c" -I"$prefix/include" -L"$prefix/lib" \
   -lkiln_runtime -Wl,-rpath,"$prefix/lib" -o "$work/run_artifact"
 got=$("$work/run_artifact" "$work/art" "Hello world" 12 | head -1)

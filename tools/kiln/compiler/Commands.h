@@ -30,8 +30,15 @@ LoadedModel loadModel(const std::string &path, const ImportOptions &options);
 /// --adapter DIR (merged) and, where `switchable`, --adapters NAME=DIR,...
 void setAdapterOptions(const Args &args, ImportOptions &options, bool switchable);
 
+/// A --pipeline value: a YAML file, or the name of a shipped pipeline ("int8": pipelines/int8.yaml,
+/// looked up in $KILN_PIPELINES_DIR, the install's share/kiln/pipelines, the source tree).
+/// An unknown name is an error listing the shipped ones.
+std::string resolvePipelineFile(const std::string &value);
+/// The shipped pipelines' names, sorted.
+std::vector<std::string> shippedPipelines();
+
 /// Loads --load-pass-plugin, registers every pass, and parses --pipeline
-/// FILE.yaml or --passes LIST (`defaultPasses` when neither is given).
+/// FILE.yaml|NAME or --passes LIST (`defaultPasses` when neither is given).
 Pipeline userPipeline(const Args &args, const std::string &defaultPasses);
 /// Runs --pipeline FILE.yaml or --passes LIST (after --load-pass-plugin) on
 /// the module; nothing if neither is given.

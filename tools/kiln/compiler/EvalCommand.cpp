@@ -276,7 +276,8 @@ int evalCommand(int argc, char **argv) {
     LoadedModel model = loadModel(path, options);
     if (applyPipeline && !pipelineFile.empty()) {
       setCalibration(args, *model.module);
-      runPipeline(parsePipelineYaml(readFile(pipelineFile, "cannot open pipeline file"), pipelineFile), *model.module,
+      std::string file = resolvePipelineFile(pipelineFile);
+      runPipeline(parsePipelineYaml(readFile(file, "cannot open pipeline file"), file), *model.module,
                   pipelineFile + ": the pass pipeline");
     } else if (applyPipeline) {
       applyUserPipeline(args, *model.module);

@@ -17,12 +17,63 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 namespace kiln {
 
 void registerKilnDialects(mlir::MLIRContext &context) {
   context.loadDialect<KilnDialect, mlir::func::FuncDialect>();
+}
+
+namespace {
+std::vector<std::filesystem::path> pipelineDirs() {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> dirs;
+  if (const char *env = std::getenv("KILN_PIPELINES_DIR"))
+    dirs.emplace_back(env);
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    dirs.push_back(exe.parent_path().parent_path() / "share" / "kiln" / "pipelines");
+  dirs.emplace_back(KILN_SOURCE_PIPELINES_DIR);
+  return dirs;
+}
+} // namespace
+
+std::vector<std::string> shippedPipelines() {
+  namespace fs = std::filesystem;
+  for (const auto &dir : pipelineDirs()) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto &e : fs::directory_iterator(dir, ec))
+      if (e.path().extension() == ".yaml")
+        names.push_back(e.path().stem().string());
+    if (!names.empty()) {
+      std::sort(names.begin(), names.end());
+      return names;
+    }
+  }
+  return {};
+}
+
+std::string resolvePipelineFile(const std::string &value) {
+  namespace fs = std::filesystem;
+  if (fs::is_regular_file(value))
+    return value;
+  bool looksLikePath = value.find('/') != std::string::npos || fs::path(value).extension() == ".yaml";
+  if (!looksLikePath && !value.empty())
+    for (const auto &dir : pipelineDirs())
+      if (fs::is_regular_file(dir / (value + ".yaml")))
+        return (dir / (value + ".yaml")).string();
+  std::string known;
+  for (const auto &n : shippedPipelines())
+    known += (known.empty() ? "" : ", ") + n;
+  if (looksLikePath)
+    fail(value, "cannot open pipeline file");
+  throw Error("--pipeline '" + value + "': no such file and no shipped pipeline of that name (shipped: " +
+              (known.empty() ? "none found" : known) + ")");
 }
 
 Pipeline userPipeline(const Args &args, const std::string &defaultPasses) {
@@ -37,8 +88,10 @@ Pipeline userPipeline(const Args &args, const std::string &defaultPasses) {
   mlir::registerTransformsPasses();
   if (args.has("--pipeline") && args.has("--passes"))
     args.error("give --pipeline or --passes, not both");
-  if (args.has("--pipeline"))
-    return parsePipelineYaml(readFile(args.get("--pipeline"), "cannot open pipeline file"), args.get("--pipeline"));
+  if (args.has("--pipeline")) {
+    std::string file = resolvePipelineFile(args.get("--pipeline"));
+    return parsePipelineYaml(readFile(file, "cannot open pipeline file"), file);
+  }
   return parsePassList(args.get("--passes", defaultPasses));
 }
 
