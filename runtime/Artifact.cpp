@@ -325,22 +325,17 @@ const Tokenizer &Artifact::tokenizer() {
 // Session
 //===----------------------------------------------------------------------===//
 
-namespace {
-float *alignedZeros(size_t floats) {
+AlignedFloats alignedZeros(size_t floats) {
   size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
   void *p = std::aligned_alloc(64, bytes ? bytes : 64);
   if (!p)
     throw std::bad_alloc();
-  std::memset(p, 0, bytes);
-  return static_cast<float *>(p);
+  std::memset(p, 0, bytes ? bytes : 64);
+  return AlignedFloats(static_cast<float *>(p));
 }
-} // namespace
 
-Session::Session(Artifact &artifact, int threads) : Session(artifact, std::shared_ptr<ThreadPool>()) {
-  if (threads <= 0)
-    threads = int(std::max(1u, std::thread::hardware_concurrency()));
-  pool_ = std::make_shared<ThreadPool>(threads);
-}
+Session::Session(Artifact &artifact, int threads)
+    : Session(artifact, std::make_shared<ThreadPool>(threads)) {}
 
 Session::Session(Artifact &artifact, const Session &poolOwner) : Session(artifact, poolOwner.pool_) {}
 
@@ -349,9 +344,9 @@ Session::Session(Artifact &artifact, std::shared_ptr<ThreadPool> pool) : artifac
     context_ = artifact.device_->context();
   } else {
     uint64_t arena = std::max(artifact.prefill_.arenaBytes, artifact.decode_.arenaBytes);
-    arena_.reset(alignedZeros(arena / sizeof(float) + 1));
+    arena_ = alignedZeros(arena / sizeof(float) + 1);
     for (int64_t i = 0; i < 2 * artifact.layers_; ++i)
-      caches_.emplace_back(alignedZeros((artifact.cacheBytes_[size_t(i / 2)] + sizeof(float) - 1) / sizeof(float)));
+      caches_.push_back(alignedZeros((artifact.cacheBytes_[size_t(i / 2)] + sizeof(float) - 1) / sizeof(float)));
   }
   logits_.assign(size_t(artifact.vocab_), 0.0f);
   if (!artifact.adapterBlocks_.empty())

@@ -21,20 +21,14 @@ namespace kiln::rt {
 Batch::Batch(Artifact &artifact, int threads, int slots) : artifact_(artifact) {
   if (slots < 1 || slots > 4096)
     throw Error("a batch needs 1..4096 slots, got " + std::to_string(slots));
-  if (threads <= 0)
-    threads = int(std::max(1u, std::thread::hardware_concurrency()));
   pool_ = std::make_shared<ThreadPool>(threads);
   for (int i = 0; i < slots; ++i)
     slots_.emplace_back(new Session(artifact, pool_));
   int64_t widest = artifact.batched_.empty() ? 1 : artifact.batched_.back().batch;
-  uint64_t arena = 64;
+  uint64_t arena = 0;
   for (const auto &g : artifact.batched_)
     arena = std::max(arena, g.arenaBytes);
-  void *p = std::aligned_alloc(64, (arena + 63) / 64 * 64);
-  if (!p)
-    throw std::bad_alloc();
-  std::memset(p, 0, (arena + 63) / 64 * 64);
-  arena_.reset(static_cast<float *>(p));
+  arena_ = alignedZeros(arena / sizeof(float) + 1);
   logits_.assign(size_t(widest * artifact.vocab_), 0.0f);
   ids_.assign(size_t(widest), 0);
   positions_.assign(size_t(widest), -1);

@@ -17,7 +17,8 @@ constexpr int kSpinsBeforeSleep = 1 << 16;
 constexpr int64_t kChunksPerThread = 4;
 }
 
-ThreadPool::ThreadPool(int threads) : threads_(threads < 1 ? 1 : threads) {
+ThreadPool::ThreadPool(int threads)
+    : threads_(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()))) {
   context_.parallel_for = &ThreadPool::parallelForC;
   context_.pool = this;
   context_.threads = threads_;

@@ -19,7 +19,7 @@ namespace kiln::rt {
 /// preempts does not hold up the others.
 class ThreadPool {
 public:
-  explicit ThreadPool(int threads);
+  explicit ThreadPool(int threads); ///< threads <= 0: one per core
   ~ThreadPool();
   int threads() const { return threads_; }
   void parallelFor(int64_t n, KilnTaskFn fn, void *arg);

@@ -11,6 +11,7 @@
 #include "kiln/Runtime/Tokenizer.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,6 +34,13 @@ std::vector<std::pair<std::string, std::vector<std::string>>> listDevices();
 
 class ThreadPool;
 class DeviceProgram;
+/// Frees what std::aligned_alloc returned (the runtime's arenas and KV caches).
+struct AlignedFree {
+  void operator()(void *p) const { std::free(p); }
+};
+using AlignedFloats = std::unique_ptr<float, AlignedFree>;
+/// `floats` zeroed floats, 64-byte aligned (at least one cache line).
+AlignedFloats alignedZeros(size_t floats);
 class DeviceContext;
 
 class Artifact {
@@ -133,11 +141,8 @@ private:
   Artifact &artifact_;
   Session(Artifact &artifact, std::shared_ptr<ThreadPool> pool);
   std::shared_ptr<ThreadPool> pool_;
-  struct Aligned {
-    void operator()(void *p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Aligned> arena_;
-  std::vector<std::unique_ptr<float, Aligned>> caches_;
+  AlignedFloats arena_;
+  std::vector<AlignedFloats> caches_;
   std::vector<float> logits_;
   std::vector<int32_t> ids_, positions_;
   int64_t position_ = 0;
@@ -179,10 +184,7 @@ private:
   Artifact &artifact_;
   std::shared_ptr<ThreadPool> pool_;
   std::vector<std::unique_ptr<Session>> slots_;
-  struct Aligned {
-    void operator()(void *p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Aligned> arena_;
+  AlignedFloats arena_;
   std::vector<float> logits_, out_;
   std::vector<int32_t> ids_, positions_;
   std::vector<std::vector<void *>> tables_; ///< per cache: one pointer per batch row
