@@ -32,6 +32,14 @@ double median(std::vector<double> v) {
 }
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+/// Fills `ids` with fixed pseudo-random token ids (an LCG from `state`, which it advances).
+void randomIds(std::vector<int32_t> &ids, int64_t vocab, uint64_t &state) {
+  for (auto &id : ids) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    id = int32_t((state >> 33) % uint64_t(std::min<int64_t>(vocab, 50000)));
+  }
+}
 } // namespace
 
 namespace {
@@ -67,10 +75,7 @@ int benchBatches(const Args &args, rt::Artifact &artifact, int64_t promptLen, in
     std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(B), std::vector<int32_t>(static_cast<size_t>(promptLen)));
     uint64_t state = 12345;
     for (auto &p : prompts)
-      for (auto &id : p) {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        id = int32_t((state >> 33) % uint64_t(std::min<int64_t>(artifact.vocabSize(), 50000)));
-      }
+      randomIds(p, artifact.vocabSize(), state);
     std::vector<int32_t> slots(static_cast<size_t>(B)), ids(static_cast<size_t>(B));
     for (int64_t i = 0; i < B; ++i)
       slots[size_t(i)] = int32_t(i);
@@ -109,7 +114,9 @@ int benchBatches(const Args &args, rt::Artifact &artifact, int64_t promptLen, in
     else
       runsAs = std::to_string((B + widest - 1) / widest) + " steps of " +
                (widest == 1 ? std::string("decode") : "decode_b" + std::to_string(widest));
-    double gbps = double(artifact.weightBytes()) / (ms / 1000.0) / 1e9 * double(fit || B == 1 ? 1 : (B + widest - 1) / widest);
+    // Each graph call reads the weights once; the batch counts its calls (n per run).
+    double callsPerStep = double(batch.steps()) / double(n * (repeats + 1));
+    double gbps = double(artifact.weightBytes()) * callsPerStep / (ms / 1000.0) / 1e9;
     if (json) {
       nlohmann::ordered_json j;
       j["batch"] = B;
@@ -175,10 +182,7 @@ int benchCommand(int argc, char **argv) {
 
   std::vector<int32_t> prompt(static_cast<size_t>(promptLen));
   uint64_t state = 12345;
-  for (auto &id : prompt) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    id = int32_t((state >> 33) % uint64_t(std::min<int64_t>(artifact->vocabSize(), 50000)));
-  }
+  randomIds(prompt, artifact->vocabSize(), state);
   // The baseline (--against), stepped in turn with the artifact.
   std::unique_ptr<rt::Artifact> baseline;
   std::unique_ptr<rt::Session> baseSession;
