@@ -78,6 +78,18 @@ bool boolean(const json &body, const char *name, bool fallback) {
 }
 } // namespace
 
+std::vector<int32_t> tokenIds(const json &array, const std::string &name, int64_t vocab) {
+  if (!array.is_array())
+    bad("'" + name + "' must be an array of token ids, got " + typeName(array));
+  std::vector<int32_t> ids;
+  for (const auto &id : array) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= vocab)
+      bad("'" + name + "' token ids must be integers in 0.." + std::to_string(vocab - 1) + ", got " + id.dump());
+    ids.push_back(id.get<int32_t>());
+  }
+  return ids;
+}
+
 CompletionRequest parseCompletion(const json &body, const rt::Artifact &artifact, const Tokenizer &tokenizer,
                                   uint64_t defaultSeed, const std::string &modelId) {
   CompletionRequest c;
@@ -106,13 +118,10 @@ CompletionRequest parseCompletion(const json &body, const rt::Artifact &artifact
     c.promptText = prompt->get<std::string>();
     c.prompt = tokenizer.encode(c.promptText);
   } else if (prompt->is_array()) {
-    for (const auto &id : *prompt) {
+    for (const auto &id : *prompt)
       if (id.is_string())
         bad("'prompt' holds one prompt per request (a string or an array of token ids), not several strings");
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= vocab)
-        bad("'prompt' token ids must be integers in 0.." + std::to_string(vocab - 1) + ", got " + id.dump());
-      c.prompt.push_back(id.get<int32_t>());
-    }
+    c.prompt = tokenIds(*prompt, "prompt", vocab);
     c.promptText = tokenizer.decode(c.prompt);
   } else {
     bad("'prompt' must be a string or an array of token ids, got " + typeName(*prompt));

@@ -35,6 +35,9 @@ std::string dump(const nlohmann::json &j);
 /// The body as a JSON object, or ClientError 400.
 nlohmann::json parseBody(const std::string &body);
 
+/// The token ids of a JSON array (`name` in the message), each in 0..vocab-1, or ClientError 400.
+std::vector<int32_t> tokenIds(const nlohmann::json &array, const std::string &name, int64_t vocab);
+
 struct CompletionRequest {
   GenerationParams params;
   std::vector<int32_t> prompt;

@@ -367,17 +367,8 @@ void routes(httplib::Server &svr, State &s) {
   post("/detokenize", [&](const httplib::Request &q, httplib::Response &res) {
     requireReady(s);
     json body = serve::parseBody(q.body);
-    auto tokens = body.find("tokens");
-    if (tokens == body.end() || !tokens->is_array())
-      throw ClientError(400, "invalid_request_error", "'tokens' must be an array of token ids");
-    std::vector<int32_t> ids;
-    for (const auto &t : *tokens) {
-      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= s.artifact->vocabSize())
-        throw ClientError(400, "invalid_request_error",
-                          "'tokens' must hold ids in 0.." + std::to_string(s.artifact->vocabSize() - 1) +
-                              ", got " + t.dump());
-      ids.push_back(t.get<int32_t>());
-    }
+    std::vector<int32_t> ids = serve::tokenIds(body.contains("tokens") ? body["tokens"] : json(), "tokens",
+                                               s.artifact->vocabSize());
     sendJson(res, 200, {{"content", s.artifact->tokenizer().decode(ids)}});
   });
   get("/metrics", [&](const httplib::Request &, httplib::Response &res) {
