@@ -35,6 +35,9 @@ using namespace mlir;
 namespace kiln::cpu {
 namespace {
 
+// kiln-batch-decode's largest batch must be within the rows the kernels compute as one row each.
+static_assert(kMaxDecodeBatch <= KILN_DECODE_MAX_ROWS, "batched decode would lose bit-identity with decode");
+
 /// Features the runtime checks before running an artifact built for a CPU.
 const char *const kCheckedFeatures[] = {"sse4.2",   "avx",      "avx2",       "fma",        "f16c",
                                         "bmi2",     "avx512f",  "avx512bw",   "avx512vl",   "avx512dq",

@@ -10,7 +10,6 @@
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Statistics.h"
 
-#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Verifier.h"
 
 #include <set>
