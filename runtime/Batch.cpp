@@ -81,7 +81,6 @@ const float *Batch::decode(const int32_t *slots, const int32_t *ids, size_t coun
           s.feedToken(ids[i]);
           std::memcpy(out_.data() + i * V, s.logits(), V * sizeof(float));
           ++steps_;
-          ++rows_;
         }
         continue;
       }
@@ -118,7 +117,6 @@ void Batch::step(const Artifact::Graph &graph, const std::vector<size_t> &rows, 
     s.haveLogits_ = true;
   }
   ++steps_;
-  rows_ += rows.size();
 }
 
 } // namespace kiln::rt

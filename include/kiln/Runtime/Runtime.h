@@ -174,9 +174,8 @@ public:
   /// batch that holds them (padded), in several steps past the largest, one
   /// group per adapter. Validates everything before running anything.
   const float *decode(const int32_t *slots, const int32_t *ids, size_t count);
-  /// Batched graph calls made, and the rows they carried (busy slots per step).
+  /// Graph calls made so far (each reads the weights once; kiln bench --batch's GB/s).
   uint64_t steps() const { return steps_; }
-  uint64_t rows() const { return rows_; }
 
 private:
   void step(const Artifact::Graph &graph, const std::vector<size_t> &rows, const int32_t *slots, const int32_t *ids);
@@ -188,7 +187,7 @@ private:
   std::vector<float> logits_, out_;
   std::vector<int32_t> ids_, positions_;
   std::vector<std::vector<void *>> tables_; ///< per cache: one pointer per batch row
-  uint64_t steps_ = 0, rows_ = 0;
+  uint64_t steps_ = 0;
 };
 
 } // namespace kiln::rt

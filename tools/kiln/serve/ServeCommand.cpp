@@ -47,7 +47,7 @@ const char *kServeHelp =
 
 /// Server-wide state shared by the routes.
 struct State {
-  std::string modelId, artifactDir;
+  std::string modelId;
   std::string chatTemplate; ///< "" (chat answers 501), "chatml" or "plain"
   std::unique_ptr<rt::Artifact> artifact;
   std::unique_ptr<serve::Engine> engine;
@@ -477,7 +477,6 @@ int serveCommand(int argc, char **argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   State s;
-  s.artifactDir = dir;
   s.chatTemplate = args.get("--chat-template", "");
   if (!s.chatTemplate.empty() && s.chatTemplate != "chatml" && s.chatTemplate != "plain")
     args.error("--chat-template must be chatml or plain, got '" + s.chatTemplate + "'");
