@@ -1,7 +1,10 @@
 //===- CApi.cpp - kiln/runtime.h over the C++ runtime ---------------------===//
 #include "kiln/runtime.h"
 
+#include "kiln/Runtime/CApiSupport.h"
+
 #include "kiln/Runtime/Runtime.h"
+#include "kiln/Runtime/Tokenizer.h"
 #include "kiln/Support/Error.h"
 
 #include <cstdlib>
@@ -10,9 +13,6 @@
 #include <string>
 #include <vector>
 
-struct kiln_status_t {
-  std::string message;
-};
 struct kiln_artifact {
   std::unique_ptr<kiln::rt::Artifact> impl;
   std::vector<std::string> adapters; ///< stable storage for kiln_artifact_adapter_name
@@ -21,25 +21,16 @@ struct kiln_session {
   std::unique_ptr<kiln::rt::Session> owned; ///< null for a batch's slot (the batch owns it)
   kiln::rt::Session *impl = nullptr;
 };
+struct kiln_tokenizer {
+  std::unique_ptr<kiln::Tokenizer> impl;
+};
 struct kiln_batch {
   std::unique_ptr<kiln::rt::Batch> impl;
   std::vector<kiln_session> slots;
 };
 
-namespace {
-/// Runs `body`, turning every exception into a status.
-template <typename Fn> kiln_status guarded(Fn body) {
-  try {
-    body();
-    return nullptr;
-  } catch (const std::bad_alloc &) {
-    return new (std::nothrow) kiln_status_t{"out of memory"};
-  } catch (const std::exception &e) {
-    return new (std::nothrow) kiln_status_t{e.what()};
-  }
-}
-kiln_status invalid(const char *what) { return new (std::nothrow) kiln_status_t{what}; }
-} // namespace
+using kiln::capi::guarded;
+using kiln::capi::invalid;
 
 extern "C" {
 
@@ -198,16 +189,34 @@ kiln_status kiln_session_sample(kiln_session *session, const kiln_sampling *samp
   });
 }
 
+int64_t kiln_artifact_eos_token_id(const kiln_artifact *a) { return a ? a->impl->eosTokenId() : -1; }
+
+namespace {
+/// `v` in a malloc'ed array the caller frees with kiln_free.
+int32_t *mallocIds(const std::vector<int32_t> &v) {
+  auto *p = static_cast<int32_t *>(std::malloc(v.size() * sizeof(int32_t) + 1));
+  if (!p)
+    throw std::bad_alloc();
+  std::memcpy(p, v.data(), v.size() * sizeof(int32_t));
+  return p;
+}
+/// `s` NUL-terminated in a malloc'ed buffer the caller frees with kiln_free.
+char *mallocText(const std::string &s) {
+  auto *p = static_cast<char *>(std::malloc(s.size() + 1));
+  if (!p)
+    throw std::bad_alloc();
+  std::memcpy(p, s.data(), s.size());
+  p[s.size()] = '\0';
+  return p;
+}
+} // namespace
+
 kiln_status kiln_tokenize(kiln_artifact *artifact, const char *text, size_t length, int32_t **ids, size_t *count) {
   if (!artifact || (!text && length) || !ids || !count)
     return invalid("kiln_tokenize: null argument");
   return guarded([&] {
     std::vector<int32_t> v = artifact->impl->tokenizer().encode(std::string_view(text ? text : "", length));
-    auto *p = static_cast<int32_t *>(std::malloc(v.size() * sizeof(int32_t) + 1));
-    if (!p)
-      throw std::bad_alloc();
-    std::memcpy(p, v.data(), v.size() * sizeof(int32_t));
-    *ids = p;
+    *ids = mallocIds(v);
     *count = v.size();
   });
 }
@@ -217,12 +226,43 @@ kiln_status kiln_detokenize(kiln_artifact *artifact, const int32_t *ids, size_t 
     return invalid("kiln_detokenize: null argument");
   return guarded([&] {
     std::string s = artifact->impl->tokenizer().decode(std::vector<int32_t>(ids, ids + count));
-    auto *p = static_cast<char *>(std::malloc(s.size() + 1));
-    if (!p)
-      throw std::bad_alloc();
-    std::memcpy(p, s.data(), s.size());
-    p[s.size()] = '\0';
-    *text = p;
+    *text = mallocText(s);
+    *length = s.size();
+  });
+}
+
+kiln_status kiln_tokenizer_open(const char *dir, kiln_tokenizer **out) {
+  if (!dir || !out)
+    return invalid("kiln_tokenizer_open: dir and out must not be null");
+  return guarded([&] {
+    auto t = std::make_unique<kiln_tokenizer>();
+    t->impl = kiln::Tokenizer::fromDir(dir);
+    *out = t.release();
+  });
+}
+
+void kiln_tokenizer_close(kiln_tokenizer *tokenizer) { delete tokenizer; }
+
+int64_t kiln_tokenizer_vocab_size(const kiln_tokenizer *t) { return t ? int64_t(t->impl->vocabSize()) : 0; }
+
+kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tokenizer, const char *text, size_t length, int32_t **ids,
+                                  size_t *count) {
+  if (!tokenizer || (!text && length) || !ids || !count)
+    return invalid("kiln_tokenizer_encode: null argument");
+  return guarded([&] {
+    std::vector<int32_t> v = tokenizer->impl->encode(std::string_view(text ? text : "", length));
+    *ids = mallocIds(v);
+    *count = v.size();
+  });
+}
+
+kiln_status kiln_tokenizer_decode(const kiln_tokenizer *tokenizer, const int32_t *ids, size_t count, char **text,
+                                  size_t *length) {
+  if (!tokenizer || (!ids && count) || !text || !length)
+    return invalid("kiln_tokenizer_decode: null argument");
+  return guarded([&] {
+    std::string s = tokenizer->impl->decode(std::vector<int32_t>(ids, ids + count));
+    *text = mallocText(s);
     *length = s.size();
   });
 }

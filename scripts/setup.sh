@@ -8,6 +8,8 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   mesa-vulkan-drivers libvulkan-dev spirv-tools
   libcpp-httplib-dev pkgconf
+  python3-yaml python3-pytest python3-pip python3-venv python3-setuptools
+  jupyter-nbconvert python3-ipykernel python3-matplotlib
 )
 missing=()
 for p in "${packages[@]}"; do

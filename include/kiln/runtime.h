@@ -1,4 +1,4 @@
-/*===- kiln/runtime.h - the Kiln runtime C API (version 1.3) ---------------===*
+/*===- kiln/runtime.h - the Kiln runtime C API (version 1.4) ---------------===*
  *
  * Runs compiled artifacts. Links no MLIR or LLVM. Every call that can fail
  * returns a kiln_status: NULL means success; otherwise it carries a message
@@ -28,7 +28,7 @@ extern "C" {
 
 /* The major version changes only with incompatible changes; the minor one counts additions. */
 #define KILN_RUNTIME_API_VERSION 1
-#define KILN_RUNTIME_API_MINOR_VERSION 3
+#define KILN_RUNTIME_API_MINOR_VERSION 4
 
 typedef struct kiln_status_t *kiln_status;
 typedef struct kiln_artifact kiln_artifact;
@@ -60,6 +60,9 @@ const char *kiln_artifact_kernels(const kiln_artifact *artifact);
  * or on the index in the KILN_DEVICE environment variable. (Since C API 1.1.) */
 const char *kiln_artifact_target(const kiln_artifact *artifact);
 const char *kiln_artifact_device(const kiln_artifact *artifact);
+/* The id that ends a text (config.json's eos_token_id; 50256 for GPT-2), -1 if the artifact
+ * names none. Generation does not stop at it by itself: callers decide. (Since C API 1.4.) */
+int64_t kiln_artifact_eos_token_id(const kiln_artifact *artifact);
 
 typedef struct kiln_session_options {
   int32_t threads; /* 0: all cores */
@@ -127,7 +130,20 @@ kiln_status kiln_batch_decode(kiln_batch *batch, const int32_t *slots, const int
 /* Tokenizer of the artifact (its vocab.json / merges.txt). */
 kiln_status kiln_tokenize(kiln_artifact *artifact, const char *text, size_t length, int32_t **ids, size_t *count);
 kiln_status kiln_detokenize(kiln_artifact *artifact, const int32_t *ids, size_t count, char **text, size_t *length);
-/* Frees arrays returned by kiln_tokenize / kiln_detokenize. */
+/* A tokenizer without an artifact: the vocab.json / merges.txt of a Hugging Face folder or of
+ * an artifact directory. Safe to use from several threads at once. (Since C API 1.4.) */
+typedef struct kiln_tokenizer kiln_tokenizer;
+kiln_status kiln_tokenizer_open(const char *dir, kiln_tokenizer **out);
+void kiln_tokenizer_close(kiln_tokenizer *tokenizer);
+int64_t kiln_tokenizer_vocab_size(const kiln_tokenizer *tokenizer);
+kiln_status kiln_tokenizer_encode(const kiln_tokenizer *tokenizer, const char *text, size_t length, int32_t **ids,
+                                  size_t *count);
+/* The tokens' bytes, concatenated: the end may fall inside a UTF-8 sequence (an id out of
+ * the vocabulary is an error). */
+kiln_status kiln_tokenizer_decode(const kiln_tokenizer *tokenizer, const int32_t *ids, size_t count, char **text,
+                                  size_t *length);
+
+/* Frees arrays returned by kiln_tokenize / kiln_detokenize / kiln_tokenizer_encode / kiln_tokenizer_decode. */
 void kiln_free(void *pointer);
 
 #ifdef __cplusplus

@@ -45,4 +45,24 @@ cmake --build "$work/plugin" > "$work/plugin-build.log"
 grep -q "kiln-example-merge-scales" "$work/art-plugin/manifest.yaml"
 got=$("$prefix/bin/kiln" run "$work/art-plugin" --prompt "Hello world" -n 12 --print-ids)
 [ "$got" = "$want" ]
-echo "2 passed, 0 failed"
+
+# The Python package from the install, found where the install put it, finding the install
+# relative to itself (no KILN_HOME, no kiln on PATH); then pip-installed into a venv.
+pysite=$(ls -d "$prefix"/lib/python3*/dist-packages)
+pyprog='import kiln, sys; m = kiln.Model(kiln.compile(sys.argv[1], sys.argv[2], prompt_len=8))
+print(" ".join(map(str, m.generate("Hello world", max_tokens=12, ignore_eos=True).ids)))'
+got=$(env -u KILN_HOME PATH=/usr/bin:/bin PYTHONPATH="$pysite" /usr/bin/python3 -c "$pyprog" "$work/ckpt" "$work/py-art")
+echo "python (installed path): $got"
+[ "$got" = "$want" ]
+if /usr/bin/python3 -m venv --system-site-packages "$work/venv" > /dev/null 2>&1 && \
+   "$work/venv/bin/python" -c 'import setuptools' 2> /dev/null; then
+  cp -r "$source/python" "$work/python-src" # pip builds in the source folder: keep the tree clean
+  "$work/venv/bin/pip" install --no-build-isolation --no-index -q "$work/python-src" > "$work/pip.log" 2>&1
+  got=$(cd "$work" && env -u KILN_HOME PATH="$prefix/bin:/usr/bin:/bin" "$work/venv/bin/python" -c "$pyprog" \
+    "$work/ckpt" "$work/py-art2")
+  echo "python (pip install): $got"
+  [ "$got" = "$want" ]
+else
+  echo "SKIP: pip install ./python (python3-venv or python3-setuptools missing: scripts/setup.sh installs them)"
+fi
+echo "3 passed, 0 failed"

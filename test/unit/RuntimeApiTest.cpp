@@ -172,4 +172,49 @@ TEST_F(RuntimeApi, MisuseReturnsStatuses) {
   kiln_artifact_close(a);
 }
 
+// C API 1.4: the end-of-text id, and a tokenizer without an artifact that agrees with the artifact's.
+TEST_F(RuntimeApi, StandaloneTokenizerAndEndOfText) {
+  kiln_artifact *a = nullptr;
+  ASSERT_EQ(kiln_artifact_open(dir->file("art").c_str(), nullptr, &a), nullptr);
+  EXPECT_EQ(kiln_artifact_eos_token_id(a), 50256);
+  EXPECT_EQ(kiln_artifact_eos_token_id(nullptr), -1);
+  kiln_tokenizer *t = nullptr;
+  ASSERT_EQ(kiln_tokenizer_open(modelDir().c_str(), &t), nullptr);
+  EXPECT_EQ(kiln_tokenizer_vocab_size(t), 50257);
+  std::string text = "In the beginning \xc3\xa9t\xc3\xa9 <|endoftext|>";
+  int32_t *ids = nullptr, *artifactIds = nullptr;
+  size_t count = 0, artifactCount = 0;
+  ASSERT_EQ(kiln_tokenizer_encode(t, text.data(), text.size(), &ids, &count), nullptr);
+  ASSERT_EQ(kiln_tokenize(a, text.data(), text.size(), &artifactIds, &artifactCount), nullptr);
+  ASSERT_EQ(std::vector<int32_t>(ids, ids + count), std::vector<int32_t>(artifactIds, artifactIds + artifactCount));
+  char *decoded = nullptr;
+  size_t length = 0;
+  ASSERT_EQ(kiln_tokenizer_decode(t, ids, count, &decoded, &length), nullptr);
+  EXPECT_EQ(std::string(decoded, length), text);
+  kiln_free(decoded);
+  // The bytes of one token of a split character: the end is inside a UTF-8 sequence, returned as is.
+  int32_t lead = -1;
+  for (int32_t id = 0; id < 256 && lead < 0; ++id) {
+    ASSERT_EQ(kiln_tokenizer_decode(t, &id, 1, &decoded, &length), nullptr);
+    if (length == 1 && static_cast<unsigned char>(decoded[0]) == 0xc3)
+      lead = id;
+    kiln_free(decoded);
+  }
+  ASSERT_GE(lead, 0);
+  kiln_free(ids);
+  kiln_free(artifactIds);
+  int32_t outside[] = {50257};
+  EXPECT_NE(message(kiln_tokenizer_decode(t, outside, 1, &decoded, &length)).find("outside the vocabulary"),
+            std::string::npos);
+  EXPECT_NE(message(kiln_tokenizer_encode(nullptr, "x", 1, &ids, &count)).find("null argument"), std::string::npos);
+  EXPECT_NE(message(kiln_tokenizer_encode(t, nullptr, 1, &ids, &count)).find("null argument"), std::string::npos);
+  kiln_tokenizer_close(t);
+  kiln_tokenizer *missing = nullptr;
+  EXPECT_NE(message(kiln_tokenizer_open("/nonexistent", &missing)).find("/nonexistent"), std::string::npos);
+  EXPECT_EQ(missing, nullptr);
+  EXPECT_NE(message(kiln_tokenizer_open(nullptr, &missing)).find("must not be null"), std::string::npos);
+  kiln_tokenizer_close(nullptr);
+  kiln_artifact_close(a);
+}
+
 } // namespace

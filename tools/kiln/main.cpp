@@ -19,6 +19,7 @@ const char *kUsage = "usage: kiln <command> [options]   (kiln <command> --help f
                      "  bench             prefill tokens/s and decode ms/token of an artifact\n"
                      "  serve             OpenAI-compatible HTTP server with continuous batching\n"
                      "  eval              perplexity, KL divergence and top-1 agreement on a text file\n"
+                     "  pipelines         the shipped pipelines (--pipeline NAME)\n"
                      "  make-checkpoint   write a random-weight GPT-2 checkpoint\n"
                      "  devices           the GPUs vulkan and cuda artifacts can run on (--device N)\n"
                      "  version           print the version\n";
@@ -57,7 +58,7 @@ int main(int argc, char **argv) {
       return kiln::makeCheckpointCommand(argc, argv);
     if (command == "devices")
       return kiln::devicesCommand(argc, argv);
-    if (command == "import" || command == "compile" || command == "eval")
+    if (command == "import" || command == "compile" || command == "eval" || command == "pipelines")
       return kiln::runCompilerCommand(argc, argv);
     if (command == "version" || command == "--version") {
       std::cout << "kiln " << KILN_VERSION << "\n";

@@ -17,6 +17,7 @@ int importCommand(int argc, char **argv);
 int compileCommand(int argc, char **argv);
 int referenceRunCommand(int argc, char **argv);
 int evalCommand(int argc, char **argv);
+int pipelinesCommand(int argc, char **argv);
 
 /// A kiln module from a Hugging Face folder (imported with `options`) or from
 /// a .mlir file (parsed and verified; `options` then do not apply).

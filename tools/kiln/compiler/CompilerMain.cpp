@@ -1,7 +1,8 @@
 //===- CompilerMain.cpp - the commands that need MLIR ---------------------===//
 //
-// libkiln-compiler.so: loaded by the kiln driver for import, compile, eval
-// and run --reference.
+// libkiln-compiler.so: loaded by the kiln driver for import, compile, eval,
+// run --reference and pipelines; and the reference interpreter's C API
+// (kiln/reference.h, ReferenceApi.cpp) for other hosts.
 //
 //===----------------------------------------------------------------------===//
 #include "../Args.h"
@@ -21,6 +22,8 @@ extern "C" __attribute__((visibility("default"))) int kilnCompilerMain(int argc,
       return kiln::compileCommand(argc, argv);
     if (command == "eval")
       return kiln::evalCommand(argc, argv);
+    if (command == "pipelines")
+      return kiln::pipelinesCommand(argc, argv);
     if (command == "run")
       return kiln::referenceRunCommand(argc, argv);
     std::cerr << "kiln: the compiler library has no command '" << command << "'\n";
