@@ -10,11 +10,11 @@ docs/python.md documents the API; notebooks/gpt2.ipynb walks through it.
 """
 
 from ._lib import Error
-from .compiler import Artifact, compile, eval, import_model, pipelines
+from .compiler import Artifact, compile, eval, import_model, pipelines, run
 from .model import Model, ModelSession, Reference, reference
 from .session import Result, Session, Stream, Tokenizer
 
 __version__ = "0.1.0"
 
 __all__ = ["Artifact", "Error", "Model", "ModelSession", "Reference", "Result", "Session", "Stream", "Tokenizer",
-           "compile", "eval", "import_model", "pipelines", "reference"]
+           "compile", "eval", "import_model", "pipelines", "reference", "run"]

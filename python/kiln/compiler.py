@@ -22,7 +22,8 @@ def _run(args, what):
         raise Error(f"{cmd[0]}: cannot run: {e}") from None
     if p.returncode != 0:
         lines = [line for line in p.stderr.splitlines() if line.strip()]
-        raise Error(lines[-1] if lines else f"{what} failed (exit {p.returncode})")
+        message = lines[-1] if lines else f"{what} failed (exit {p.returncode})"
+        raise Error(message[len("error: "):] if message.startswith("error: ") else message)
     return p.stdout
 
 
@@ -174,3 +175,18 @@ def eval(model, text, window=256, max_tokens=None, against=None, pipeline=None, 
     for r in rows:
         r.pop("model", None)
     return rows if pipelines is not None else rows[0]
+
+
+def run(artifact, prompt, max_tokens=32, temperature=0.0, top_k=0, top_p=1.0, seed=0, device=None):
+    """Generated ids of an artifact of any target through `kiln run` (an onnx artifact runs in ONNX
+    Runtime, which kiln.Model does not open; cpu/vulkan/cuda ones as kiln.Model runs them).
+    prompt: text or ids. Returns the ids (kiln run does not stop at the end-of-text id)."""
+    args = ["run", _model_path(artifact), "-n", str(int(max_tokens)), "--json", "--temperature", str(temperature),
+            "--top-k", str(int(top_k)), "--top-p", str(top_p), "--seed", str(int(seed))]
+    if isinstance(prompt, str):
+        args += ["--prompt", prompt]
+    else:
+        args += ["--prompt-ids", ",".join(str(int(i)) for i in prompt)]
+    if device is not None:
+        args += ["--device", str(int(device))]
+    return json.loads(_run(args, "kiln run").strip().splitlines()[-1])["ids"]
