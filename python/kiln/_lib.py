@@ -170,15 +170,25 @@ def text(ptr):
 class Handle:
     """Owns one C object and frees it when the last Python reference to it goes: views of
     its memory (logits arrays) and the objects built on it (an artifact's sessions) hold
-    their Handle, so nothing is freed under them. `deps` are handles that must outlive it."""
+    their Handle, so nothing is freed under them. `deps` are handles that must outlive it:
+    one whose finalizer runs first (the garbage collector finalizes a cycle's objects in any
+    order) waits, and is freed with its last dependent."""
 
-    __slots__ = ("ptr", "_free", "_deps", "__weakref__")
+    __slots__ = ("ptr", "_free", "_deps", "_users", "_dead", "__weakref__")
 
     def __init__(self, ptr, free, deps=()):
-        self.ptr, self._free, self._deps = ptr, free, tuple(deps)
+        self.ptr, self._free, self._deps, self._users, self._dead = ptr, free, tuple(deps), 0, False
+        for d in self._deps:
+            d._users += 1
+
+    def _release(self):
+        if self._dead and self._users == 0 and self.ptr:
+            ptr, self.ptr = self.ptr, None
+            self._free(ptr)
+            for d in self._deps:
+                d._users -= 1
+                d._release()
 
     def __del__(self):
-        if self.ptr:
-            self._free(self.ptr)
-            self.ptr = None
-
+        self._dead = True
+        self._release()

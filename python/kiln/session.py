@@ -4,6 +4,7 @@ import codecs
 import ctypes
 import os
 import time
+import weakref
 from ctypes import POINTER, byref, c_float, c_int32, c_size_t, c_void_p
 from dataclasses import dataclass, field
 
@@ -85,13 +86,17 @@ class Session:
     prefill or decode (take .copy() to keep one step's). One thread at a time per session."""
 
     def __init__(self, owner, handle, api, vocab_size):
-        self._owner, self._h, self._api, self._vocab = owner, handle, api, vocab_size
+        # A weak reference: the model holds its sessions, and a session outliving its model object
+        # keeps working (its Handle keeps the C artifact); model.close() closes it.
+        self._owner, self._h, self._api, self._vocab = weakref.ref(owner), handle, api, vocab_size
         self._address = None
 
     def _ptr(self):
         if self._h is None or not self._h.ptr:
             raise Error("the session is closed")
-        self._owner._ptr()  # raises if the model was closed
+        owner = self._owner()
+        if owner is not None:
+            owner._ptr()  # raises if the model was closed
         return self._h.ptr
 
     def _view(self, pointer):

@@ -2,6 +2,9 @@
 errors as kiln.Error, streaming, stop strings, sampling, evaluation."""
 import gc
 import json
+import os
+import subprocess
+import sys
 from ctypes import POINTER, byref, c_float, c_int32, c_void_p
 
 import numpy as np
@@ -9,7 +12,7 @@ import pytest
 
 import kiln
 from kiln import _lib
-from conftest import MODEL, run_kiln
+from conftest import MODEL, ROOT, run_kiln
 
 PROMPTS = ["In the beginning", "And the LORD spake unto Moses, saying,", "Blessed are"]
 
@@ -197,3 +200,20 @@ def test_eval_equals_kiln_eval(f32, int8):
     assert [r["pipeline"] for r in rows] == ["int8", "f32"]
     assert rows[1]["kl"] < 1e-6 and rows[0]["kl"] > rows[1]["kl"]
     assert kiln.eval(kiln.Model(f32), text, window=64, max_tokens=128)["kl"] is None
+
+
+def test_unclosed_models_and_sessions_at_exit(f32, work):
+    """Objects left open at exit, or collected in any order, free their C objects in order (a
+    session before its artifact): a vulkan artifact's session touches its device when freed."""
+    arts = [f32.path]
+    devices = run_kiln("devices").stdout
+    if "vulkan:\n  0:" in devices:
+        arts.append(kiln.compile(MODEL, work / "f32-vulkan", target="vulkan", prompt_len=16, ctx_len=64).path)
+    script = ("import gc, sys, kiln\n"
+              "m = kiln.Model(sys.argv[1]); s = m.session(); l = s.prefill([818, 262]); m.generate('In', 3)\n"
+              "m2 = kiln.Model(sys.argv[1]); s2 = m2.session(); s2.prefill([818]); del m2; gc.collect()\n"
+              "s2.decode(262)\n")
+    for art in arts:
+        p = subprocess.run([sys.executable, "-c", script, art], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(ROOT / "python")})
+        assert p.returncode == 0, f"{art}: exit {p.returncode}\n{p.stderr}"
