@@ -13,9 +13,21 @@
 namespace kiln::rt {
 
 namespace {
-constexpr int kSpinsBeforeSleep = 1 << 16;
+// Waiting is a short spin (the next parallel region usually follows within microseconds), then
+// yielding the core, then (workers only) sleeping. Yielding matters when the machine has more
+// busy threads than cores (another process, ctest -j): a spinning thread would otherwise hold the
+// core the thread it waits for needs, for a whole scheduler time slice per parallel region.
+constexpr int kSpinsBeforeYield = 1 << 10;
+constexpr int kSpinsBeforeSleep = 1 << 12; // about 3 ms of yields after the spin
 constexpr int64_t kChunksPerThread = 4;
+
+inline void backOff(int spins) {
+  if (spins < kSpinsBeforeYield)
+    KILN_PAUSE();
+  else
+    std::this_thread::yield();
 }
+} // namespace
 
 ThreadPool::ThreadPool(int threads)
     : threads_(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()))) {
@@ -54,7 +66,7 @@ void ThreadPool::work(int index) {
     int spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen) {
       if (++spins < kSpinsBeforeSleep) {
-        KILN_PAUSE();
+        backOff(spins);
         continue;
       }
       std::unique_lock<std::mutex> lock(mutex_);
@@ -90,8 +102,8 @@ void ThreadPool::parallelFor(int64_t n, KilnTaskFn fn, void *arg) {
   if (sleepers_.load() > 0)
     wake_.notify_all();
   runChunks();
-  while (pending_.load(std::memory_order_acquire) != 0)
-    KILN_PAUSE();
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0;)
+    backOff(++spins);
 }
 
 void ThreadPool::parallelForC(void *pool, int64_t n, KilnTaskFn fn, void *arg) {

@@ -12,9 +12,12 @@
 
 namespace kiln::rt {
 
-/// Workers wait spinning (then sleeping) for the next parallel_for; the
-/// caller works too. A decode step issues ~60 of these, so a wake-up must
-/// cost microseconds, not a futex round trip each. The range is cut into a
+/// Workers wait spinning, then yielding, then sleeping for the next parallel_for;
+/// the caller works too, and waits for the others spinning then yielding. A decode
+/// step issues ~60 of these, so a wake-up must cost microseconds, not a futex round
+/// trip each; yielding keeps a waiting thread from holding a core that a preempted
+/// one needs (two 2-thread decodes on 2 cores: 69 ms/token each when only spinning,
+/// 15.5 with the yield, against 7.7 alone, GPT-2 124M int8). The range is cut into a
 /// few chunks per thread, claimed dynamically, so a thread the hypervisor
 /// preempts does not hold up the others.
 class ThreadPool {

@@ -1,8 +1,8 @@
 //===- CPUBackend.cpp - the cpu backend plugin ----------------------------===//
 //
 // kiln IR -> (kiln-fuse-attention) -> LLVM-dialect graph functions with a
-// static memory plan -> LLVM IR + the micro-kernel bitcode -> O3 -> object
-// -> model.so (ld.lld), with weights repacked into weights.bin.
+// static memory plan -> LLVM IR -> O3 -> object -> model.so (ld.lld, with the
+// micro-kernels' object prebuilt per architecture), with weights repacked into weights.bin.
 //
 //===----------------------------------------------------------------------===//
 #include "CPUBackend.h"
