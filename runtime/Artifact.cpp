@@ -74,7 +74,9 @@ std::vector<std::pair<std::string, std::vector<std::string>>> listDevices() {
   return {{"vulkan", vulkan}, {"cuda", listCudaDevices()}};
 }
 
-std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &options) {
+// A function-try-block: a manifest node of the wrong kind (a scalar where a map belongs, text
+// where a number does) throws from yaml-cpp wherever it is read; each becomes one line.
+std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &options) try {
   std::unique_ptr<Artifact> a(new Artifact());
   a->dir_ = dir;
   std::string manifestPath = (fs::path(dir) / "manifest.yaml").string();
@@ -222,8 +224,8 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
       std::string name = field<std::string>(spec, "name", manifestPath);
       (name == "prefill" ? a->prefill_ : a->decode_).tokens = field<int64_t>(spec, "tokens", manifestPath);
     }
-    if (a->prefill_.tokens < 1 || a->decode_.tokens != 1)
-      fail(manifestPath, "manifest lacks the prefill or decode specialization");
+    if (a->prefill_.tokens < 1 || a->decode_.tokens != 1 || a->prefill_.tokens != a->promptLen_)
+      fail(manifestPath, "manifest lacks the prefill or decode specialization, or its prefill is not prompt_len tokens");
     DeviceOptions deviceOptions;
     deviceOptions.device = options.device;
     if (targetName == "cuda") {
@@ -287,11 +289,18 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   }
   if (!a->prefill_.fn || !a->decode_.fn)
     fail(manifestPath, "manifest lacks the prefill or decode specialization");
+  // A session sizes its id and position buffers by prompt_len: every graph must fit them.
+  if (a->prefill_.tokens != a->promptLen_ || a->promptLen_ < 1 || a->decode_.tokens != 1)
+    fail(manifestPath, "the prefill specialization takes " + std::to_string(a->prefill_.tokens) +
+                           " tokens and decode " + std::to_string(a->decode_.tokens) + ", but the model's prompt_len is " +
+                           std::to_string(a->promptLen_) + " (they must be prompt_len and 1)");
   std::sort(a->batched_.begin(), a->batched_.end(), [](const Graph &x, const Graph &y) { return x.batch < y.batch; });
   for (size_t i = 1; i < a->batched_.size(); ++i)
     if (a->batched_[i].batch == a->batched_[i - 1].batch)
       fail(manifestPath, "two decode specializations of batch " + std::to_string(a->batched_[i].batch));
   return a;
+} catch (const YAML::Exception &e) {
+  fail((fs::path(dir) / "manifest.yaml").string(), std::string("invalid manifest: ") + e.what());
 }
 
 Artifact::~Artifact() {

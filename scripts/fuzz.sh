@@ -3,16 +3,19 @@
 # time on its committed corpus (test/fuzz/corpus/TARGET, regression inputs included) plus what
 # earlier runs found (build-fuzz/corpus/TARGET). Exits non-zero on any crash, leak, timeout or
 # sanitizer report; the input that caused it is left in build-fuzz/findings/.
-#   scripts/fuzz.sh [--seconds N | --minutes N] [TARGET ...]     (default: 60 seconds each, all)
+#   scripts/fuzz.sh [--seconds N | --minutes N] [--seed S] [TARGET ...]   (default: 60 s each, all)
+# --seed makes a run repeatable (CI passes one); without it each run explores afresh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds=60
+seed=()
 targets=()
 while (($#)); do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --minutes) seconds=$(($2 * 60)); shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --seed) seed=(-seed="$2"); shift 2 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -58,7 +61,7 @@ for t in "${targets[@]}"; do
   [ -f "$root/test/fuzz/dict/$t.dict" ] && dict=(-dict="$root/test/fuzz/dict/$t.dict")
   log="$out/$t.log"
   set +e
-  (cd "$out" && "$out/fuzz_$t" "${dict[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+  (cd "$out" && "$out/fuzz_$t" "${dict[@]}" "${seed[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
     -max_len=65536 -print_final_stats=1 -artifact_prefix="$out/findings/$t-" \
     "$corpus" "$root/test/fuzz/corpus/$t") > "$log" 2>&1
   rc=$?

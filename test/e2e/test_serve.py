@@ -195,6 +195,7 @@ c.check(generated < 110, f"... and its generation stopped early ({generated:.0f}
 table = [
     ("POST", "/v1/completions", "{not json", 400, "invalid_request_error"),
     ("POST", "/v1/completions", "[1, 2]", 400, "invalid_request_error"),
+    ("POST", "/v1/completions", '{"prompt": "x", "max_tokens": 1e3081}', 400, "invalid_request_error"),  # fuzz
     ("POST", "/v1/completions", "", 400, "invalid_request_error"),
     ("POST", "/v1/completions", {"max_tokens": 4}, 400, "invalid_request_error"),
     ("POST", "/v1/completions", {"prompt": 5}, 400, "invalid_request_error"),

@@ -37,6 +37,15 @@ inline std::string write(const std::string &name, const uint8_t *data, size_t si
   return p.string();
 }
 
+/// Copies the files of `from` into scratch()/`to`, all but `except` (the one the input replaces).
+inline void copyFolderExcept(const std::string &from, const std::string &to, const std::string &except) {
+  std::filesystem::create_directories(scratch() / to);
+  for (const auto &e : std::filesystem::directory_iterator(from))
+    if (e.path().filename() != except)
+      std::filesystem::copy_file(e.path(), scratch() / to / e.path().filename(),
+                                 std::filesystem::copy_options::overwrite_existing);
+}
+
 /// A folder the harness names in an environment variable (a model or an artifact).
 inline std::string required(const char *variable) {
   const char *v = std::getenv(variable);

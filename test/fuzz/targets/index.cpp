@@ -1,17 +1,13 @@
 // The sharded index (model.safetensors.index.json) of a checkpoint folder: a folder with a
-// valid config, two valid shards of the shipped model's layout, and the fuzzed index.
+// valid config and two valid shards of a small random GPT-2 (scripts/fuzz.sh makes them), and
+// the fuzzed index.
 #include "../FuzzUtil.h"
 #include "kiln/Frontend/Checkpoint.h"
 
 #include <filesystem>
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
-  std::string model = kiln::fuzz::required("KILN_FUZZ_SHARDED_MODEL");
-  std::filesystem::create_directories(kiln::fuzz::scratch() / "ckpt");
-  for (const auto &e : std::filesystem::directory_iterator(model))
-    if (e.path().filename() != "model.safetensors.index.json")
-      std::filesystem::copy_file(e.path(), kiln::fuzz::scratch() / "ckpt" / e.path().filename(),
-                                 std::filesystem::copy_options::overwrite_existing);
+  kiln::fuzz::copyFolderExcept(kiln::fuzz::required("KILN_FUZZ_SHARDED_MODEL"), "ckpt", "model.safetensors.index.json");
   return 0;
 }
 

@@ -21,7 +21,7 @@ json parseBody(const std::string &body) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error &e) {
+  } catch (const json::exception &e) { // parse_error, and out_of_range for a number like 1e3081
     throw ClientError(400, "invalid_request_error", std::string("the request body is not valid JSON: ") + e.what());
   }
   if (!j.is_object())
