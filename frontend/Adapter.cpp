@@ -151,7 +151,7 @@ void refuseIfSet(const json &j, const char *key, const std::string &file, const 
 } // namespace
 
 LoraAdapter LoraAdapter::open(const std::string &dir, const GPT2Config &cfg) {
-  if (!fs::is_directory(dir))
+  if (!isDirectory(dir))
     fail(dir, "no such adapter folder (a PEFT folder with adapter_config.json and adapter_model.safetensors)");
   LoraAdapter a;
   a.dir = dir;
@@ -197,8 +197,8 @@ LoraAdapter LoraAdapter::open(const std::string &dir, const GPT2Config &cfg) {
   Targets targets = parseTargets(j, cfg, configPath);
 
   std::string weightsPath = (fs::path(dir) / "adapter_model.safetensors").string();
-  if (!fs::exists(weightsPath)) {
-    if (fs::exists(fs::path(dir) / "adapter_model.bin"))
+  if (!pathExists(weightsPath)) {
+    if (pathExists(fs::path(dir) / "adapter_model.bin"))
       fail((fs::path(dir) / "adapter_model.bin").string(),
            "pickled adapter weights are not read (unpickling runs code); save with safe_serialization=True");
     fail(weightsPath, "missing from the adapter folder");

@@ -58,10 +58,10 @@ std::string canonicalName(const std::string &name) {
 std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
   auto ckpt = std::unique_ptr<Checkpoint>(new Checkpoint());
   ckpt->dir_ = dir;
-  if (!fs::is_directory(dir))
+  if (!isDirectory(dir))
     fail(dir, "not a model directory");
   std::string configPath = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(configPath))
+  if (!pathExists(configPath))
     fail(configPath, "missing (a Hugging Face GPT-2 folder needs config.json)");
   ckpt->config_ = GPT2Config::load(configPath);
 
@@ -69,9 +69,9 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
   std::vector<std::string> shards;
   fs::path single = fs::path(dir) / "model.safetensors";
   fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  if (fs::exists(single)) {
+  if (pathExists(single)) {
     shards.push_back(single.string());
-  } else if (fs::exists(index)) {
+  } else if (pathExists(index)) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(readFile(index.string()));
@@ -90,7 +90,7 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
       if (seen.insert(f).second)
         shards.push_back((fs::path(dir) / f).string());
     }
-  } else if (fs::exists(fs::path(dir) / "pytorch_model.bin")) {
+  } else if (pathExists(fs::path(dir) / "pytorch_model.bin")) {
     fail(single.string(), "missing; only safetensors checkpoints are read (pytorch_model.bin "
                           "found: convert it with safetensors' convert script)");
   } else {
@@ -98,7 +98,7 @@ std::unique_ptr<Checkpoint> Checkpoint::open(const std::string &dir) {
   }
 
   for (const auto &path : shards) {
-    if (!fs::exists(path))
+    if (!pathExists(path))
       fail(path, "missing (listed in model.safetensors.index.json)");
     ckpt->files_.push_back(SafeTensorsFile::open(path));
     for (const auto &[name, view] : ckpt->files_.back()->tensors()) {

@@ -80,9 +80,9 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   std::unique_ptr<Artifact> a(new Artifact());
   a->dir_ = dir;
   std::string manifestPath = (fs::path(dir) / "manifest.yaml").string();
-  if (!fs::is_directory(dir))
+  if (!isDirectory(dir))
     fail(dir, "not an artifact directory");
-  if (!fs::exists(manifestPath))
+  if (!pathExists(manifestPath))
     fail(manifestPath, "missing: not a Kiln artifact (compile one with `kiln compile`)");
   YAML::Node m;
   try {

@@ -75,6 +75,6 @@ for t in "${targets[@]}"; do
     failed=1
   fi
   printf '%-14s %8s %10s %8s %8s  %s\n' "$t" "$seconds" "${execs:-?}" "${rate:-?}" "${edges:-?}" "$result"
-  [ $rc -eq 0 ] || grep -E "ERROR|SUMMARY|Test unit written|==[0-9]+==" "$log" | head -12 | sed 's/^/    /'
+  [ $rc -eq 0 ] || grep -E "ERROR|SUMMARY|Test unit written|==[0-9]+==|terminate called|what\(\)" "$log" | head -12 | sed 's/^/    /'
 done
 exit $failed

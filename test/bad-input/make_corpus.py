@@ -136,6 +136,9 @@ def main(root):
     case("index-escapes-folder", {"config.json": cfg_text, "model.safetensors.index.json":
                                   json.dumps({"weight_map": {"wte.weight": "../../etc/passwd"}})},
          run, "names a file outside the folder")
+    case("index-name-too-long", {"config.json": cfg_text, "model.safetensors.index.json":
+                                 json.dumps({"weight_map": {"wte.weight": "x" * 300 + ".safetensors"}})},
+         run, ".safetensors: File name too long")
     case("prompt-too-long", {"config.json": cfg_text, "model.safetensors": good},
          ["run", "--reference", "MODEL", "--prompt-ids", ",".join(["5"] * 20), "--print-ids"],
          "kiln run: the prompt has 20 tokens but the context holds 16")
