@@ -35,12 +35,14 @@ int64_t runCalibration(ModuleOp module, const std::string &path, int64_t maxToke
   if (ids.empty() || window == 0)
     throw Error(path + ": calibration needs at least one full prefill chunk of " + std::to_string(chunk) + " tokens");
   model.interpreter().setObserver(observer);
+  model.interpreter().setLogitsSkipped(true); // the logits are not observed
   for (size_t start = 0; start < ids.size(); start += size_t(window)) {
     model.reset();
     size_t end = std::min(ids.size(), start + size_t(window));
     model.prefill(std::vector<int32_t>(ids.begin() + long(start), ids.begin() + long(end)));
   }
   model.interpreter().setObserver({});
+  model.interpreter().setLogitsSkipped(false);
   return int64_t(ids.size());
 }
 

@@ -10,6 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <dlfcn.h>
@@ -62,6 +63,56 @@ int kernelVariant(const std::string &name, const std::string &where) {
     return KILN_KERNELS_NEON;
   fail(where, "unknown kernel variant '" + name + "' (auto, generic, avx2, avx512, avx512vnni, neon)");
 }
+
+/// An open file's bytes (read through the descriptor: what is checked is what gets loaded).
+std::string readAll(int fd, const std::string &path) {
+  std::string bytes;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      fail(path, std::string("cannot read: ") + std::strerror(errno));
+    if (n == 0)
+      return bytes;
+    bytes.append(buf, size_t(n));
+  }
+}
+
+/// dlopen of the open file `fd`, under a name used once. dlopen returns an already loaded
+/// library whose name matches, file unseen: a folder recompiled while its old model.so is
+/// still loaded (a server, a notebook) would get the old code with the new weights. A unique
+/// name (a symlink to /proc/self/fd/FD, removed at once) leaves glibc's identity check on the
+/// file itself: the same file is shared, a different one is loaded.
+void *loadLibrary(int fd, const std::string &path) {
+  static std::atomic<uint64_t> counter{0};
+  std::error_code ec;
+  fs::path link = fs::temp_directory_path(ec) /
+                  ("kiln-model-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".so");
+  ::unlink(link.c_str());
+  if (!ec && ::symlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), link.c_str()) == 0) {
+    void *h = dlopen(link.c_str(), RTLD_NOW | RTLD_LOCAL);
+    std::string error = h ? "" : dlerror();
+    ::unlink(link.c_str());
+    if (!h)
+      fail(path, "cannot load: " + error);
+    return h;
+  }
+  void *h = dlopen(fs::absolute(path).c_str(), RTLD_NOW | RTLD_LOCAL); // no writable temp folder
+  if (!h)
+    fail(path, std::string("cannot load: ") + dlerror());
+  return h;
+}
+
+/// Closes a descriptor when the scope ends.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+};
 
 } // namespace
 
@@ -166,8 +217,14 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
       fail(path, "checksum mismatch: the file does not belong to this manifest (corrupted or replaced)");
   };
   std::string soPath = (fs::path(dir) / "model.so").string();
-  if (targetName == "cpu")
-    checkFile("model.so", readFile(soPath, "missing from the artifact"));
+  FdCloser so{-1};
+  if (targetName == "cpu") {
+    so.fd = ::open(soPath.c_str(), O_RDONLY | O_CLOEXEC);
+    if (so.fd < 0)
+      fail(soPath, errno == ENOENT ? std::string("missing from the artifact")
+                                   : std::string("cannot open: ") + std::strerror(errno));
+    checkFile("model.so", readAll(so.fd, soPath));
+  }
   else if (targetName == "vulkan")
     for (const char *name : {"program.json", "kernels.spv"})
       checkFile(name, readFile((fs::path(dir) / name).string(), "missing from the artifact"));
@@ -249,9 +306,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
     return a;
   }
 
-  a->library_ = dlopen(fs::absolute(soPath).c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!a->library_)
-    fail(soPath, std::string("cannot load: ") + dlerror());
+  a->library_ = loadLibrary(so.fd, soPath);
   auto abi = reinterpret_cast<uint32_t (*)()>(dlsym(a->library_, "kiln_model_abi_version"));
   auto init = reinterpret_cast<const char *(*)(uint64_t, int32_t)>(dlsym(a->library_, "kiln_model_init"));
   if (!abi || !init)
@@ -306,8 +361,9 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
 Artifact::~Artifact() {
   if (weights_)
     munmap(const_cast<uint8_t *>(weights_), weightBytes_);
-  // The model library stays loaded: dlclose while another artifact from the
-  // same path is open would unmap its code.
+  // dlopen counts references: another open of the same model.so keeps it loaded.
+  if (library_)
+    dlclose(library_);
 }
 
 std::vector<int64_t> Artifact::decodeBatchSizes() const {

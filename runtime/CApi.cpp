@@ -197,7 +197,8 @@ int32_t *mallocIds(const std::vector<int32_t> &v) {
   auto *p = static_cast<int32_t *>(std::malloc(v.size() * sizeof(int32_t) + 1));
   if (!p)
     throw std::bad_alloc();
-  std::memcpy(p, v.data(), v.size() * sizeof(int32_t));
+  if (!v.empty()) // an empty vector's data() may be null, which memcpy must not get
+    std::memcpy(p, v.data(), v.size() * sizeof(int32_t));
   return p;
 }
 /// `s` NUL-terminated in a malloc'ed buffer the caller frees with kiln_free.

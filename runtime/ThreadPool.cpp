@@ -1,6 +1,8 @@
 //===- ThreadPool.cpp - persistent workers for the kernels ----------------===//
 #include "ThreadPool.h"
 
+#include "kiln/Support/Error.h"
+
 #include <algorithm>
 
 #if defined(__x86_64__)
@@ -29,8 +31,15 @@ inline void backOff(int spins) {
 }
 } // namespace
 
-ThreadPool::ThreadPool(int threads)
-    : threads_(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()))) {
+namespace {
+int checkedThreads(int threads) {
+  if (threads < 0 || threads > 1024)
+    throw kiln::Error("threads must be 0 (all cores) to 1024, got " + std::to_string(threads));
+  return threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+}
+} // namespace
+
+ThreadPool::ThreadPool(int threads) : threads_(checkedThreads(threads)) {
   context_.parallel_for = &ThreadPool::parallelForC;
   context_.pool = this;
   context_.threads = threads_;

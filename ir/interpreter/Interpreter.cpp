@@ -359,6 +359,10 @@ std::vector<Tensor> Interpreter::call(const std::string &name, const std::vector
           st.set(l.getResult(), std::move(r));
         })
         .Case<LMHeadOp>([&](LMHeadOp h) {
+          if (logitsSkipped_) {
+            st.set(h.getResult(), out());
+            return;
+          }
           Tensor quantized;
           const Tensor &x = quantizeInput(st.get(h.getInput()), size_t(shapeOf(h.getInput().getType()).back()),
                                           h.getInputQuant(), h.getInputScale(), quantized);

@@ -87,6 +87,7 @@ cases = [
     ("truncated weights", run(variant("truncw", truncate("weights.bin", 1000))), "weights.bin: is 1000 bytes but"),
     ("corrupted weights", run(variant("flipw", flip_byte("weights.bin", 4096))), "weights.bin: checksum mismatch"),
     ("corrupted model.so", run(variant("flipso", flip_byte("model.so", 300))), "model.so: checksum mismatch"),
+    ("truncated model.so", run(variant("truncso", truncate("model.so", 5000))), "model.so: is 5000 bytes but"),
     ("missing model.so", run(variant("noso", lambda d: os.remove(os.path.join(d, "model.so")))),
      "model.so: missing from the artifact"),
     ("malformed manifest", run(variant("yaml", lambda d: open(os.path.join(d, "manifest.yaml"), "w").write("a: [1,"))),
@@ -130,6 +131,57 @@ else:
 
 for tag, argv, needle in cases:
     expect_error(tag, argv, needle)
+
+# A compile that cannot finish writing (RLIMIT_FSIZE stands in for a full disk: writes past
+# 1 MiB, or half the .mlir, fail with EFBIG) fails with one line and leaves what was there: the old artifact
+# intact and runnable, no new folder where there was none, no staging folder, the old .mlir.
+def ids_of(art):
+    p = subprocess.run([args.kiln, *map(str, run(art))], capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout.split()
+
+
+def small_disk(limit):
+    def cap():
+        import resource
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return cap
+
+
+def expect_compile_fails_cleanly(tag, argv, needle, limit=1 << 20):
+    p = subprocess.run([args.kiln, *map(str, argv)], capture_output=True, text=True, timeout=300,
+                       preexec_fn=small_disk(limit))
+    err = p.stderr.strip()
+    c.check(p.returncode == 1 and needle in err and len(err.splitlines()) == 1 and err.startswith("error: "),
+            f"{tag}: {err or '(no error)'}")
+
+
+kept = variant("kept", lambda d: None)
+before = ids_of(kept)
+stamp = open(os.path.join(kept, "manifest.yaml")).read()
+expect_compile_fails_cleanly("compile over an artifact, disk full", ["compile", model, "-o", kept, "--prompt-len", 2],
+                             kept + "/weights.bin: write failed: File too large")
+c.check(open(os.path.join(kept, "manifest.yaml")).read() == stamp and ids_of(kept) == before and before[0] == 0,
+        f"the old artifact is untouched and runs ({' '.join(before[1])})")
+fresh = os.path.join(args.work, "err-fresh")
+shutil.rmtree(fresh, ignore_errors=True)
+expect_compile_fails_cleanly("compile to a new folder, disk full", ["compile", model, "-o", fresh],
+                             fresh + "/weights.bin: write failed: File too large")
+c.check(not os.path.exists(fresh), "no folder where there was none")
+ir = os.path.join(args.work, "err-kept.mlir")
+kiln(args, "compile", model, "--emit", "kiln", "-o", ir)
+text_before = open(ir).read()
+expect_compile_fails_cleanly("--emit kiln over a file, disk full", ["compile", model, "--emit", "kiln", "-o", ir],
+                             ir + ": write failed: File too large", limit=len(text_before) // 2)
+c.check(open(ir).read() == text_before, "the old .mlir is untouched")
+leftovers = [f for f in os.listdir(args.work) if ".partial-" in f or ".tmp-" in f]
+c.check(not leftovers, f"no staging files left behind: {leftovers}")
+# A successful compile over an artifact replaces it whole (no file of the old one stays).
+open(os.path.join(kept, "stale.txt"), "w").write("old")
+kiln(args, "compile", model, "-o", kept, "--prompt-len", 2)
+c.check(not os.path.exists(os.path.join(kept, "stale.txt")) and ids_of(kept) == before,
+        "a compile over an artifact replaces the folder whole; same ids")
 
 # Generation that fills the context stops with a note instead of failing.
 p = subprocess.run([args.kiln, "run", good, "--prompt-ids", "1,2,3", "-n", "40", "--print-ids"], capture_output=True,

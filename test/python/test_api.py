@@ -217,3 +217,21 @@ def test_unclosed_models_and_sessions_at_exit(f32, work):
         p = subprocess.run([sys.executable, "-c", script, art], capture_output=True, text=True, timeout=120,
                            env={**os.environ, "PYTHONPATH": str(ROOT / "python")})
         assert p.returncode == 0, f"{art}: exit {p.returncode}\n{p.stderr}"
+
+
+def test_recompiling_over_an_open_artifact_leaves_it_running(work, random_model):
+    """kiln compile swaps a new folder in and never writes the old files in place, so a process
+    with the artifact open keeps its mapped weights and code; a new open sees the new model."""
+    art = kiln.compile(MODEL, work / "swapped", prompt_len=4, ctx_len=32)
+    with kiln.Model(art) as m:
+        s = m.session()
+        s.prefill(m.tokenize("In the beginning"))
+        first = np.array(s.logits, copy=True)
+        before = m.generate("Blessed are", max_tokens=8, ignore_eos=True).ids
+        kiln.compile(random_model, work / "swapped", prompt_len=4, ctx_len=32)
+        assert m.generate("Blessed are", max_tokens=8, ignore_eos=True).ids == before
+        s.reset()
+        s.prefill(m.tokenize("In the beginning"))
+        assert np.array_equal(s.logits, first), "the open model still computes with its own weights"
+    with kiln.Model(work / "swapped") as m:
+        assert m.generate("Blessed are", max_tokens=8, ignore_eos=True).ids != before, "a new open: the new model"

@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 #include "TestUtil.h"
 
+#include "distill/kd/RowKL.h"
 #include "distill/kd/Tape.h"
 
 #include "kiln/Frontend/Checkpoint.h"
@@ -219,3 +220,42 @@ TEST_F(KDTape, Int8ActivationsPassGradientsStraightThrough) {
 }
 
 } // namespace
+
+// The loss row against the same sums in double with libm's exp.
+TEST(KDRowKL, MatchesADoubleReference) {
+  std::mt19937 rng(3);
+  for (int64_t V : {int64_t(1), int64_t(15), int64_t(37), int64_t(50257)}) {
+    std::normal_distribution<float> normal(0.0f, 4.0f);
+    const size_t n = static_cast<size_t>(V);
+    std::vector<float> t(n), s(n), scratch(2 * n), grad(n);
+    for (int64_t i = 0; i < V; ++i)
+      t[size_t(i)] = normal(rng), s[size_t(i)] = t[size_t(i)] + 0.5f * normal(rng);
+    double mt = *std::max_element(t.begin(), t.end()), ms = *std::max_element(s.begin(), s.end());
+    double zt = 0, zs = 0;
+    for (int64_t i = 0; i < V; ++i)
+      zt += std::exp(t[size_t(i)] - mt), zs += std::exp(s[size_t(i)] - ms);
+    double want = 0;
+    std::vector<double> wantGrad(n), scale(n);
+    for (int64_t i = 0; i < V; ++i) {
+      double lpt = t[size_t(i)] - mt - std::log(zt), lps = s[size_t(i)] - ms - std::log(zs);
+      want += std::exp(lpt) * (lpt - lps);
+      wantGrad[size_t(i)] = 0.25 * (std::exp(lps) - std::exp(lpt));
+      scale[size_t(i)] = 0.25 * (std::exp(lps) + std::exp(lpt)); // float rounding is relative to the terms
+    }
+    double got = kiln::kd::rowKL(t.data(), s.data(), V, scratch.data(), 0.25f, grad.data());
+    EXPECT_NEAR(got, want, 1e-6 * std::max(1.0, want)) << "V=" << V;
+    for (int64_t i = 0; i < V; ++i)
+      ASSERT_NEAR(grad[size_t(i)], wantGrad[size_t(i)], 1e-6 * scale[size_t(i)] + 1e-12)
+          << "V=" << V << " i=" << i;
+    EXPECT_EQ(kiln::kd::rowKL(t.data(), s.data(), V, scratch.data(), 0, nullptr), got) << "no gradient, same sum";
+  }
+}
+
+TEST(KDRowKL, ExpIsWithinThreeUlp) {
+  for (float x = -87.0f; x <= 0.0f; x += 0.00731f) {
+    float want = float(std::exp(double(x))), got = kiln::kd::expNonPositive(x);
+    ASSERT_LE(std::abs(got - want), 3 * (std::nextafter(want, 1e30f) - want)) << "x=" << x;
+  }
+  EXPECT_EQ(kiln::kd::expNonPositive(0.0f), 1.0f);
+  EXPECT_EQ(kiln::kd::expNonPositive(-88.0f), 0.0f) << "below -87: 0, never negative or NaN";
+}

@@ -3,8 +3,8 @@
 // An artifact is a directory: manifest.yaml, the target's code (model.so),
 // weights.bin (64-byte aligned, packed for the target's kernels) and the
 // tokenizer files. See docs/artifact.md. Backends fill an ArtifactWriter;
-// `finish` writes everything through temporary names, so a failed compile
-// never leaves a half-written artifact that looks valid.
+// `finish` writes everything into a staging folder and swaps it into place,
+// so the directory is always the old artifact or the complete new one.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KILN_BACKEND_ARTIFACT_H
@@ -58,8 +58,8 @@ public:
   /// Free-form manifest sections (model config, target, pipeline), as YAML text.
   void setSection(const std::string &key, std::string yaml) { sections_[key] = std::move(yaml); }
 
-  /// A check run by finish() on the written files, before the manifest
-  /// (a failed check leaves no valid-looking artifact).
+  /// A check run by finish() on the written files (given the staging folder),
+  /// before the artifact is moved into place (a failed check leaves the old one).
   void addCheck(std::function<void(const std::string &dir)> check) { checks_.push_back(std::move(check)); }
 
   /// Writes the directory; throws kiln::Error naming the path on failure.

@@ -53,6 +53,11 @@ public:
   using Observer = std::function<void(mlir::Operation *, const std::vector<const Tensor *> &operands)>;
   void setObserver(Observer observer) { observer_ = std::move(observer); }
 
+  /// Leaves LM head results at zero instead of computing them: calibration
+  /// observes operands only, and the vocabulary-wide product is most of a
+  /// small model's work.
+  void setLogitsSkipped(bool skipped) { logitsSkipped_ = skipped; }
+
   /// Gives the adapter slots (kiln/IR/Adapters.h) the values of switchable
   /// adapter `name` ("none": the base model, the default); throws kiln::Error
   /// for an adapter the module does not have.
@@ -68,6 +73,7 @@ private:
   std::map<mlir::Operation *, Tensor> globals_, transposed_;
   unsigned threads_;
   Observer observer_;
+  bool logitsSkipped_ = false;
 };
 
 /// Drives a kiln module's prefill/decode functions over its KV cache the way

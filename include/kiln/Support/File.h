@@ -4,10 +4,14 @@
 
 #include "kiln/Support/Error.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <unistd.h>
 
 namespace kiln {
 
@@ -19,6 +23,38 @@ inline std::string readFile(const std::string &path, const std::string &whenMiss
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+/// Writes `bytes` to `path` through a temporary name beside it, so `path` is
+/// either its old file or the complete new one, never a partial write (a full
+/// disk leaves the old file). Throws kiln::Error naming `shownAs` (default: the path).
+inline void writeFileAtomically(const std::filesystem::path &path, const std::string &bytes,
+                                const std::string &shownAs = "") {
+  const std::string name = shownAs.empty() ? path.string() : shownAs;
+  std::filesystem::path tmp = path;
+  tmp += ".tmp-" + std::to_string(getpid());
+  std::error_code ignored;
+  int err = 0;
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out)
+      fail(name, std::string("cannot open for writing: ") + std::strerror(errno));
+    errno = 0;
+    out.write(bytes.data(), std::streamsize(bytes.size()));
+    out.flush();
+    if (!out)
+      err = errno ? errno : EIO;
+  }
+  if (err) {
+    std::filesystem::remove(tmp, ignored);
+    fail(name, std::string("write failed: ") + std::strerror(err));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ignored);
+    fail(name, "cannot replace: " + ec.message());
+  }
 }
 
 /// std::filesystem::exists, except that a path the system refuses to look up (a name too long,

@@ -5,6 +5,7 @@
 // snapshot is a clone (weights are attributes, shared, not copied).
 //
 //===----------------------------------------------------------------------===//
+#include "RowKL.h"
 #include "Tape.h"
 
 #include "kiln/Frontend/Checkpoint.h"
@@ -54,17 +55,6 @@ struct KeepTeacherPass : impl::KeepTeacherBase<KeepTeacherPass> {
     teachers()[getOperation()] = OwningOpRef<ModuleOp>(getOperation().clone());
   }
 };
-
-/// exp(x - max) of one row into `e` (float exps: the objective needs no more), and
-/// the row's max and sum (in double).
-void expRow(const float *x, int64_t V, float *e, float &mx, double &sum) {
-  mx = x[0];
-  for (int64_t v = 1; v < V; ++v)
-    mx = std::max(mx, x[v]);
-  sum = 0;
-  for (int64_t v = 0; v < V; ++v)
-    sum += e[v] = std::exp(x[v] - mx);
-}
 
 /// A trainable low-rank branch beside one base weight, and its ops in each function.
 struct Branch {
@@ -275,34 +265,22 @@ struct DistillKDPass : impl::DistillKDBase<DistillKDPass> {
 
     // Mean KL(teacher || student) per token of one window; with `grad`, the
     // gradient of `scale` times that KL added through the student.
-    std::vector<float> teacherE, studentE;
+    std::vector<float> scratch;
     int rowThreads = threads > 0 ? int(threads) : hw;
     auto windowKL = [&](int64_t w, bool grad, double scale) {
       std::vector<int32_t> x = windowIds(w);
       const kd::Buf &tl = teach.forward(x);
       int64_t V = tl.shape.back();
       const kd::Buf &sl = student.forward(x);
-      teacherE.resize(tl.size()), studentE.resize(sl.size());
+      scratch.resize(2 * tl.size());
       std::vector<float> d(grad ? sl.size() : 0);
-      // Rows in parallel, each summed in order, and the rows summed in order below:
+      // Rows in parallel, each summed in fixed lanes, and the rows summed in order below:
       // the result does not depend on the thread count.
       std::vector<double> kls(size_t(window), 0.0);
+      const float g = float(scale / double(window));
       parallelRows(size_t(window), unsigned(rowThreads), [&](size_t r) {
         size_t r0 = r * size_t(V);
-        float mt, ms;
-        double st, ss;
-        expRow(&tl.data[r0], V, &teacherE[r0], mt, st);
-        expRow(&sl.data[r0], V, &studentE[r0], ms, ss);
-        // log p = x - max - log(sum); KL = sum p_t (log p_t - log p_s); dKL/dx_s = p_s - p_t.
-        double shift = double(ms) + std::log(ss) - double(mt) - std::log(st), kl = 0;
-        const float it = float(1.0 / st), is = float(1.0 / ss), g = float(scale / double(window));
-        for (size_t i = r0; i < r0 + size_t(V); ++i) {
-          float pt = teacherE[i] * it;
-          kl += double(pt) * (double(tl.data[i] - sl.data[i]) + shift);
-          if (grad)
-            d[i] = g * (studentE[i] * is - pt);
-        }
-        kls[r] = kl;
+        kls[r] = kd::rowKL(&tl.data[r0], &sl.data[r0], V, &scratch[2 * r0], g, grad ? &d[r0] : nullptr);
       });
       if (grad)
         student.backward(d);
