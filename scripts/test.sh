@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test: GoogleTest units, lit/FileCheck, end-to-end goldens,
+# Sets up, builds and runs every test: GoogleTest units, lit/FileCheck, end-to-end goldens
+# (AArch64 artifacts under qemu-aarch64 among them),
 # the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, the runtime's thread
 # test under ThreadSanitizer, and every fuzz target.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
+# The AArch64 runtime and driver, cross-built (e2e.aarch64 runs artifacts with them under qemu).
+"$root/scripts/aarch64.sh" --setup
 ctest --test-dir "$root/build" --output-on-failure -j "$(nproc)"
 # The unit tests and the bad-input corpus again, built with ASan + UBSan.
 KILN_BUILD_DIR="$root/build-asan" "$root/scripts/build.sh" -DKILN_SANITIZE=ON

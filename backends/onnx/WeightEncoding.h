@@ -1,6 +1,6 @@
 //===- WeightEncoding.h - kiln weight formats as ONNX tensors -------------===//
 //
-// MLIR-free, unit-tested byte by byte (test/unit/ONNXWeightTest.cpp). The
+// MLIR-free, unit-tested byte by byte (test/unit/backends/ONNXEncodingTest.cpp). The
 // integer formats of include/kiln/Quant/Quant.h become ONNX Runtime's
 // com.microsoft::MatMulNBits layout:
 //

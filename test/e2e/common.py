@@ -89,6 +89,27 @@ def worst_logit(got, ref):
     return worst
 
 
+def parted_at_near_tie(got, ref, tolerance):
+    """Where greedy ids differ, whether the two runs parted at a near tie: up to and including the
+    first differing step, logits within `tolerance` (relative to the reference's largest), and at
+    that step the reference scores the other run's pick within 2 x tolerance of its own, so errors
+    within the tolerance in opposite directions swap them. Returns (ok, what). Only for lossy
+    rounding that the two sides do differently by design: int8 activations rounded from float32
+    values in one and float64 in the other, where a value on a rounding boundary moves one step."""
+    k = next(i for i, (a, b) in enumerate(zip(got["ids"], ref["ids"])) if a != b)
+    upto = {"top_logits": got["top_logits"][:k + 1]}, {"top_logits": ref["top_logits"][:k + 1]}
+    worst = worst_logit(*upto)
+    r_step = ref["top_logits"][k]
+    scale = max(abs(r_step[0][1]), 1e-6)
+    ref_by_id = dict((i, v) for i, v in r_step)
+    if got["ids"][k] not in ref_by_id:
+        return False, f"parted at step {k} on id {got['ids'][k]}, outside the reference's top {len(r_step)}"
+    gap = (r_step[0][1] - ref_by_id[got["ids"][k]]) / scale
+    return (worst <= tolerance and gap <= 2 * tolerance,
+            f"parted at step {k} at a near tie: the reference's top two {gap:.1e} apart, logits to there "
+            f"within {worst:.1e}")
+
+
 class Checks:
     def __init__(self):
         self.passed = self.failed = 0

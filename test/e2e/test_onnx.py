@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 
-from common import MODEL, ROOT, Checks, kiln, kiln_json, parse_args, pipeline_file, worst_logit
+from common import parted_at_near_tie, MODEL, ROOT, Checks, kiln, kiln_json, parse_args, pipeline_file, worst_logit
 
 args = parse_args()
 c = Checks()
@@ -41,9 +41,14 @@ def compare(tag, art, ref_model, prompt_flag, prompt, n, ref_extra=(), tolerance
     ref = kiln_json(args, "run", "--reference", ref_model, prompt_flag, prompt, "-n", n, "--json", "--top-logits", 5,
                     *ref_extra)
     got = ort(art, ref["prompt_ids"], n)
-    c.check(got["ids"] == ref["ids"], f"{tag}: {n} greedy ids in ORT equal the reference")
-    worst = worst_logit(got, ref)
-    c.check(worst <= tolerance, f"{tag}: logits within {tolerance:g} relative (worst {worst:.1e})")
+    if int8_inputs and got["ids"] != ref["ids"]:
+        # int8 activations: ORT rounds float32 values, the reference float64 ones (see below).
+        ok, what = parted_at_near_tie(got, ref, tolerance)
+        c.check(ok, f"{tag}: {what}")
+    else:
+        c.check(got["ids"] == ref["ids"], f"{tag}: {n} greedy ids in ORT equal the reference")
+        worst = worst_logit(got, ref)
+        c.check(worst <= tolerance, f"{tag}: logits within {tolerance:g} relative (worst {worst:.1e})")
     if int8_inputs and not VNNI:
         print(f"skip {tag}: ORT's stock QDQ fusions at accuracy level 4: this CPU has no VNNI, where ORT's fused "
               "int8 kernels saturate u8s8 pair sums (measured up to 0.25 on W8A8-static logits)", flush=True)
@@ -51,9 +56,13 @@ def compare(tag, art, ref_model, prompt_flag, prompt, n, ref_extra=(), tolerance
         # With ORT's stock QDQ fusions at its default accuracy level (4), its DQ -> MatMulNBits fusion
         # requantizes the int8 inputs in its own blocks: the same ids, logits a bounded step apart.
         stock = ort(art, ref["prompt_ids"], n, accuracy_level=4)
-        worst = worst_logit(stock, ref)
-        c.check(stock["ids"] == ref["ids"] and worst <= 3e-2,
-                f"{tag}: at ORT's default QDQ accuracy level 4, ids equal, logits within 3e-2 (worst {worst:.1e})")
+        if stock["ids"] != ref["ids"]:
+            ok, what = parted_at_near_tie(stock, ref, 3e-2)
+            c.check(ok, f"{tag}: at ORT's default QDQ accuracy level 4, {what}")
+        else:
+            worst = worst_logit(stock, ref)
+            c.check(worst <= 3e-2,
+                    f"{tag}: at ORT's default QDQ accuracy level 4, ids equal, logits within 3e-2 (worst {worst:.1e})")
     return ref
 
 

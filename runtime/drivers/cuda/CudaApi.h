@@ -3,7 +3,7 @@
 // The runtime builds without CUDA and opens libcuda.so.1 at run time, so the
 // few types and entry points it calls are declared here (the driver API's
 // stable C ABI; the _v2 names are the ones cuda.h #defines the plain names
-// to). test/unit/CudaApiTest.cpp checks every declaration against cuda.h
+// to). test/unit/runtime/CudaApiTest.cpp checks every declaration against cuda.h
 // where the toolkit is installed.
 //
 //===----------------------------------------------------------------------===//
