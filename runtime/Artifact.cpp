@@ -381,8 +381,9 @@ std::vector<std::string> Artifact::adapters() const {
 }
 
 const Tokenizer &Artifact::tokenizer() {
-  if (!tokenizer_)
-    tokenizer_ = Tokenizer::fromDir(dir_);
+  // Loaded on first use, from any thread (kiln_tokenize may be called from several at once);
+  // a failed load throws and leaves the flag unset, so the next call tries again.
+  std::call_once(tokenizerOnce_, [&] { tokenizer_ = Tokenizer::fromDir(dir_); });
   return *tokenizer_;
 }
 

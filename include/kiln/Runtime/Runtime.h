@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -97,6 +98,7 @@ private:
   std::vector<size_t> cacheBytes_; ///< Per layer, by the manifest's cache_heads and kv_cache format.
   std::string kernels_, target_, device_name_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::once_flag tokenizerOnce_; ///< threads may ask for the tokenizer at once; it loads once
   std::unique_ptr<DeviceProgram> device_; ///< GPU artifacts
   struct AdapterBlock {
     std::string name;

@@ -134,10 +134,15 @@ TEST_F(RuntimeThreads, TokenizersSharedByThreads) {
   ASSERT_EQ(kiln_tokenizer_open(modelDir().c_str(), &tok), nullptr);
   const std::string texts[] = {"In the beginning God created", "And the LORD spake unto Moses, saying,",
                                "Blessed are the meek: for they shall", "caf\xc3\xa9 \xe2\x82\xac 42"};
-  std::atomic<int> wrong{0};
+  std::atomic<int> wrong{0}, ready{0};
   std::vector<std::thread> pool;
   for (int i = 0; i < kThreads; ++i)
     pool.emplace_back([&, i] {
+      // All start together: the first kiln_tokenize loads the artifact's tokenizer, and a
+      // load raced by the other threads crashed (CI, before a once-flag guarded it).
+      ++ready;
+      while (ready.load() < kThreads)
+        std::this_thread::yield();
       for (int round = 0; round < 20; ++round) {
         const std::string &t = texts[(i + round) % 4];
         int32_t *ids = nullptr, *ids2 = nullptr;
