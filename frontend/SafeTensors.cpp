@@ -2,6 +2,7 @@
 #include "kiln/Frontend/SafeTensors.h"
 
 #include "kiln/Support/Error.h"
+#include "kiln/Support/File.h"
 #include "kiln/Support/Float16.h"
 
 #include <nlohmann/json.hpp>
@@ -266,19 +267,6 @@ std::string SafeTensorsWriter::bytes() const {
   return out;
 }
 
-void SafeTensorsWriter::write(const std::string &path) const {
-  std::string data = bytes();
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      fail(tmp, "cannot open for writing");
-    out.write(data.data(), std::streamsize(data.size()));
-    if (!out)
-      fail(tmp, "write failed");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    fail(path, std::string("cannot rename into place: ") + std::strerror(errno));
-}
+void SafeTensorsWriter::write(const std::string &path) const { writeFileAtomically(path, bytes()); }
 
 } // namespace kiln

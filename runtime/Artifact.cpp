@@ -276,13 +276,22 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
     }
   }
 
+  // A session sizes its id and position buffers by prompt_len: every graph must fit them.
+  auto checkTokenCounts = [&] {
+    if (a->prefill_.tokens != a->promptLen_ || a->promptLen_ < 1 || a->decode_.tokens != 1)
+      fail(manifestPath, "the prefill specialization takes " + std::to_string(a->prefill_.tokens) +
+                             " tokens and decode " + std::to_string(a->decode_.tokens) +
+                             ", but the model's prompt_len is " + std::to_string(a->promptLen_) +
+                             " (they must be prompt_len and 1)");
+  };
   if (targetName == "vulkan" || targetName == "cuda") {
     for (const auto &spec : m["specializations"]) {
       std::string name = field<std::string>(spec, "name", manifestPath);
       (name == "prefill" ? a->prefill_ : a->decode_).tokens = field<int64_t>(spec, "tokens", manifestPath);
     }
-    if (a->prefill_.tokens < 1 || a->decode_.tokens != 1 || a->prefill_.tokens != a->promptLen_)
-      fail(manifestPath, "manifest lacks the prefill or decode specialization, or its prefill is not prompt_len tokens");
+    if (!a->prefill_.tokens || !a->decode_.tokens)
+      fail(manifestPath, "manifest lacks the prefill or decode specialization");
+    checkTokenCounts();
     DeviceOptions deviceOptions;
     deviceOptions.device = options.device;
     if (targetName == "cuda") {
@@ -344,11 +353,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   }
   if (!a->prefill_.fn || !a->decode_.fn)
     fail(manifestPath, "manifest lacks the prefill or decode specialization");
-  // A session sizes its id and position buffers by prompt_len: every graph must fit them.
-  if (a->prefill_.tokens != a->promptLen_ || a->promptLen_ < 1 || a->decode_.tokens != 1)
-    fail(manifestPath, "the prefill specialization takes " + std::to_string(a->prefill_.tokens) +
-                           " tokens and decode " + std::to_string(a->decode_.tokens) + ", but the model's prompt_len is " +
-                           std::to_string(a->promptLen_) + " (they must be prompt_len and 1)");
+  checkTokenCounts();
   std::sort(a->batched_.begin(), a->batched_.end(), [](const Graph &x, const Graph &y) { return x.batch < y.batch; });
   for (size_t i = 1; i < a->batched_.size(); ++i)
     if (a->batched_[i].batch == a->batched_[i - 1].batch)

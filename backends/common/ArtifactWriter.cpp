@@ -104,7 +104,7 @@ void ArtifactWriter::finish() {
 
     out << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
     auto write = [&](const std::string &name, const std::string &bytes) {
-      writeFileAtomically(stage / name, bytes, (dir / name).string());
+      writeFile(stage / name, bytes, (dir / name).string()); // the folder is swapped in whole
       out << YAML::Key << name << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "bytes" << YAML::Value
           << uint64_t(bytes.size()) << YAML::Key << "checksum" << YAML::Value
           << checksumHex(checksum64(bytes.data(), bytes.size())) << YAML::EndMap;
@@ -125,7 +125,7 @@ void ArtifactWriter::finish() {
     out << YAML::EndSeq << YAML::EndMap;
     for (const auto &check : checks_)
       check(stage.string());
-    writeFileAtomically(stage / "manifest.yaml", std::string(out.c_str()) + "\n", (dir / "manifest.yaml").string());
+    writeFile(stage / "manifest.yaml", std::string(out.c_str()) + "\n", (dir / "manifest.yaml").string());
     install(stage, dir);
   } catch (...) {
     std::error_code ignored;

@@ -25,31 +25,34 @@ inline std::string readFile(const std::string &path, const std::string &whenMiss
   return ss.str();
 }
 
-/// Writes `bytes` to `path` through a temporary name beside it, so `path` is
-/// either its old file or the complete new one, never a partial write (a full
-/// disk leaves the old file). Throws kiln::Error naming `shownAs` (default: the path).
+/// Writes `bytes` to `path` (created or truncated); throws kiln::Error naming `shownAs`
+/// (default: the path) with the system's reason, e.g. a full disk.
+inline void writeFile(const std::filesystem::path &path, const std::string &bytes, const std::string &shownAs = "") {
+  const std::string name = shownAs.empty() ? path.string() : shownAs;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out)
+    fail(name, std::string("cannot open for writing: ") + std::strerror(errno));
+  errno = 0;
+  out.write(bytes.data(), std::streamsize(bytes.size()));
+  out.flush();
+  if (!out)
+    fail(name, std::string("write failed: ") + std::strerror(errno ? errno : EIO));
+}
+
+/// writeFile through a temporary name beside `path`, so `path` is either its old file or
+/// the complete new one, never a partial write (a full disk leaves the old file).
 inline void writeFileAtomically(const std::filesystem::path &path, const std::string &bytes,
                                 const std::string &shownAs = "") {
   const std::string name = shownAs.empty() ? path.string() : shownAs;
   std::filesystem::path tmp = path;
   tmp += ".tmp-" + std::to_string(getpid());
-  std::error_code ignored;
-  int err = 0;
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      fail(name, std::string("cannot open for writing: ") + std::strerror(errno));
-    errno = 0;
-    out.write(bytes.data(), std::streamsize(bytes.size()));
-    out.flush();
-    if (!out)
-      err = errno ? errno : EIO;
-  }
-  if (err) {
+  std::error_code ec, ignored;
+  try {
+    writeFile(tmp, bytes, name);
+  } catch (const Error &) {
     std::filesystem::remove(tmp, ignored);
-    fail(name, std::string("write failed: ") + std::strerror(err));
+    throw;
   }
-  std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::filesystem::remove(tmp, ignored);

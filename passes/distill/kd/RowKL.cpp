@@ -10,11 +10,12 @@ namespace {
 
 constexpr int kLanes = 16;
 
-[[gnu::always_inline]] inline float rowMax(const float *x, int64_t V, int64_t &v) {
+[[gnu::always_inline]] inline float rowMax(const float *x, int64_t V) {
   float m[kLanes];
   for (int j = 0; j < kLanes; ++j)
     m[j] = x[0];
-  for (v = 0; v + kLanes <= V; v += kLanes)
+  int64_t v = 0;
+  for (; v + kLanes <= V; v += kLanes)
     for (int j = 0; j < kLanes; ++j)
       m[j] = x[v + j] > m[j] ? x[v + j] : m[j];
   float mx = m[0];
@@ -45,8 +46,7 @@ constexpr int kLanes = 16;
 [[gnu::always_inline]] inline double rowKLBody(const float *tl, const float *sl, int64_t V, float *scratch, float g,
                                                float *grad) {
   float *te = scratch, *se = scratch + V;
-  int64_t unused;
-  float mt = rowMax(tl, V, unused), ms = rowMax(sl, V, unused);
+  float mt = rowMax(tl, V), ms = rowMax(sl, V);
   double st = expRow(tl, V, mt, te), ss = expRow(sl, V, ms, se);
   // log p = x - max - log(sum); KL = sum p_t (log p_t - log p_s); dKL/dx_s = p_s - p_t.
   const double shift = double(ms) + std::log(ss) - double(mt) - std::log(st);

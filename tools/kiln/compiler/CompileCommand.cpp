@@ -208,13 +208,10 @@ int compileCommand(int argc, char **argv) {
     return 0;
   }
   std::error_code ec;
-  if (fs::exists(out, ec) && !fs::is_regular_file(out, ec)) { // /dev/null, a pipe: written in place
-    std::ofstream file(out, std::ios::binary | std::ios::trunc);
-    if (!file || !(file << stageOut).flush())
-      fail(out, "cannot write");
-    return 0;
-  }
-  writeFileAtomically(out, stageOut); // never a truncated .mlir where a good one was
+  if (fs::exists(out, ec) && !fs::is_regular_file(out, ec))
+    writeFile(out, stageOut); // /dev/null, a pipe: written in place
+  else
+    writeFileAtomically(out, stageOut); // never a truncated .mlir where a good one was
   return 0;
 }
 
