@@ -6,12 +6,14 @@
 #include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
+#include "kiln/Support/VerifiedStamp.h"
 
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -256,9 +258,17 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
     a->weights_ = static_cast<const uint8_t *>(p);
   }
   ::close(fd);
-  if (!options.skipWeightChecksum &&
-      checksumHex(checksum64(a->weights_, a->weightBytes_)) != field<std::string>(files["weights.bin"], "checksum", manifestPath))
-    fail(weightsPath, "checksum mismatch: the weights do not belong to this manifest (corrupted or replaced)");
+  if (!options.skipWeightChecksum) {
+    // Hashed once per file, not per open: a stamp naming this very file (device, inode,
+    // size, mtime, ctime) and the manifest's checksum says it was (kiln/Support/VerifiedStamp.h).
+    std::string checksum = field<std::string>(files["weights.bin"], "checksum", manifestPath);
+    const char *verify = std::getenv("KILN_VERIFY_WEIGHTS");
+    if ((verify && std::string(verify) == "always") || !verifiedStampMatches(st, checksum)) {
+      if (checksumHex(checksum64(a->weights_, a->weightBytes_)) != checksum)
+        fail(weightsPath, "checksum mismatch: the weights do not belong to this manifest (corrupted or replaced)");
+      recordVerifiedStamp(st, checksum);
+    }
+  }
 
   // Switchable adapters: one block of weights.bin each, "none" first.
   if (const YAML::Node adapters = m["adapters"]) {

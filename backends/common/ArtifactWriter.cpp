@@ -4,6 +4,7 @@
 #include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
+#include "kiln/Support/VerifiedStamp.h"
 
 #include <algorithm>
 #include <yaml-cpp/yaml.h>
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <fstream>
 #include <sstream>
@@ -105,15 +107,21 @@ void ArtifactWriter::finish() {
     out << YAML::Key << "files" << YAML::Value << YAML::BeginMap;
     auto write = [&](const std::string &name, const std::string &bytes) {
       writeFile(stage / name, bytes, (dir / name).string()); // the folder is swapped in whole
+      std::string checksum = checksumHex(checksum64(bytes.data(), bytes.size()));
       out << YAML::Key << name << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "bytes" << YAML::Value
-          << uint64_t(bytes.size()) << YAML::Key << "checksum" << YAML::Value
-          << checksumHex(checksum64(bytes.data(), bytes.size())) << YAML::EndMap;
+          << uint64_t(bytes.size()) << YAML::Key << "checksum" << YAML::Value << checksum << YAML::EndMap;
+      return checksum;
     };
     for (const auto &[name, bytes] : files_)
       write(name, bytes);
     for (const auto &[name, from] : copies_)
       write(name, readFile(from));
-    write("weights.bin", weightBytes_);
+    std::string weightsChecksum = write("weights.bin", weightBytes_);
+    // The runtime's first open need not hash what was just written (VerifiedStamp.h); the
+    // folder swap below keeps the file's inode and times.
+    struct stat st;
+    if (::stat((stage / "weights.bin").c_str(), &st) == 0)
+      recordVerifiedStamp(st, weightsChecksum);
     out << YAML::EndMap;
 
     out << YAML::Key << "weights" << YAML::Value << YAML::BeginSeq;

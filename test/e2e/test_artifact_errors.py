@@ -10,6 +10,10 @@ from common import Checks, kiln, parse_args
 
 args = parse_args()
 c = Checks()
+# Stamps of verified weights (docs/artifact.md#verified-once) go to a cache of this test's own.
+cache = os.path.join(args.work, "err-cache")
+shutil.rmtree(cache, ignore_errors=True)
+os.environ["KILN_CACHE_DIR"] = cache
 model = os.path.join(args.work, "err-ckpt")
 good = os.path.join(args.work, "err-good")
 shutil.rmtree(model, ignore_errors=True)
@@ -132,14 +136,46 @@ else:
 for tag, argv, needle in cases:
     expect_error(tag, argv, needle)
 
-# A compile that cannot finish writing (RLIMIT_FSIZE stands in for a full disk: writes past
-# 1 MiB, or half the .mlir, fail with EFBIG) fails with one line and leaves what was there: the old artifact
-# intact and runnable, no new folder where there was none, no staging folder, the old .mlir.
+# weights.bin is hashed once per file, not per open (docs/artifact.md#verified-once): the compile
+# stamps the file it wrote (in the cache, by device and inode); an open matching the stamp skips
+# the hash; a copy (another inode) is hashed and stamped; a byte changed in place after a stamped
+# open is still refused, and so is one changed in a folder that was never stamped.
 def ids_of(art):
     p = subprocess.run([args.kiln, *map(str, run(art))], capture_output=True, text=True, timeout=120)
     return p.returncode, p.stdout.split()
 
 
+def stamp_of(art):
+    st = os.stat(os.path.join(art, "weights.bin"))
+    return os.path.join(cache, "verified", f"{st.st_dev}-{st.st_ino}")
+
+
+c.check(os.path.isfile(stamp_of(good)), "the compile stamps the weights.bin it wrote")
+stamped = variant("stamp", lambda d: None)
+c.check(not os.path.exists(stamp_of(stamped)), "a copied artifact has no stamp yet")
+ok_ids = ids_of(stamped)
+c.check(ok_ids[0] == 0 and os.path.isfile(stamp_of(stamped)), "its first open hashes it and stamps it")
+written = os.stat(stamp_of(stamped)).st_mtime_ns
+c.check(ids_of(stamped) == ok_ids and os.stat(stamp_of(stamped)).st_mtime_ns == written,
+        "an open matching the stamp leaves it (it did not hash and rewrite)")
+p = subprocess.run([args.kiln, *map(str, run(stamped))], capture_output=True, text=True, timeout=120,
+                   env={**os.environ, "KILN_VERIFY_WEIGHTS": "always"})
+c.check(p.returncode == 0 and os.stat(stamp_of(stamped)).st_mtime_ns != written, "KILN_VERIFY_WEIGHTS=always hashes anyway")
+open(stamp_of(stamped), "w").write("kiln-verified 1 checksum=0 garbage\n")
+c.check(ids_of(stamped) == ok_ids and "garbage" not in open(stamp_of(stamped)).read(),
+        "a garbage stamp is ignored (hashed, then replaced)")
+flip_byte("weights.bin", 4096)(stamped)
+expect_error("weights changed in place after a stamped open", run(stamped), "weights.bin: checksum mismatch")
+listed = set(re.findall(r"^  ([\w.]+): \{bytes:", open(os.path.join(good, "manifest.yaml")).read(), re.M))
+c.check(set(os.listdir(good)) == listed | {"manifest.yaml"} and "weights.bin" in listed,
+        f"the artifact folder holds only what the manifest lists: {sorted(os.listdir(good))}")
+p = subprocess.run([args.kiln, *map(str, run(good))], capture_output=True, text=True, timeout=120,
+                   env={k: v for k, v in os.environ.items() if k not in ("KILN_CACHE_DIR", "XDG_CACHE_HOME", "HOME")})
+c.check(p.returncode == 0, "no cache folder at all: the open hashes and runs")
+
+# A compile that cannot finish writing (RLIMIT_FSIZE stands in for a full disk: writes past
+# 1 MiB, or half the .mlir, fail with EFBIG) fails with one line and leaves what was there: the old artifact
+# intact and runnable, no new folder where there was none, no staging folder, the old .mlir.
 def small_disk(limit):
     def cap():
         import resource

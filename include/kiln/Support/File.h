@@ -4,6 +4,7 @@
 
 #include "kiln/Support/Error.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -44,8 +45,9 @@ inline void writeFile(const std::filesystem::path &path, const std::string &byte
 inline void writeFileAtomically(const std::filesystem::path &path, const std::string &bytes,
                                 const std::string &shownAs = "") {
   const std::string name = shownAs.empty() ? path.string() : shownAs;
+  static std::atomic<unsigned> serial{0}; // threads of one process writing the same path
   std::filesystem::path tmp = path;
-  tmp += ".tmp-" + std::to_string(getpid());
+  tmp += ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(serial++);
   std::error_code ec, ignored;
   try {
     writeFile(tmp, bytes, name);
