@@ -26,6 +26,31 @@ std::string locationOf(const std::string &file, const YAML::Mark &mark) {
   return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
+/// Refuses options whose brackets or quotes do not pair up. MLIR 19's option lexer
+/// (findChar in PassRegistry.cpp) loops forever on an unclosed '(', '[', '{' or quote in a
+/// list option ("sizes=2,(4" hung `kiln compile`: found by the passes fuzz target), and an
+/// unclosed '{' would also make the assembled pipeline text differ from the checked entry.
+void checkBalanced(const Entry &e) {
+  std::string open; // the closers still expected, innermost last
+  for (size_t i = 0; i < e.options.size(); ++i) {
+    char c = e.options[i];
+    if (c == '"' || c == '\'') {
+      size_t end = e.options.find(c, i + 1);
+      if (end == std::string::npos)
+        throw Error(e.where + ": unclosed " + std::string(1, c) + " in options '" + e.options + "'");
+      i = end;
+    } else if (c == '{' || c == '(' || c == '[') {
+      open += c == '{' ? '}' : c == '(' ? ')' : ']';
+    } else if (c == '}' || c == ')' || c == ']') {
+      if (open.empty() || open.back() != c)
+        throw Error(e.where + ": unmatched '" + std::string(1, c) + "' in options '" + e.options + "'");
+      open.pop_back();
+    }
+  }
+  if (!open.empty())
+    throw Error(e.where + ": '" + std::string(1, open.back()) + "' missing in options '" + e.options + "'");
+}
+
 /// Resolves each entry through MLIR's pass registry (so unknown passes and
 /// bad options are caught here, with a location) and assembles the text,
 /// grouping consecutive function passes under func.func(...).
@@ -43,6 +68,7 @@ std::string assemble(const std::vector<Entry> &entries) {
         throw Error(e.where + ": '" + e.name + "' is a named pipeline; list its passes instead");
       throw Error(e.where + ": unknown pass '" + e.name + "' (kiln-opt --help lists the registered passes)");
     }
+    checkBalanced(e);
     mlir::OpPassManager probe(mlir::OpPassManager::Nesting::Explicit);
     std::string problem;
     if (failed(info->addToPipeline(probe, e.options, [&](const llvm::Twine &msg) {
@@ -54,6 +80,14 @@ std::string assemble(const std::vector<Entry> &entries) {
                                    : problem));
     std::optional<llvm::StringRef> anchor = probe.getPasses().begin()->getOpName();
     std::string spelled = e.name + (e.options.empty() ? "" : "{" + e.options + "}");
+    // The entry as the assembled text will spell it must parse back alone: MLIR's pipeline
+    // lexer pairs braces and quotes differently from its option lexer (found by fuzzing).
+    mlir::OpPassManager alone(anchor ? *anchor : llvm::StringRef("builtin.module"));
+    std::string errors;
+    llvm::raw_string_ostream errorStream(errors);
+    if (failed(mlir::parsePassPipeline(spelled, alone, errorStream)))
+      throw Error(e.where + ": pass '" + e.name + "': options '" + e.options +
+                  "' do not survive MLIR's pipeline syntax (a brace or quote inside a value?)");
     if (anchor && *anchor == "func.func") {
       funcGroup += std::string(funcGroup.empty() ? "" : ",") + spelled;
     } else {

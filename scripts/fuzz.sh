@@ -20,7 +20,7 @@ while (($#)); do
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(safetensors config index adapter tokenizer manifest serve_request)
+all=(safetensors config index adapter tokenizer manifest serve_request pipeline passes)
 ((${#targets[@]})) || targets=("${all[@]}")
 for t in "${targets[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: no target '$t' (targets: ${all[*]})" >&2; exit 2; }
@@ -30,7 +30,7 @@ done
 [ -x "$root/build/bin/kiln" ] || "$root/scripts/build.sh" # the seeds' artifact is compiled by kiln
 out="${KILN_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 cmake -S "$root/test/fuzz" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 > "$out.configure.log" 2>&1 ||
+  -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 -DKILN_MAIN_BUILD="$root/build" > "$out.configure.log" 2>&1 ||
   { cat "$out.configure.log"; exit 1; }
 cmake --build "$out" > "$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 
@@ -68,13 +68,13 @@ for t in "${targets[@]}"; do
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  edges=$(grep -ao 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   result=clean
   if [ $rc -ne 0 ]; then
     result="FAILED (exit $rc; log $log)"
     failed=1
   fi
   printf '%-14s %8s %10s %8s %8s  %s\n' "$t" "$seconds" "${execs:-?}" "${rate:-?}" "${edges:-?}" "$result"
-  [ $rc -eq 0 ] || grep -E "ERROR|SUMMARY|Test unit written|==[0-9]+==|terminate called|what\(\)" "$log" | head -12 | sed 's/^/    /'
+  [ $rc -eq 0 ] || grep -aE "ERROR|SUMMARY|Test unit written|==[0-9]+==|terminate called|what\(\)" "$log" | head -12 | sed 's/^/    /'
 done
 exit $failed
