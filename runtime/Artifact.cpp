@@ -3,6 +3,7 @@
 
 #include "ThreadPool.h"
 #include "drivers/DeviceProgram.h"
+#include "kiln/Runtime/Profile.h"
 #include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -286,6 +288,33 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
     }
   }
 
+  // What a decode step reads of weights.bin (kiln bench --floor): every listed weight but the
+  // tables only gathered a row from (wpe; wte too when an untied lm_head exists) and the
+  // adapter blocks other than the session's.
+  if (const YAML::Node weights = m["weights"]; weights && weights.IsSequence()) {
+    uint64_t all = 0, gathered = 0, untiedWte = 0;
+    bool untied = false;
+    for (const auto &w : weights) {
+      std::string name = field<std::string>(w, "name", manifestPath);
+      uint64_t bytes = field<uint64_t>(w, "bytes", manifestPath);
+      if (bytes > a->weightBytes_)
+        fail(manifestPath, "weight '" + name + "' is larger than weights.bin");
+      all += bytes;
+      if (name.rfind("wpe.", 0) == 0)
+        gathered += bytes;
+      else if (name.rfind("wte.", 0) == 0)
+        untiedWte += bytes;
+      else if (name.rfind("lm_head.", 0) == 0)
+        untied = true;
+    }
+    // Adapter blocks are listed weights too; a step reads the session's one.
+    uint64_t unread = gathered + (untied ? untiedWte : 0) +
+                      (a->adapterBlocks_.empty() ? 0 : (a->adapterBlocks_.size() - 1) * a->adapterBlocks_[0].bytes);
+    a->decodeReadBytes_ = all > unread ? all - unread : 0;
+  } else {
+    a->decodeReadBytes_ = a->weightBytes_;
+  }
+
   // A session sizes its id and position buffers by prompt_len: every graph must fit them.
   auto checkTokenCounts = [&] {
     if (a->prefill_.tokens != a->promptLen_ || a->promptLen_ < 1 || a->decode_.tokens != 1)
@@ -330,9 +359,11 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   auto init = reinterpret_cast<const char *(*)(uint64_t, int32_t)>(dlsym(a->library_, "kiln_model_init"));
   if (!abi || !init)
     fail(soPath, "is not a Kiln model library (no kiln_model_abi_version / kiln_model_init)");
-  if (abi() != KILN_MODEL_ABI_VERSION)
-    fail(soPath, "model ABI " + std::to_string(abi()) + " differs from this runtime's " +
-                     std::to_string(KILN_MODEL_ABI_VERSION) + "; recompile the model");
+  a->modelAbi_ = abi();
+  if (a->modelAbi_ < KILN_MODEL_ABI_OLDEST || a->modelAbi_ > KILN_MODEL_ABI_VERSION)
+    fail(soPath, "model ABI " + std::to_string(a->modelAbi_) + " is not one this runtime reads (" +
+                     std::to_string(KILN_MODEL_ABI_OLDEST) + ".." + std::to_string(KILN_MODEL_ABI_VERSION) +
+                     "); recompile the model");
   std::string forced = options.kernels;
   if (const char *env = std::getenv("KILN_KERNELS"); env && forced == "auto")
     forced = env;
@@ -497,9 +528,29 @@ void Session::run(const Artifact::Graph &graph, const int32_t *ids, size_t count
   for (auto &c : caches_)
     buffers.push_back(c.get());
   buffers.push_back(const_cast<uint8_t *>(adapterBlock_)); // read only by models with adapters
-  graph.fn(buffers.data(), &pool_->context());
+  if (profiler_) {
+    KilnRuntimeContext profiled = pool_->context();
+    profiled.profile_mark = &Profiler::markC;
+    profiled.profiler = profiler_;
+    pool_->setProfiler(profiler_);
+    profiler_->beginGraph(&graph == &artifact_.prefill_ ? Profiler::Prefill : Profiler::Decode);
+    graph.fn(buffers.data(), &profiled);
+    profiler_->endGraph();
+    pool_->setProfiler(nullptr);
+  } else {
+    graph.fn(buffers.data(), &pool_->context());
+  }
   position_ += int64_t(count);
   haveLogits_ = true;
+}
+
+void Session::setProfiler(Profiler *profiler) {
+  if (profiler && context_)
+    fail(artifact_.dir_, "profiles cpu artifacts only; this one is for " + artifact_.target_);
+  if (profiler && artifact_.modelAbi_ < 3)
+    fail(artifact_.dir_, "was compiled before profiling existed (model ABI " + std::to_string(artifact_.modelAbi_) +
+                             "); recompile it to profile");
+  profiler_ = profiler;
 }
 
 void Session::feedPrompt(const int32_t *ids, size_t count) {
@@ -539,7 +590,13 @@ int32_t Session::greedy() {
     throw Error("nothing to sample from: prefill first");
   if (context_) // picked on the device, by the sampler's rule
     return context_->nextId();
-  return Sampler::argmax(logits(), logits_.size());
+  if (!profiler_)
+    return Sampler::argmax(logits(), logits_.size());
+  auto t0 = std::chrono::steady_clock::now();
+  int32_t id = Sampler::argmax(logits(), logits_.size());
+  profiler_->addSampling(double(std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::steady_clock::now() - t0).count()));
+  return id;
 }
 
 int32_t Session::sample(const SamplingOptions &options) {
@@ -552,7 +609,13 @@ int32_t Session::sample(const SamplingOptions &options) {
   }
   if (options.temperature == 0.0) // a GPU picks it on the device and reads back one id
     return greedy();
-  return sampler_->sample(logits(), logits_.size());
+  if (!profiler_)
+    return sampler_->sample(logits(), logits_.size());
+  auto t0 = std::chrono::steady_clock::now();
+  int32_t id = sampler_->sample(logits(), logits_.size());
+  profiler_->addSampling(double(std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::steady_clock::now() - t0).count()));
+  return id;
 }
 
 } // namespace kiln::rt

@@ -1,9 +1,11 @@
 //===- ThreadPool.cpp - persistent workers for the kernels ----------------===//
 #include "ThreadPool.h"
 
+#include "kiln/Runtime/Profile.h"
 #include "kiln/Support/Error.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,6 +24,11 @@ namespace {
 constexpr int kSpinsBeforeYield = 1 << 10;
 constexpr int kSpinsBeforeSleep = 1 << 12; // about 3 ms of yields after the spin
 constexpr int64_t kChunksPerThread = 4;
+
+int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 inline void backOff(int spins) {
   if (spins < kSpinsBeforeYield)
@@ -86,7 +93,13 @@ void ThreadPool::work(int index) {
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load())
       return;
-    runChunks();
+    if (profiling_) {
+      started_[size_t(index)] = nowNs();
+      runChunks();
+      finished_[size_t(index)] = nowNs();
+    } else {
+      runChunks();
+    }
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
@@ -103,6 +116,12 @@ void ThreadPool::parallelFor(int64_t n, KilnTaskFn fn, void *arg) {
   chunks_ = std::min<int64_t>(n, int64_t(threads_) * kChunksPerThread);
   nextChunk_.store(0, std::memory_order_relaxed);
   pending_.store(threads_ - 1, std::memory_order_relaxed);
+  profiling_ = profiler_ != nullptr;
+  if (profiling_) {
+    started_.resize(size_t(threads_));
+    finished_.resize(size_t(threads_));
+    regionStart_ = nowNs();
+  }
   {
     // Under the lock, so a worker about to sleep cannot miss the bump.
     std::lock_guard<std::mutex> lock(mutex_);
@@ -111,8 +130,17 @@ void ThreadPool::parallelFor(int64_t n, KilnTaskFn fn, void *arg) {
   if (sleepers_.load() > 0)
     wake_.notify_all();
   runChunks();
+  int64_t callerDone = profiling_ ? nowNs() : 0;
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0;)
     backOff(++spins);
+  if (profiling_) {
+    // Each thread's wait: from the region's start to its own, and from its last chunk to the end.
+    int64_t end = nowNs();
+    double wait = double(end - callerDone);
+    for (int i = 1; i < threads_; ++i)
+      wait += double(started_[size_t(i)] - regionStart_) + double(end - finished_[size_t(i)]);
+    profiler_->addWait(wait);
+  }
 }
 
 void ThreadPool::parallelForC(void *pool, int64_t n, KilnTaskFn fn, void *arg) {

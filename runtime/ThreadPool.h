@@ -12,6 +12,8 @@
 
 namespace kiln::rt {
 
+class Profiler;
+
 /// Workers wait spinning, then yielding, then sleeping for the next parallel_for;
 /// the caller works too, and waits for the others spinning then yielding. A decode
 /// step issues ~60 of these, so a wake-up must cost microseconds, not a futex round
@@ -29,6 +31,9 @@ public:
   /// The C entry the kernels call (KilnRuntimeContext::parallel_for).
   static void parallelForC(void *pool, int64_t n, KilnTaskFn fn, void *arg);
   const KilnRuntimeContext &context() const { return context_; }
+  /// While set, each parallel region adds its threads' waiting to the profiler's current
+  /// kind (Profile.h). Set and cleared by the calling thread between regions.
+  void setProfiler(Profiler *profiler) { profiler_ = profiler; }
 
 private:
   void work(int index);
@@ -48,6 +53,10 @@ private:
   int64_t chunks_ = 0;
   std::atomic<int64_t> nextChunk_{0};
   KilnRuntimeContext context_{};
+  Profiler *profiler_ = nullptr;
+  bool profiling_ = false;                  ///< this region is timed (read by the workers)
+  int64_t regionStart_ = 0;                 ///< ns
+  std::vector<int64_t> started_, finished_; ///< ns, per thread, this region
 };
 
 } // namespace kiln::rt

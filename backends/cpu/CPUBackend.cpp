@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "CPUBackend.h"
 #include "kernels/KernelABI.h"
+#include "kiln/Backend/Timing.h"
 
 #include "kiln/Backend/Backend.h"
 #include "kiln/Backend/ModelSection.h"
@@ -75,7 +76,9 @@ public:
     ctx->loadDialect<LLVM::LLVMDialect, arith::ArithDialect, scf::SCFDialect, math::MathDialect>();
     OwningOpRef<ModuleOp> lowered = ModuleOp::create(module.getLoc());
     WeightPacker packer(writer);
+    mlir::TimingScope timer = compileTiming().nest("lower graphs, pack weights");
     std::vector<GraphInfo> graphs = lowerGraphs(module, *lowered, packer);
+    timer.stop();
     if (stage == "lowered") {
       llvm::raw_string_ostream os(stageOut);
       lowered->print(os);

@@ -1,6 +1,7 @@
 //===- CodeGen.cpp - LLVM-dialect graphs -> native shared object ----------===//
 #include "CPUBackend.h"
 
+#include "kiln/Backend/Timing.h"
 #include "kiln/Support/Error.h"
 #include "kiln/Support/File.h"
 
@@ -136,7 +137,9 @@ std::string findLinker() {
 } // namespace
 
 std::string generateCode(mlir::ModuleOp module, const CodeGenOptions &o, const std::string &stage) {
+  mlir::TimingScope timer = compileTiming().nest("to the LLVM dialect");
   lowerToLLVMDialect(module);
+  timer = compileTiming().nest("translate to LLVM IR");
   mlir::registerBuiltinDialectTranslation(*module.getContext());
   mlir::registerLLVMDialectTranslation(*module.getContext());
   llvm::LLVMContext llvmContext;
@@ -170,7 +173,9 @@ std::string generateCode(mlir::ModuleOp module, const CodeGenOptions &o, const s
   }
   if (llvm::verifyModule(*graph, &llvm::errs()))
     throw Error("cpu backend: generated LLVM IR does not verify");
+  timer = compileTiming().nest("LLVM optimize (O3)");
   optimize(*graph, *tm);
+  timer = compileTiming().nest("LLVM codegen (object)");
 
   if (stage == "llvm") {
     std::string text;
@@ -192,6 +197,7 @@ std::string generateCode(mlir::ModuleOp module, const CodeGenOptions &o, const s
   // and the graph reaches them through calls it could not inline anyway: the dispatchers pick a
   // variant at load). Optimizing and emitting that library took 3.6 s of every compile.
   // model.so with lld, as IREE does for its CPU artifacts; --emit obj: one relocatable object.
+  timer = compileTiming().nest("link model.so (lld)");
   std::string kernelObject = (fs::path(o.kernelBitcodeDir) / ("kernels-" + arch + ".o")).string();
   if (!fs::is_regular_file(kernelObject))
     throw Error(kernelObject + ": missing: the prebuilt kernel object of the cpu backend (rebuild or reinstall Kiln)");

@@ -14,12 +14,14 @@
 //
 //===----------------------------------------------------------------------===//
 #include "CPUBackend.h"
+#include "kernels/KernelABI.h"
 
 #include "kiln/Backend/MemoryPlan.h"
 #include "kiln/IR/Adapters.h"
 #include "kiln/IR/KilnOps.h"
 #include "kiln/Interpreter/Interpreter.h"
 #include "kiln/Quant/Quant.h"
+#include "kiln/Support/Checksum.h"
 #include "kiln/Support/Error.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -28,8 +30,10 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cstring>
 #include <functional>
 
 using namespace mlir;
@@ -274,8 +278,81 @@ private:
   }
 
   void callKernel(StringRef name, ValueRange args) {
+    int kind = llvm::StringSwitch<int>(name)
+                   .Case("kiln_uk_linear", KILN_PROFILE_LINEAR_F32)
+                   .Case("kiln_uk_linear_f16", KILN_PROFILE_LINEAR_F16)
+                   .Case("kiln_uk_linear_bf16", KILN_PROFILE_LINEAR_BF16)
+                   .Case("kiln_uk_linear_q8", KILN_PROFILE_LINEAR_INT8)
+                   .Case("kiln_uk_linear_q4", KILN_PROFILE_LINEAR_INT4)
+                   .Case("kiln_uk_linear_w8a8", KILN_PROFILE_LINEAR_W8A8)
+                   .Case("kiln_uk_linear_w4a8", KILN_PROFILE_LINEAR_W4A8)
+                   .Case("kiln_uk_linear_s24", KILN_PROFILE_LINEAR_S24)
+                   .Case("kiln_uk_quantize_rows", KILN_PROFILE_QUANTIZE_ROWS)
+                   .Cases("kiln_uk_attention", "kiln_uk_attention_q8kv", KILN_PROFILE_ATTENTION)
+                   .Case("kiln_uk_cache_write_q8", KILN_PROFILE_CACHE_WRITE)
+                   .Default(KILN_PROFILE_OTHER);
+    if (inHead_ && kind >= KILN_PROFILE_LINEAR_F32 && kind <= KILN_PROFILE_LINEAR_S24)
+      kind = KILN_PROFILE_LM_HEAD;
+    mark(kind);
     auto fn = out_.lookupSymbol<LLVM::LLVMFuncOp>(name);
     b_.create<LLVM::CallOp>(loc_, fn, args);
+  }
+
+  /// Emits `body` once per distinct `key` (the op kind and every static size, stride and
+  /// constant it bakes in) as a private noinline function of `args.size()` pointers, and
+  /// calls it here with `args`. The 12 blocks' identical loops (layer norms, GELU, adds, cache
+  /// writes) are then optimized and compiled once, not once per block and graph: LLVM's O3 and
+  /// code generation of the inlined copies were most of a GPT-2 124M compile.
+  void outlined(const std::string &key, ArrayRef<Value> args, function_ref<void(ArrayRef<Value>)> body) {
+    std::string name = "kiln_loop_" + checksumHex(checksum64(key.data(), key.size()));
+    auto fn = out_.lookupSymbol<LLVM::LLVMFuncOp>(name);
+    if (!fn) {
+      OpBuilder::InsertionGuard guard(b_);
+      b_.setInsertionPointToEnd(out_.getBody());
+      SmallVector<Type> types(args.size(), ptrTy());
+      fn = b_.create<LLVM::LLVMFuncOp>(loc_, name, LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(b_.getContext()), types),
+                                       LLVM::Linkage::Internal);
+      fn->setAttr("passthrough", b_.getArrayAttr({b_.getStringAttr("noinline")}));
+      Block *entry = fn.addEntryBlock(b_);
+      b_.setInsertionPointToStart(entry);
+      body(SmallVector<Value>(entry->getArguments().begin(), entry->getArguments().end()));
+      b_.create<LLVM::ReturnOp>(loc_, ValueRange{});
+    }
+    b_.create<LLVM::CallOp>(loc_, fn, args);
+  }
+
+  /// if (rt->profile_mark) rt->profile_mark(rt->profiler, event): what runs from here on
+  /// (KernelABI.h). A mark repeating the op's previous one is left out.
+  void mark(int kind) {
+    int32_t event = KILN_PROFILE_EVENT(kind, layer_);
+    if (event == lastMark_)
+      return;
+    lastMark_ = event;
+    Value fn = b_.create<LLVM::LoadOp>(loc_, ptrTy(), elementPtr(rt_, i64(3), ptrTy())); // after 2 pointers, 2 i32
+    Value set = b_.create<LLVM::ICmpOp>(loc_, LLVM::ICmpPredicate::ne, fn, null());
+    auto ifOp = b_.create<scf::IfOp>(loc_, set, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b_);
+    b_.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    Value profiler = b_.create<LLVM::LoadOp>(loc_, ptrTy(), elementPtr(rt_, i64(4), ptrTy()));
+    auto voidTy = LLVM::LLVMVoidType::get(b_.getContext());
+    auto fnTy = LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), b_.getI32Type()});
+    b_.create<LLVM::CallOp>(loc_, fnTy, ValueRange{fn, profiler, b_.create<arith::ConstantIntOp>(loc_, event, 32)});
+  }
+
+  /// The block (h.N) an op's weights belong to; -1 for other weights (wte, wpe, ln_f).
+  void noteLayer(Operation &op) {
+    for (Value v : op.getOperands())
+      if (GlobalOp global = v.getDefiningOp<WeightOp>() ? globalOf(v) : GlobalOp()) {
+        llvm::StringRef name = global.getSymName();
+        int layer = -1;
+        if (name.consume_front("h.")) {
+          llvm::StringRef digits = name.take_while([](char c) { return c >= '0' && c <= '9'; });
+          if (digits.getAsInteger(10, layer))
+            layer = -1;
+        }
+        layer_ = layer;
+        return;
+      }
   }
 
   void emit(const std::string &symbol) {
@@ -295,6 +372,19 @@ private:
 
     for (Operation &op : func_.getBody().front()) {
       loc_ = op.getLoc();
+      noteLayer(op);
+      lastMark_ = -1;
+      if (isa<EmbeddingOp>(op))
+        mark(KILN_PROFILE_EMBEDDING);
+      else if (isa<AddOp, GeluOp>(op))
+        mark(KILN_PROFILE_ELEMENTWISE);
+      else if (isa<LayerNormOp, ResidualLayerNormOp>(op))
+        mark(KILN_PROFILE_LAYER_NORM);
+      else if (isa<CacheUpdateOp>(op))
+        mark(KILN_PROFILE_CACHE_WRITE);
+      else if (isa<SelectLastOp>(op))
+        mark(KILN_PROFILE_SELECT_LAST);
+      inHead_ = isa<LMHeadOp>(op);
       llvm::TypeSwitch<Operation *>(&op)
           .Case<WeightOp, SplitOp, SplitHeadsOp, MergeHeadsOp, func::ReturnOp>([](auto) {})
           .Case<EmbeddingOp>([&](EmbeddingOp e) { emitEmbedding(e); })
@@ -332,8 +422,10 @@ private:
                                                i64(int4Group(l.getWeight()))});
             else
               unsupported(l, "linear weights of format " + format + " have no cpu kernel (f32, f16, bf16, int8, int4 do)");
-            if (auto epilogue = l.getGeluEpilogue())
+            if (auto epilogue = l.getGeluEpilogue()) {
+              mark(KILN_PROFILE_ELEMENTWISE);
               emitGeluLoop(ptr(l.getResult()), ptr(l.getResult()), numElements(l.getType()), *epilogue);
+            }
           })
           .Case<LMHeadOp>([&](LMHeadOp h) {
             requireDense(h, h.getInput());
@@ -526,13 +618,17 @@ private:
   }
 
   void emitAdd(AddOp a) {
-    int64_t cols = lastDim(a.getResult());
-    Value l = ptr(a.getLhs()), r = ptr(a.getRhs()), o = ptr(a.getResult());
+    int64_t cols = lastDim(a.getResult()), n = rows(a.getResult());
     int64_t ls = stride(a.getLhs()), rs = stride(a.getRhs()), os = stride(a.getResult());
-    loop(rows(a.getResult()), [&](Value row) {
-      loop(cols, [&](Value c) {
-        Value sum = b_.create<arith::AddFOp>(loc_, load(l, add(mul(row, i64(ls)), c)), load(r, add(mul(row, i64(rs)), c)));
-        store(sum, o, add(mul(row, i64(os)), c));
+    std::string key = "add " + std::to_string(n) + "x" + std::to_string(cols) + " " + std::to_string(ls) + " " +
+                      std::to_string(rs) + " " + std::to_string(os);
+    outlined(key, {ptr(a.getLhs()), ptr(a.getRhs()), ptr(a.getResult())}, [&](ArrayRef<Value> p) {
+      Value l = p[0], r = p[1], o = p[2];
+      loop(n, [&](Value row) {
+        loop(cols, [&](Value c) {
+          Value sum = b_.create<arith::AddFOp>(loc_, load(l, add(mul(row, i64(ls)), c)), load(r, add(mul(row, i64(rs)), c)));
+          store(sum, o, add(mul(row, i64(os)), c));
+        });
       });
     });
   }
@@ -540,12 +636,26 @@ private:
   /// Layer norm of `input` (+ `residual`, whose sum is stored to `sum`) over
   /// the last axis, one row at a time.
   void emitLayerNorm(Value input, Value residual, Value gamma, Value beta, APFloat epsilon, Value sum, Value result) {
-    int64_t cols = lastDim(input), xs = stride(input), os = stride(result);
-    Value x = ptr(input), g = ptr(gamma), bt = ptr(beta), o = ptr(result);
-    Value r = residual ? ptr(residual) : Value(), s = sum ? ptr(sum) : Value();
+    int64_t cols = lastDim(input), xs = stride(input), os = stride(result), nrows = rows(input);
     int64_t rs = residual ? stride(residual) : 0, ss = sum ? stride(sum) : 0;
-    Value n = f32(double(cols)), eps = f32(epsilon.convertToDouble());
-    loop(rows(input), [&](Value row) {
+    float epsValue = float(epsilon.convertToDouble());
+    uint32_t epsBits;
+    std::memcpy(&epsBits, &epsValue, 4);
+    std::string key = "layernorm " + std::to_string(nrows) + "x" + std::to_string(cols) + " " + std::to_string(xs) + " " +
+                      std::to_string(os) + " " + (residual ? "residual " + std::to_string(rs) + " " + std::to_string(ss) : "") +
+                      " eps " + std::to_string(epsBits);
+    SmallVector<Value> args = {ptr(input), ptr(gamma), ptr(beta), ptr(result)};
+    if (residual)
+      args.append({ptr(residual), ptr(sum)});
+    outlined(key, args, [&](ArrayRef<Value> p) { layerNormLoops(p, residual != Value(), nrows, cols, xs, os, rs, ss, epsValue); });
+  }
+
+  void layerNormLoops(ArrayRef<Value> p, bool residual, int64_t nrows, int64_t cols, int64_t xs, int64_t os, int64_t rs,
+                      int64_t ss, float epsValue) {
+    Value x = p[0], g = p[1], bt = p[2], o = p[3];
+    Value r = residual ? p[4] : Value(), s = residual ? p[5] : Value();
+    Value n = f32(double(cols)), eps = f32(epsValue);
+    loop(nrows, [&](Value row) {
       Value base = mul(row, i64(xs));
       // The row being normalised: the input, or the residual sum (stored first).
       Value src = x;
@@ -609,8 +719,13 @@ private:
   }
 
   /// out[i] = gelu(in[i]) for i < n (in and out may be the same buffer).
-  void emitGeluLoop(Value x, Value o, int64_t n, GeluApproximation approximation) {
+  void emitGeluLoop(Value in, Value out, int64_t n, GeluApproximation approximation) {
     bool tanhForm = approximation == GeluApproximation::tanh;
+    std::string key = "gelu " + std::to_string(n) + (tanhForm ? " tanh" : " erf");
+    outlined(key, {in, out}, [&](ArrayRef<Value> p) { geluLoop(p[0], p[1], n, tanhForm); });
+  }
+
+  void geluLoop(Value x, Value o, int64_t n, bool tanhForm) {
     loop(n, [&](Value i) {
       Value v = load(x, i);
       Value inner;
@@ -653,16 +768,21 @@ private:
         callKernel("kiln_uk_cache_write_q8", {rt_, src, i64(us), pos, i64(S), dst, i64(H), i64(C), i64(D)});
         return;
       }
-      loop(S, [&](Value s) {
-        Value p = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(pos, s, b_.getI32Type()));
-        Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, p, i64(0));
-        auto ifOp = b_.create<scf::IfOp>(loc_, valid, /*withElseRegion=*/false);
-        OpBuilder::InsertionGuard guard(b_);
-        b_.setInsertionPointToStart(&ifOp.getThenRegion().front());
-        loop(H, [&](Value h) {
-          Value dstRow = mul(add(mul(h, i64(C)), p), i64(D));
-          Value srcRow = add(mul(s, i64(us)), mul(h, i64(D)));
-          loop(D, [&](Value d) { store(load(src, add(srcRow, d)), dst, add(dstRow, d)); });
+      std::string key = "cache-write " + std::to_string(S) + " " + std::to_string(H) + " " + std::to_string(C) + " " +
+                        std::to_string(D) + " " + std::to_string(us);
+      outlined(key, {src, dst, pos}, [&](ArrayRef<Value> a) {
+        Value src = a[0], dst = a[1], pos = a[2];
+        loop(S, [&](Value s) {
+          Value p = b_.create<arith::ExtSIOp>(loc_, b_.getI64Type(), load(pos, s, b_.getI32Type()));
+          Value valid = b_.create<arith::CmpIOp>(loc_, arith::CmpIPredicate::sge, p, i64(0));
+          auto ifOp = b_.create<scf::IfOp>(loc_, valid, /*withElseRegion=*/false);
+          OpBuilder::InsertionGuard guard(b_);
+          b_.setInsertionPointToStart(&ifOp.getThenRegion().front());
+          loop(H, [&](Value h) {
+            Value dstRow = mul(add(mul(h, i64(C)), p), i64(D));
+            Value srcRow = add(mul(s, i64(us)), mul(h, i64(D)));
+            loop(D, [&](Value d) { store(load(src, add(srcRow, d)), dst, add(dstRow, d)); });
+          });
         });
       });
     });
@@ -698,6 +818,9 @@ private:
   DenseMap<Value, Place> places_;
   uint64_t arenaBytes_ = 0;
   int64_t scratchOffset_ = 0, scratchBytes_ = 0; ///< bytes, in the arena
+  int layer_ = -1;        ///< the block of the op being lowered (profile marks)
+  int32_t lastMark_ = -1; ///< the op's last profile mark
+  bool inHead_ = false;   ///< lowering an LM head: its linear kernel is marked as the head
 };
 
 } // namespace

@@ -10,6 +10,7 @@
 #include "Args.h"
 #include "Driver.h"
 
+#include "kiln/Runtime/Profile.h"
 #include "kiln/Runtime/Runtime.h"
 #include "kiln/Runtime/Sampler.h"
 #include "kiln/Support/Error.h"
@@ -20,8 +21,10 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <atomic>
 #include <memory>
 #include <sys/resource.h>
+#include <thread>
 
 namespace kiln {
 
@@ -43,6 +46,162 @@ void randomIds(std::vector<int32_t> &ids, int64_t vocab, uint64_t &state) {
 } // namespace
 
 namespace {
+/// --floor's streaming read bandwidth (bench/peers/membw.c's measurement, in process):
+/// `threads` threads each sum their slice of a buffer far larger than the caches; the best
+/// of `passes` passes, in GB/s (1e9 bytes), each timed from the first thread's start to the
+/// last one's end.
+double readBandwidth(int threads, size_t bytes = size_t(512) << 20, int passes = 5) {
+  size_t n = bytes / sizeof(uint64_t);
+  std::vector<uint64_t> buffer;
+  buffer.resize(n); // zeroed by the kernel's pages on first touch below
+  auto slice = [&](int t) { return std::make_pair(n * size_t(t) / size_t(threads), n * size_t(t + 1) / size_t(threads)); };
+  {
+    std::vector<std::thread> touch;
+    for (int t = 0; t < threads; ++t)
+      touch.emplace_back([&, t] {
+        auto [b, e] = slice(t);
+        for (size_t i = b; i < e; ++i)
+          buffer[i] = i * 2654435761u;
+      });
+    for (auto &th : touch)
+      th.join();
+  }
+  double best = 0;
+  std::atomic<uint64_t> sink{0};
+  for (int pass = 0; pass < passes; ++pass) {
+    std::atomic<int> ready{0};
+    std::vector<Clock::time_point> start(static_cast<size_t>(threads)), end(static_cast<size_t>(threads));
+    std::vector<std::thread> readers;
+    for (int t = 0; t < threads; ++t)
+      readers.emplace_back([&, t] {
+        ready.fetch_add(1);
+        while (ready.load() < threads) {
+        }
+        auto [b, e] = slice(t);
+        start[size_t(t)] = Clock::now();
+        uint64_t sum = 0;
+        for (size_t i = b; i < e; ++i)
+          sum += buffer[i];
+        end[size_t(t)] = Clock::now();
+        sink.fetch_add(sum);
+      });
+    for (auto &th : readers)
+      th.join();
+    double seconds = std::chrono::duration<double>(*std::max_element(end.begin(), end.end()) -
+                                                   *std::min_element(start.begin(), start.end()))
+                         .count();
+    best = std::max(best, double(n * sizeof(uint64_t)) / seconds / 1e9);
+  }
+  if (sink.load() == 1) // keeps the sums
+    std::fprintf(stderr, " ");
+  return best;
+}
+
+/// --profile: one more run (after the timed ones, so they are not perturbed) with a profiler
+/// attached; its report as JSON (printProfile prints it as a table).
+nlohmann::ordered_json profileRun(rt::Session &session, const std::vector<int32_t> &prompt, int64_t n,
+                                  bool perLayer) {
+  rt::Profiler profiler;
+  session.reset();
+  session.setProfiler(&profiler);
+  session.feedPrompt(prompt.data(), prompt.size());
+  int32_t id = session.greedy();
+  for (int64_t i = 0; i < n; ++i) {
+    session.feedToken(id);
+    id = session.greedy();
+  }
+  session.setProfiler(nullptr);
+
+  using P = rt::Profiler;
+  const P::Phase phases[] = {P::Prefill, P::Decode};
+  // Prefill per run of the whole prompt; decode per step.
+  double per[2] = {1.0, double(std::max<uint64_t>(1, profiler.runs(P::Decode)))};
+  nlohmann::ordered_json report;
+  report["threads"] = session.threads();
+  for (P::Phase phase : phases) {
+    nlohmann::ordered_json j;
+    double total = profiler.totalNs(phase);
+    j[phase == P::Prefill ? "ms" : "ms_per_step"] = total / per[phase] / 1e6;
+    j[phase == P::Prefill ? "graph_runs" : "steps"] = profiler.runs(phase);
+    double wait = 0;
+    nlohmann::ordered_json kinds = nlohmann::ordered_json::object();
+    for (int k = 0; k < P::kinds(); ++k) {
+      P::Stat st = profiler.stat(phase, k);
+      if (st.calls == 0 && st.ns == 0)
+        continue;
+      wait += st.waitNs;
+      kinds[P::kindName(k)] = {{"ms", st.ns / per[phase] / 1e6}, {"share", total > 0 ? st.ns / total : 0.0},
+                               {"wait_ms", st.waitNs / per[phase] / 1e6}, {"calls", double(st.calls) / per[phase]}};
+    }
+    j["wait_ms"] = wait / per[phase] / 1e6;
+    j["kinds"] = kinds;
+    if (perLayer) {
+      nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+      for (int l = -1; l < profiler.layers(); ++l) {
+        nlohmann::ordered_json row;
+        row["layer"] = l;
+        double ms = 0;
+        for (int k = 0; k < P::kinds(); ++k) {
+          P::Stat st = profiler.stat(phase, k, l);
+          if (st.calls == 0 && st.ns == 0)
+            continue;
+          row["kinds"][P::kindName(k)] = st.ns / per[phase] / 1e6;
+          ms += st.ns / per[phase] / 1e6;
+        }
+        row["ms"] = ms;
+        layers.push_back(row);
+      }
+      j["layers"] = layers;
+    }
+    report[phase == P::Prefill ? "prefill" : "decode"] = j;
+  }
+  report["prompt_len"] = prompt.size();
+  return report;
+}
+
+/// kiln bench --profile's table of profileRun's report.
+void printProfile(const nlohmann::ordered_json &report, bool perLayer) {
+  using P = rt::Profiler;
+  const auto &pre = report["prefill"], &dec = report["decode"];
+  int threads = report["threads"].get<int>();
+  std::printf("\nprofile (one more run with the profiler attached; %d thread%s):\n", threads, threads == 1 ? "" : "s");
+  std::printf("  prefill: %.2f ms for %zu tokens (%llu graph runs); decode: %.3f ms per step (%llu steps)\n",
+              pre["ms"].get<double>(), report["prompt_len"].get<size_t>(), pre["graph_runs"].get<unsigned long long>(),
+              dec["ms_per_step"].get<double>(), dec["steps"].get<unsigned long long>());
+  std::printf("  %-22s %10s %7s %10s %8s   %10s %7s %10s %8s\n", "kind", "prefill ms", "share", "wait ms", "calls",
+              "decode ms", "share", "wait ms", "calls");
+  for (int k = 0; k < P::kinds(); ++k) {
+    const char *name = P::kindName(k);
+    bool inPre = pre["kinds"].contains(name), inDec = dec["kinds"].contains(name);
+    if (!inPre && !inDec)
+      continue;
+    std::printf("  %-22s", name);
+    for (const auto *ph : {&pre, &dec}) {
+      if ((*ph)["kinds"].contains(name)) {
+        const auto &e = (*ph)["kinds"][name];
+        std::printf(" %10.3f %6.1f%% %10.3f %8.1f  ", e["ms"].get<double>(), 100 * e["share"].get<double>(),
+                    e["wait_ms"].get<double>(), e["calls"].get<double>());
+      } else {
+        std::printf(" %10s %7s %10s %8s  ", "", "", "", "");
+      }
+    }
+    std::printf("\n");
+  }
+  std::printf("  %-22s %10.3f %7s %10.3f %8s   %10.3f %7s %10.3f\n", "total", pre["ms"].get<double>(), "",
+              pre["wait_ms"].get<double>(), "", dec["ms_per_step"].get<double>(), "", dec["wait_ms"].get<double>());
+  std::printf("  (decode columns per step; wait ms: the pool's threads waiting for a parallel region to reach them\n"
+              "   or for the others to finish it, summed over threads, charged to the kind that issued it)\n");
+  if (perLayer) {
+    std::printf("  per block (ms; decode per step): %-8s %12s %12s\n", "block", "prefill", "decode");
+    for (size_t i = 0; i < pre["layers"].size(); ++i) {
+      int l = pre["layers"][i]["layer"].get<int>();
+      std::string name = l < 0 ? "outside" : "h." + std::to_string(l);
+      double d = i < dec["layers"].size() ? dec["layers"][i]["ms"].get<double>() : 0.0;
+      std::printf("  %33s %-8s %12.3f %12.3f\n", "", name.c_str(), pre["layers"][i]["ms"].get<double>(), d);
+    }
+  }
+}
+
 /// --batch 1,2,4,8: decode steps of B sequences at once (rt::Batch), like llama.cpp's
 /// batched-bench: each slot is prefilled with its own prompt (untimed), then `n` steps
 /// decode one greedy token for every slot.
@@ -144,17 +303,24 @@ int benchBatches(const Args &args, rt::Artifact &artifact, int64_t promptLen, in
 
 int benchCommand(int argc, char **argv) {
   Args args("bench", {"--prompt-len", "-n", "--threads", "--repeats", "--kernels", "--against", "--device", "--batch"},
-            {"--json", "--help"});
+            {"--json", "--help", "--profile", "--profile-layers", "--floor"});
   args.parse(argc, argv, 2);
   if (args.has("--help")) {
     std::cout << "usage: kiln bench ARTIFACT_DIR [--prompt-len 128] [-n 128] [--threads N] [--repeats 5]\n"
-                 "                  [--kernels NAME] [--device N] [--against BASELINE_DIR] [--batch 1,2,4,8] [--json]\n"
+                 "                  [--kernels NAME] [--device N] [--against BASELINE_DIR] [--batch 1,2,4,8]\n"
+                 "                  [--profile] [--profile-layers] [--floor] [--json]\n"
                  "Prefill tokens/s and decode ms/token (medians of --repeats runs after a warm-up).\n"
                  "--against: the baseline artifact runs in the same process, alternating with this one\n"
                  "token by token; prints the speed-ups (median over the repeats of baseline time /\n"
                  "this time).\n"
                  "--batch: aggregate decode tokens/s and ms per step with B sequences decoded at once\n"
-                 "(kiln compile --decode-batch), one line (one JSON object with --json) per size.\n";
+                 "(kiln compile --decode-batch), one line (one JSON object with --json) per size.\n"
+                 "--profile: after the timed runs, one more run with a profiler attached prints where\n"
+                 "prefill and a decode step spend their time, per op kind, with the threads' waiting at\n"
+                 "parallel regions; --profile-layers adds each block's total (cpu artifacts).\n"
+                 "--floor: measures the streaming read bandwidth after the timed runs (512 MiB, the\n"
+                 "session's thread count) and reports decode's floor, the bytes a step reads (weights,\n"
+                 "and the KV cache at the measured positions) over that bandwidth, and the fraction.\n";
     return 0;
   }
   int64_t promptLen = args.getInt("--prompt-len", 128), n = args.getInt("-n", 128);
@@ -173,9 +339,14 @@ int benchCommand(int argc, char **argv) {
   if (promptLen + n > artifact->contextLength())
     args.error("--prompt-len + -n = " + std::to_string(promptLen + n) + " exceeds the artifact's context of " +
                std::to_string(artifact->contextLength()));
+  bool profile = args.has("--profile") || args.has("--profile-layers");
+  if (profile && artifact->target() != "cpu")
+    args.error("--profile: profiles cpu artifacts only; this one is for " + artifact->target());
   if (args.has("--batch")) {
     if (args.has("--against"))
       args.error("--batch and --against do not combine");
+    if (profile)
+      args.error("--profile profiles single-sequence runs; it does not combine with --batch");
     return benchBatches(args, *artifact, promptLen, n, threads, repeats);
   }
   rt::Session session(*artifact, int(threads));
@@ -235,6 +406,26 @@ int benchCommand(int argc, char **argv) {
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   uint64_t peakRss = uint64_t(usage.ru_maxrss) * 1024;
+  // The floor: bytes a decode step reads (the weights it streams, and K and V of every layer
+  // up to the step's position, averaged over the measured steps) over the read bandwidth.
+  nlohmann::ordered_json floor;
+  if (args.has("--floor")) {
+    double kvPerPosition = 0;
+    for (int64_t l = 0; l < artifact->layers(); ++l)
+      kvPerPosition += 2.0 * double(artifact->cacheBytes(l)) / double(artifact->contextLength());
+    double meanPositions = double(promptLen) + double(n + 1) / 2.0;
+    double weightBytes = double(artifact->decodeReadBytes()), kvBytes = kvPerPosition * meanPositions;
+    double gbps = readBandwidth(session.threads());
+    double floorMs = (weightBytes + kvBytes) / (gbps * 1e9) * 1000.0;
+    floor["read_gb_s"] = gbps;
+    floor["weight_bytes_per_token"] = weightBytes;
+    floor["kv_bytes_per_token"] = kvBytes;
+    floor["ms_per_token"] = floorMs;
+    floor["decode_vs_floor"] = median(decodeMs) / floorMs;
+  }
+  nlohmann::ordered_json profileReport;
+  if (profile)
+    profileReport = profileRun(session, prompt, n, args.has("--profile-layers"));
   if (args.has("--json")) {
     nlohmann::ordered_json j;
     j["prefill_tok_s"] = median(prefillRates);
@@ -255,6 +446,10 @@ int benchCommand(int argc, char **argv) {
       j["decode_speedup"] = median(decodeSpeedups);
       j["decode_speedups"] = decodeSpeedups;
     }
+    if (!floor.is_null())
+      j["floor"] = floor;
+    if (profile)
+      j["profile"] = profileReport;
     std::cout << j.dump() << "\n";
   } else {
     if (artifact->target() == "cpu")
@@ -272,6 +467,15 @@ int benchCommand(int argc, char **argv) {
       std::printf("against:   %s (%.1f MB): prefill %.2fx, decode %.2fx as fast (token by token in turn)\n",
                   baseline->dir().c_str(), baseline->weightBytes() / 1e6, median(prefillSpeedups),
                   median(decodeSpeedups));
+    if (!floor.is_null())
+      std::printf("floor:     %.1f MB/token (weights %.1f, KV cache %.1f at the measured positions) at %.1f GB/s "
+                  "read = %.2f ms/token; decode is %.2fx the floor\n",
+                  (floor["weight_bytes_per_token"].get<double>() + floor["kv_bytes_per_token"].get<double>()) / 1e6,
+                  floor["weight_bytes_per_token"].get<double>() / 1e6, floor["kv_bytes_per_token"].get<double>() / 1e6,
+                  floor["read_gb_s"].get<double>(), floor["ms_per_token"].get<double>(),
+                  floor["decode_vs_floor"].get<double>());
+    if (profile)
+      printProfile(profileReport, args.has("--profile-layers"));
   }
   return 0;
 }

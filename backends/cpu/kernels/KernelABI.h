@@ -17,7 +17,10 @@
 extern "C" {
 #endif
 
-#define KILN_MODEL_ABI_VERSION 2
+/* 3: KilnRuntimeContext gained profile_mark/profiler (appended; the runtime
+ * still loads ABI 2 model libraries, which never read them, without profiling). */
+#define KILN_MODEL_ABI_VERSION 3
+#define KILN_MODEL_ABI_OLDEST 2
 #define KILN_PANEL 16
 /* Linear kernels compute each of up to this many rows exactly as they
  * compute a single row (M = 1): a batched decode step (one row per
@@ -31,12 +34,41 @@ extern "C" {
 /* Work-splitting callback the runtime provides: runs fn(arg, begin, end)
  * over [0, n) split across its thread pool, and returns when all are done. */
 typedef void (*KilnTaskFn)(void *arg, int64_t begin, int64_t end);
+/* Since model ABI 3, profile_mark: NULL, or called before each op of a graph
+ * runs with KILN_PROFILE_EVENT(kind, layer), so the runtime can attribute the
+ * time to the next mark (kiln bench --profile). A NULL test per op when off. */
 typedef struct KilnRuntimeContext {
   void (*parallel_for)(void *pool, int64_t n, KilnTaskFn fn, void *arg);
   void *pool;
   int32_t threads;
   int32_t reserved;
+  void (*profile_mark)(void *profiler, int32_t event);
+  void *profiler;
 } KilnRuntimeContext;
+
+/* What a graph is doing from a profile mark on. Layers are the transformer
+ * blocks (h.N); -1 for what lies outside them (embedding, final norm, head). */
+enum KilnProfileKind {
+  KILN_PROFILE_OTHER = 0,
+  KILN_PROFILE_EMBEDDING,
+  KILN_PROFILE_LAYER_NORM,
+  KILN_PROFILE_ELEMENTWISE, /* residual adds, GELU (unfused or a linear's epilogue) */
+  KILN_PROFILE_LINEAR_F32,
+  KILN_PROFILE_LINEAR_F16,
+  KILN_PROFILE_LINEAR_BF16,
+  KILN_PROFILE_LINEAR_INT8,
+  KILN_PROFILE_LINEAR_INT4,
+  KILN_PROFILE_LINEAR_W8A8,
+  KILN_PROFILE_LINEAR_W4A8,
+  KILN_PROFILE_LINEAR_S24,
+  KILN_PROFILE_QUANTIZE_ROWS, /* int8 activations */
+  KILN_PROFILE_ATTENTION,
+  KILN_PROFILE_CACHE_WRITE,
+  KILN_PROFILE_LM_HEAD,
+  KILN_PROFILE_SELECT_LAST,
+  KILN_PROFILE_KINDS
+};
+#define KILN_PROFILE_EVENT(kind, layer) ((int32_t)(kind) | (int32_t)((layer) + 1) << 8)
 
 /* CPU feature bits the runtime reports to kiln_model_init. */
 enum {

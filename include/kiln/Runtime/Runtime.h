@@ -43,6 +43,7 @@ using AlignedFloats = std::unique_ptr<float, AlignedFree>;
 /// `floats` zeroed floats, 64-byte aligned (at least one cache line).
 AlignedFloats alignedZeros(size_t floats);
 class DeviceContext;
+class Profiler;
 
 class Artifact {
 public:
@@ -64,6 +65,9 @@ public:
   int64_t heads() const { return heads_; } ///< The checkpoint's n_head.
   int64_t headDim() const { return headDim_; }
   uint64_t weightBytes() const { return weightBytes_; }
+  /// Bytes of weights one decode step reads: all of them but the tables it only gathers a row
+  /// from (the position table; the token table of an untied model), and one adapter block.
+  uint64_t decodeReadBytes() const { return decodeReadBytes_; }
   /// Bytes of layer l's key cache buffer (its value cache is the same size).
   size_t cacheBytes(int64_t layer) const { return cacheBytes_.at(size_t(layer)); }
   const std::string &kernels() const { return kernels_; }
@@ -90,7 +94,7 @@ private:
   std::string dir_;
   void *library_ = nullptr;
   const uint8_t *weights_ = nullptr;
-  uint64_t weightBytes_ = 0;
+  uint64_t weightBytes_ = 0, decodeReadBytes_ = 0;
   Graph prefill_, decode_;
   std::vector<Graph> batched_; ///< decode_b<B> (B > 1), ascending
   int64_t eos_ = -1;
@@ -105,6 +109,7 @@ private:
     uint64_t offset = 0, bytes = 0;
   };
   std::vector<AdapterBlock> adapterBlocks_; ///< "none" first (docs/adapters.md)
+  uint32_t modelAbi_ = 0;                   ///< cpu: the model library's KILN_MODEL_ABI_VERSION
 };
 
 class Session {
@@ -134,6 +139,9 @@ public:
   /// sequence entirely under the new adapter). Throws kiln::Error for an unknown name.
   void setAdapter(const std::string &name);
   const std::string &adapter() const { return adapter_; }
+  /// Profiles this session's graph runs and picks into `profiler` (nullptr: stop); cpu
+  /// artifacts of model ABI 3 or later only (kiln/Runtime/Profile.h). Throws kiln::Error otherwise.
+  void setProfiler(Profiler *profiler);
 
 private:
   friend class Batch;
@@ -154,6 +162,7 @@ private:
   SamplingOptions samplerOptions_;
   std::string adapter_ = "none";
   const uint8_t *adapterBlock_ = nullptr;
+  Profiler *profiler_ = nullptr;
 };
 
 /// Sequences decoded together (kiln compile --decode-batch): `slots` sessions

@@ -3,6 +3,7 @@
 #include "Commands.h"
 
 #include "kiln/Backend/Backend.h"
+#include "kiln/Backend/Timing.h"
 #include "kiln/Passes/Passes.h"
 #include "kiln/Passes/Partitioner.h"
 #include "kiln/Passes/Pipeline.h"
@@ -144,6 +145,11 @@ int compileCommand(int argc, char **argv) {
     args.error("missing -o OUT");
   std::string out = args.get("-o");
 
+  // --timing: every phase, the pass pipeline pass by pass and the backend's own phases.
+  mlir::DefaultTimingManager timing;
+  timing.setEnabled(args.has("--timing"));
+  mlir::TimingScope root = timing.getRootScope();
+  mlir::TimingScope phase = root.nest("import");
   ImportOptions options;
   options.promptLen = args.getInt("--prompt-len", 0);
   options.ctxLen = args.getInt("--ctx-len", 0);
@@ -153,6 +159,7 @@ int compileCommand(int argc, char **argv) {
 
   // The user's pipeline (a file, a list, or the default: pipelines/f32.yaml's
   // passes), then the backend's lowering passes.
+  phase = root.nest("calibration");
   setCalibration(args, module);
   if (args.has("--dump-graph")) {
     // The imported graph, with the groups the fusion partitioner forms as clusters.
@@ -175,10 +182,12 @@ int compileCommand(int argc, char **argv) {
                         [only](mlir::Pass *pass, mlir::Operation *) { return only.empty() || pass->getArgument() == only; },
                         /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
   }
+  phase = root.nest("pass pipeline");
   if (args.has("--timing"))
-    pm.enableTiming();
+    pm.enableTiming(phase);
   if (failed(pm.run(module)) || failed(mlir::verify(module)))
     throw Error("kiln compile: the pass pipeline failed");
+  phase = root.nest("backend: " + backend->name());
   if (args.has("--pass-statistics"))
     std::cerr << "pass statistics:\n" << statisticsReport();
 
@@ -196,8 +205,11 @@ int compileCommand(int argc, char **argv) {
       for (const char *f : {"vocab.json", "merges.txt"})
         if (fs::exists(fs::path(model.checkpointDir) / f))
           writer.copyFile(f, (fs::path(model.checkpointDir) / f).string());
+    setCompileTiming(phase.nest("emit"));
     backend->emit(module, writer, backendOptions, stage, stageOut);
+    setCompileTiming(mlir::TimingScope());
     if (stage == "artifact") {
+      phase = root.nest("write the artifact");
       writer.finish();
       std::cerr << "wrote " << out << "\n";
       return 0;
