@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 namespace kiln {
 
@@ -76,12 +77,19 @@ GPT2Config GPT2Config::parse(const std::string &text, const std::string &file) {
   if (getBool(j, "add_cross_attention", false, file))
     fail(file, "add_cross_attention is not supported (decoder-only GPT-2 only)");
 
-  for (auto [name, value] : {std::pair{"vocab_size", c.vocabSize}, {"n_positions", c.nPositions},
-                             {"n_embd", c.nEmbd}, {"n_layer", c.nLayer}, {"n_head", c.nHead}})
-    if (value <= 0)
-      fail(file, std::string("field '") + name + "' must be positive, got " + std::to_string(value));
-  if (c.nInner < 0)
-    fail(file, "field 'n_inner' must be positive or null");
+  // Upper bounds far above any GPT-2 (XL: n_embd 1600, 48 layers, vocab 50257) keep every size
+  // the importer and the backends multiply out (e.g. 4 * n_embd, vocab * n_embd) within int64
+  // (found by the config fuzz target: n_embd 8.9e18 overflowed the default n_inner).
+  constexpr int64_t kMaxDim = int64_t(1) << 20, kMaxVocab = int64_t(1) << 24, kMaxLayers = 4096;
+  for (auto [name, value, most] : {std::tuple{"vocab_size", c.vocabSize, kMaxVocab},
+                                   {"n_positions", c.nPositions, kMaxDim}, {"n_embd", c.nEmbd, kMaxDim},
+                                   {"n_layer", c.nLayer, kMaxLayers}, {"n_head", c.nHead, kMaxDim}})
+    if (value <= 0 || value > most)
+      fail(file, std::string("field '") + name + "' must be in 1.." + std::to_string(most) + ", got " +
+                     std::to_string(value));
+  if (c.nInner < 0 || c.nInner > 4 * kMaxDim)
+    fail(file, "field 'n_inner' must be in 1.." + std::to_string(4 * kMaxDim) + " or null, got " +
+                   std::to_string(c.nInner));
   if (c.nEmbd % c.nHead != 0)
     fail(file, "n_embd (" + std::to_string(c.nEmbd) + ") is not divisible by n_head (" +
                    std::to_string(c.nHead) + ")");

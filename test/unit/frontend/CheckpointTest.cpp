@@ -61,7 +61,14 @@ TEST(Config, RefusesWhatItCannotRun) {
             std::string::npos);
   EXPECT_NE(parseError("{oops").find("config.json: config is not valid JSON"), std::string::npos);
   EXPECT_NE(parseError(R"({"n_layer":"4"})").find("field 'n_layer' must be an integer"), std::string::npos);
-  EXPECT_NE(parseError(R"({"n_head":0})").find("field 'n_head' must be positive"), std::string::npos);
+  EXPECT_NE(parseError(R"({"n_head":0})").find("field 'n_head' must be in 1..1048576, got 0"), std::string::npos);
+  // Sizes whose products would overflow int64 (a fuzz finding: 4 * n_embd for the default n_inner).
+  EXPECT_NE(parseError(R"({"n_embd":8877777777777777768})").find("field 'n_embd' must be in 1..1048576"),
+            std::string::npos);
+  EXPECT_NE(parseError(R"({"vocab_size":99999999999})").find("field 'vocab_size' must be in 1..16777216"),
+            std::string::npos);
+  EXPECT_NE(parseError(R"({"n_inner":9999999999})").find("field 'n_inner' must be in 1..4194304 or null"),
+            std::string::npos);
   EXPECT_NE(parseError(R"({"model_type":"llama"})").find("is not supported (only gpt2)"), std::string::npos);
   EXPECT_NE(parseError(R"({"add_cross_attention":true})").find("add_cross_attention is not supported"),
             std::string::npos);
