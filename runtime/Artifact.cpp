@@ -183,7 +183,25 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   a->eos_ = model["eos_token_id"] ? field<int64_t>(model, "eos_token_id", manifestPath) : -1;
   a->layers_ = field<int64_t>(model, "n_layer", manifestPath);
   a->heads_ = field<int64_t>(model, "n_head", manifestPath);
-  a->headDim_ = field<int64_t>(model, "n_embd", manifestPath) / a->heads_;
+  int64_t embd = field<int64_t>(model, "n_embd", manifestPath);
+  // The config's bounds (frontend/Config.cpp), so no size below overflows (found by fuzzing:
+  // n_head 0 divided by zero).
+  auto inRange = [&](const char *name, int64_t value, int64_t lo, int64_t hi) {
+    if (value < lo || value > hi)
+      fail(manifestPath, std::string("model.") + name + " must be in " + std::to_string(lo) + ".." +
+                             std::to_string(hi) + ", got " + std::to_string(value));
+  };
+  inRange("vocab_size", a->vocab_, 1, int64_t(1) << 24);
+  inRange("ctx_len", a->ctxLen_, 1, int64_t(1) << 20);
+  inRange("prompt_len", a->promptLen_, 1, a->ctxLen_);
+  inRange("eos_token_id", a->eos_, -1, INT32_MAX); // may lie past the vocabulary: then never sampled
+  inRange("n_layer", a->layers_, 1, 4096);
+  inRange("n_embd", embd, 1, int64_t(1) << 20);
+  inRange("n_head", a->heads_, 1, embd);
+  if (embd % a->heads_)
+    fail(manifestPath, "model.n_embd (" + std::to_string(embd) + ") is not divisible by n_head (" +
+                           std::to_string(a->heads_) + ")");
+  a->headDim_ = embd / a->heads_;
   // The KV caches' storage (absent in artifacts that predate kv-int8: f32).
   std::string kv = model["kv_cache"] ? field<std::string>(model, "kv_cache", manifestPath) : "f32";
   if (kv != "f32" && kv != "int8")
