@@ -62,6 +62,15 @@ for fmt, what in (("sparse24", "2:4 sparse f32"), ("mlp50", "50% of MLP neurons 
                      f"prefill {ab['prefill_speedup']:.2f}x (per repeat: "
                      f"{', '.join(f'{x:.2f}' for x in ab['decode_speedups'])})")
         print(line)
+# Each Kiln artifact's own floor (kiln bench --floor, measured in its best run's process).
+floors = [r for r in runs if "floor" in r]
+if floors:
+    print("decode against its floor (bytes a step reads / read bandwidth of the same process):")
+    print(f"  {'format':<10} {'weights MB':>10} {'KV MB':>7} {'GB/s':>7} {'floor ms':>9} {'decode ms':>10} {'x floor':>8}")
+    for r in floors:
+        f = r["floor"]
+        print(f"  {r.get('format', 'f32'):<10} {f['weight_bytes_per_token'] / 1e6:>10.1f} {f['kv_bytes_per_token'] / 1e6:>7.1f} "
+              f"{f['read_gb_s']:>7.1f} {f['ms_per_token']:>9.2f} {r['decode_ms_per_token']:>10.2f} {f['decode_vs_floor']:>7.2f}x")
 if floor_ms:
     print(f"bandwidth floor (f32): {bytes_per_token / 1e6:.1f} MB/token at {bw:.1f} GB/s read = {floor_ms:.2f} ms/token; "
           f"Kiln decode is {kiln['decode_ms_per_token'] / floor_ms:.2f}x the floor")

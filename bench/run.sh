@@ -2,7 +2,8 @@
 # Reproducible CPU benchmark: Kiln against llama.cpp, ONNX Runtime and PyTorch on the same
 # random-weight GPT-2 124M, in one run, with the same thread count; prints a table of prefill
 # tokens/s (128-token prompt) and decode ms/token (128 tokens after it), the Kiln/peer ratios
-# and the memory-bandwidth floor.
+# and each artifact's memory-bandwidth floor (kiln bench --floor: bytes a decode step reads
+# over the read bandwidth measured in the same process, right after its decode runs).
 #   bench/run.sh                 # everything (first run installs and builds the peers: minutes)
 #   THREADS=2 PEERS="membw llama.cpp" bench/run.sh
 #   KILN_ROUNDS=3: each Kiln artifact is measured in that many separate processes, in
@@ -30,7 +31,7 @@ start=$(date +%s%N)
 compile_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 formats+=(f32)
 # Quantized pipelines (pipelines/*.yaml).
-for format in ${KILN_FORMATS:-int8 w8a8 int4-g32 w4a8-g32}; do
+for format in ${KILN_FORMATS:-f16 bf16 int8 w8a8 int4-g32 w4a8-g32 kv-int8}; do
   "$kiln" compile "$ckpt" -o "$work/gpt2-124m-$format.kiln" --cpu=native --prompt-len 128 \
     --pipeline "$root/pipelines/$format.yaml" 2>> "$work/compile.log"
   formats+=("$format")
@@ -48,7 +49,7 @@ done
 artifact() { [ "$1" = f32 ] && echo "$work/gpt2-124m.kiln" || echo "$work/gpt2-124m-$1.kiln"; }
 for _ in $(seq "${KILN_ROUNDS:-3}"); do
   for format in "${formats[@]}"; do
-    "$kiln" bench "$(artifact "$format")" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --json |
+    "$kiln" bench "$(artifact "$format")" --prompt-len 128 -n 128 --threads "$THREADS" --repeats 5 --floor --json |
       /usr/bin/python3 -c 'import json, sys; r = json.load(sys.stdin); r["format"] = sys.argv[1]; print(json.dumps(r))' "$format"
   done
 done | /usr/bin/python3 -c '
