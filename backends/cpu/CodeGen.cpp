@@ -213,7 +213,10 @@ std::string generateCode(mlir::ModuleOp module, const CodeGenOptions &o, const s
     args.push_back("-r");
   else
     args.insert(args.end(), {"-shared", "--build-id=none", "-soname", "model.so"});
-  args.insert(args.end(), {"-o", outPath.c_str(), objPath.c_str(), kernelObject});
+  // The kernels first: their hot loops then sit at the same addresses in every model.so of a
+  // build, whatever the graph's size. After the graph, adding ~150 profile marks (4 KB) moved
+  // them and cost 5% of f32 decode (placement, not the marks: kernels first, 0.2%).
+  args.insert(args.end(), {"-o", outPath.c_str(), kernelObject, objPath.c_str()});
   std::string errorMessage;
   int rc = llvm::sys::ExecuteAndWait(linker, args, std::nullopt, {}, 0, 0, &errorMessage);
   std::string out = rc == 0 ? readFile(outPath.string()) : "";
