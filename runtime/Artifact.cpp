@@ -1,6 +1,7 @@
 //===- Artifact.cpp - opening artifacts, running sessions -----------------===//
 #include "kiln/Runtime/Runtime.h"
 
+#include "ModelCall.h"
 #include "ThreadPool.h"
 #include "drivers/DeviceProgram.h"
 #include "kiln/Runtime/Profile.h"
@@ -377,7 +378,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   auto init = reinterpret_cast<const char *(*)(uint64_t, int32_t)>(dlsym(a->library_, "kiln_model_init"));
   if (!abi || !init)
     fail(soPath, "is not a Kiln model library (no kiln_model_abi_version / kiln_model_init)");
-  a->modelAbi_ = abi();
+  a->modelAbi_ = callModel(abi);
   if (a->modelAbi_ < KILN_MODEL_ABI_OLDEST || a->modelAbi_ > KILN_MODEL_ABI_VERSION)
     fail(soPath, "model ABI " + std::to_string(a->modelAbi_) + " is not one this runtime reads (" +
                      std::to_string(KILN_MODEL_ABI_OLDEST) + ".." + std::to_string(KILN_MODEL_ABI_VERSION) +
@@ -385,7 +386,7 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   std::string forced = options.kernels;
   if (const char *env = std::getenv("KILN_KERNELS"); env && forced == "auto")
     forced = env;
-  const char *chosen = init(hostCpuFeatures(), kernelVariant(forced, "kernels"));
+  const char *chosen = callModel(init, hostCpuFeatures(), kernelVariant(forced, "kernels"));
   if (!chosen)
     fail(dir, "kernel variant '" + forced + "' cannot run on this CPU");
   a->kernels_ = chosen;
@@ -552,11 +553,11 @@ void Session::run(const Artifact::Graph &graph, const int32_t *ids, size_t count
     profiled.profiler = profiler_;
     pool_->setProfiler(profiler_);
     profiler_->beginGraph(&graph == &artifact_.prefill_ ? Profiler::Prefill : Profiler::Decode);
-    graph.fn(buffers.data(), &profiled);
+    callModel(graph.fn, buffers.data(), static_cast<const void *>(&profiled));
     profiler_->endGraph();
     pool_->setProfiler(nullptr);
   } else {
-    graph.fn(buffers.data(), &pool_->context());
+    callModel(graph.fn, buffers.data(), static_cast<const void *>(&pool_->context()));
   }
   position_ += int64_t(count);
   haveLogits_ = true;

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "kiln/Runtime/Runtime.h"
 
+#include "ModelCall.h"
 #include "ThreadPool.h"
 #include "kiln/Support/Error.h"
 
@@ -107,7 +108,7 @@ void Batch::step(const Artifact::Graph &graph, const std::vector<size_t> &rows, 
   for (auto &t : tables_)
     buffers.push_back(t.data());
   buffers.push_back(const_cast<uint8_t *>(first.adapterBlock_)); // read only by models with adapters
-  graph.fn(buffers.data(), &pool_->context());
+  callModel(graph.fn, buffers.data(), static_cast<const void *>(&pool_->context()));
   for (size_t r = 0; r < rows.size(); ++r) {
     Session &s = *slots_[size_t(slots[rows[r]])];
     const float *row = logits_.data() + r * V;
