@@ -16,7 +16,10 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <cctype>
+#include <chrono>
+#include <thread>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -496,7 +499,11 @@ int serveCommand(int argc, char **argv) {
   std::string shownHost = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::printf("kiln serve: listening on http://%s:%d (loading %s)\n", shownHost.c_str(), bound, dir.c_str());
   std::fflush(stdout);
-  std::thread listener([&] { svr.listen_after_bind(); });
+  std::atomic<bool> listenerDone{false};
+  std::thread listener([&] {
+    svr.listen_after_bind();
+    listenerDone = true;
+  });
 
   std::mutex engineMutex;
   std::thread stopper([&] {
@@ -507,6 +514,11 @@ int serveCommand(int argc, char **argv) {
       if (s.engine)
         s.engine->stop(); // in-flight requests end (cancelled), so their handlers return
     }
+    // cpp-httplib's stop() does nothing until listen_after_bind has begun: a load error
+    // right after start (a missing artifact) could otherwise leave the listener running
+    // for ever (seen once in CI, e2e.serve hung).
+    while (!svr.is_running() && !listenerDone)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     svr.stop();
   });
 
