@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -604,18 +603,21 @@ const float *Session::logits() {
   return logits_.data();
 }
 
+template <typename Pick> int32_t Session::timedPick(Pick pick) {
+  if (!profiler_)
+    return pick();
+  int64_t t0 = Profiler::nowNs();
+  int32_t id = pick();
+  profiler_->addSampling(double(Profiler::nowNs() - t0));
+  return id;
+}
+
 int32_t Session::greedy() {
   if (!haveLogits_)
     throw Error("nothing to sample from: prefill first");
   if (context_) // picked on the device, by the sampler's rule
     return context_->nextId();
-  if (!profiler_)
-    return Sampler::argmax(logits(), logits_.size());
-  auto t0 = std::chrono::steady_clock::now();
-  int32_t id = Sampler::argmax(logits(), logits_.size());
-  profiler_->addSampling(double(std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::steady_clock::now() - t0).count()));
-  return id;
+  return timedPick([&] { return Sampler::argmax(logits(), logits_.size()); });
 }
 
 int32_t Session::sample(const SamplingOptions &options) {
@@ -628,13 +630,7 @@ int32_t Session::sample(const SamplingOptions &options) {
   }
   if (options.temperature == 0.0) // a GPU picks it on the device and reads back one id
     return greedy();
-  if (!profiler_)
-    return sampler_->sample(logits(), logits_.size());
-  auto t0 = std::chrono::steady_clock::now();
-  int32_t id = sampler_->sample(logits(), logits_.size());
-  profiler_->addSampling(double(std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::steady_clock::now() - t0).count()));
-  return id;
+  return timedPick([&] { return sampler_->sample(logits(), logits_.size()); });
 }
 
 } // namespace kiln::rt

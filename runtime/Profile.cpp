@@ -9,16 +9,17 @@
 namespace kiln::rt {
 
 namespace {
-int64_t nowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 const char *const kNames[] = {"other",        "embedding",  "layer-norm",  "elementwise", "linear-f32",
                               "linear-f16",   "linear-bf16", "linear-int8", "linear-int4", "linear-w8a8",
                               "linear-w4a8",  "linear-2:4", "quantize-activations", "attention", "cache-write",
                               "lm-head",      "select-last", "sampling"};
 static_assert(sizeof(kNames) / sizeof(kNames[0]) == KILN_PROFILE_KINDS + 1, "a name for every profile kind");
 } // namespace
+
+int64_t Profiler::nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 int Profiler::kinds() { return KILN_PROFILE_KINDS + 1; }
 int Profiler::samplingKind() { return KILN_PROFILE_KINDS; }
@@ -71,13 +72,11 @@ void Profiler::beginGraph(Phase phase) {
   ++runs_[phase];
   kind_ = KILN_PROFILE_OTHER;
   layer_ = -1;
-  inGraph_ = true;
   since_ = nowNs();
 }
 
 void Profiler::endGraph() {
   charge(nowNs());
-  inGraph_ = false;
 }
 
 void Profiler::mark(int32_t event) {

@@ -5,7 +5,6 @@
 #include "kiln/Support/Error.h"
 
 #include <algorithm>
-#include <chrono>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -24,11 +23,6 @@ namespace {
 constexpr int kSpinsBeforeYield = 1 << 10;
 constexpr int kSpinsBeforeSleep = 1 << 12; // about 3 ms of yields after the spin
 constexpr int64_t kChunksPerThread = 4;
-
-int64_t nowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 inline void backOff(int spins) {
   if (spins < kSpinsBeforeYield)
@@ -94,9 +88,9 @@ void ThreadPool::work(int index) {
     if (stop_.load())
       return;
     if (profiling_) {
-      started_[size_t(index)] = nowNs();
+      started_[size_t(index)] = Profiler::nowNs();
       runChunks();
-      finished_[size_t(index)] = nowNs();
+      finished_[size_t(index)] = Profiler::nowNs();
     } else {
       runChunks();
     }
@@ -120,7 +114,7 @@ void ThreadPool::parallelFor(int64_t n, KilnTaskFn fn, void *arg) {
   if (profiling_) {
     started_.resize(size_t(threads_));
     finished_.resize(size_t(threads_));
-    regionStart_ = nowNs();
+    regionStart_ = Profiler::nowNs();
   }
   {
     // Under the lock, so a worker about to sleep cannot miss the bump.
@@ -130,12 +124,12 @@ void ThreadPool::parallelFor(int64_t n, KilnTaskFn fn, void *arg) {
   if (sleepers_.load() > 0)
     wake_.notify_all();
   runChunks();
-  int64_t callerDone = profiling_ ? nowNs() : 0;
+  int64_t callerDone = profiling_ ? Profiler::nowNs() : 0;
   for (int spins = 0; pending_.load(std::memory_order_acquire) != 0;)
     backOff(++spins);
   if (profiling_) {
     // Each thread's wait: from the region's start to its own, and from its last chunk to the end.
-    int64_t end = nowNs();
+    int64_t end = Profiler::nowNs();
     double wait = double(end - callerDone);
     for (int i = 1; i < threads_; ++i)
       wait += double(started_[size_t(i)] - regionStart_) + double(end - finished_[size_t(i)]);

@@ -46,6 +46,8 @@ public:
   static void markC(void *profiler, int32_t event) { static_cast<Profiler *>(profiler)->mark(event); }
   void addWait(double ns);
   void addSampling(double ns);
+  /// The profiler's clock (steady, ns), also the thread pool's.
+  static int64_t nowNs();
 
 private:
   Stat &at(Phase phase, int kind, int layer);
@@ -56,7 +58,6 @@ private:
   Phase phase_ = Prefill;
   int kind_ = 0, layer_ = -1;
   int64_t since_ = 0; ///< ns, steady clock: when the current kind began
-  bool inGraph_ = false;
 };
 
 } // namespace kiln::rt

@@ -146,6 +146,8 @@ public:
 private:
   friend class Batch;
   void run(const Artifact::Graph &graph, const int32_t *ids, size_t count);
+  /// pick(), its time charged to the profiler's sampling when one is attached.
+  template <typename Pick> int32_t timedPick(Pick pick);
   void checkIds(const int32_t *ids, size_t count);
 
   Artifact &artifact_;
