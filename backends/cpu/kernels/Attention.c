@@ -22,6 +22,70 @@ typedef struct AttentionArgs {
 
 enum { kMaxCache = 8192, kMaxHeadDim = 512 };
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* One cache row's 16 values from column 16 * j (int8 rows widened). */
+static inline __m512 attn_row16(const void *row, int q8, int j) {
+  return q8 ? _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)row + 16 * j))))
+            : _mm512_loadu_ps((const float *)row + 16 * j);
+}
+
+/* One (slot, head) with D = 16 * NB (NB a constant after inlining): the
+ * query and the output sums stay in registers, and a score's dot product is
+ * one reduction per row instead of a serial chain of 16 adds, so successive
+ * rows overlap and the loads run ahead (decode reads the rows from memory).
+ * Same math as the portable loop, in another summation order. */
+static inline __attribute__((always_inline)) void attention_head_avx512(const AttentionArgs *a, const float *q,
+                                                                        const char *kb, const char *vb,
+                                                                        const float *ks, const float *vs,
+                                                                        int64_t visible, float *scores, float *o,
+                                                                        const int NB) {
+  const int q8 = a->q8;
+  const int64_t rowBytes = 16 * NB * (q8 ? 1 : 4);
+  __m512 qv[8], acc[8];
+  for (int j = 0; j < NB; ++j) {
+    qv[j] = _mm512_loadu_ps(q + 16 * j);
+    acc[j] = _mm512_setzero_ps();
+  }
+  float mx = -3.402823466e38f;
+  for (int64_t c = 0; c < visible; ++c) {
+    const char *kr = kb + c * rowBytes;
+    __m512 d0 = _mm512_mul_ps(qv[0], attn_row16(kr, q8, 0)), d1 = _mm512_setzero_ps();
+    for (int j = 1; j < NB; ++j) {
+      if (j & 1)
+        d1 = _mm512_fmadd_ps(qv[j], attn_row16(kr, q8, j), d1);
+      else
+        d0 = _mm512_fmadd_ps(qv[j], attn_row16(kr, q8, j), d0);
+    }
+    float dot = _mm512_reduce_add_ps(_mm512_add_ps(d0, d1));
+    scores[c] = dot * (q8 ? ks[c] : 1.0f) * a->scale;
+    mx = scores[c] > mx ? scores[c] : mx;
+  }
+  float part[16] = {0}, sum = 0.0f;
+  for (int64_t c = 0; c < visible; ++c)
+    scores[c] = kiln_exp_nonpositive(scores[c] - mx);
+  int64_t c = 0;
+  for (; c + 16 <= visible; c += 16)
+    for (int i = 0; i < 16; ++i)
+      part[i] += scores[c + i];
+  for (; c < visible; ++c)
+    sum += scores[c];
+  for (int i = 0; i < 16; ++i)
+    sum += part[i];
+  for (int64_t r = 0; r < visible; ++r) {
+    const char *vr = vb + r * rowBytes;
+    __m512 p = _mm512_set1_ps(scores[r] * (q8 ? vs[r] : 1.0f));
+    for (int j = 0; j < NB; ++j)
+      acc[j] = _mm512_fmadd_ps(p, attn_row16(vr, q8, j), acc[j]);
+  }
+  __m512 inv = _mm512_set1_ps(1.0f / sum);
+  for (int j = 0; j < NB; ++j)
+    _mm512_storeu_ps(o + 16 * j, _mm512_mul_ps(acc[j], inv));
+}
+#endif
+
+
 static void attention_task(void *arg, int64_t t0, int64_t t1) {
   const AttentionArgs *a = (const AttentionArgs *)arg;
   float scores[kMaxCache];
@@ -41,6 +105,22 @@ static void attention_task(void *arg, int64_t t0, int64_t t1) {
     const float *kh = (const float *)a->k + h * C * D, *vh = (const float *)a->v + h * C * D;
     const int8_t *kq = (const int8_t *)a->k + h * C * D, *vq = (const int8_t *)a->v + h * C * D;
     const float *ks = kiln_cache_scales(a->k, H, C, D) + h * C, *vs = kiln_cache_scales(a->v, H, C, D) + h * C;
+#if defined(__AVX512F__)
+    if (D % 16 == 0 && D <= 128) {
+      const char *kb = a->q8 ? (const char *)kq : (const char *)kh, *vb = a->q8 ? (const char *)vq : (const char *)vh;
+      switch (D / 16) {
+      case 1: attention_head_avx512(a, q, kb, vb, ks, vs, visible, scores, o, 1); break;
+      case 2: attention_head_avx512(a, q, kb, vb, ks, vs, visible, scores, o, 2); break;
+      case 3: attention_head_avx512(a, q, kb, vb, ks, vs, visible, scores, o, 3); break;
+      case 4: attention_head_avx512(a, q, kb, vb, ks, vs, visible, scores, o, 4); break;
+      case 5: attention_head_avx512(a, q, kb, vb, ks, vs, visible, scores, o, 5); break;
+      case 6: attention_head_avx512(a, q, kb, vb, ks, vs, visible, scores, o, 6); break;
+      case 7: attention_head_avx512(a, q, kb, vb, ks, vs, visible, scores, o, 7); break;
+      default: attention_head_avx512(a, q, kb, vb, ks, vs, visible, scores, o, 8); break;
+      }
+      continue;
+    }
+#endif
     /* Float sums are never reassociated (no -ffast-math), so every
      * reduction keeps 16 independent partial sums: that is what lets the
      * compiler vectorise it. */

@@ -11,7 +11,9 @@
 #define PANEL_ELEM int8_t
 #define PANEL_ARGS Q8Args
 #define PANEL_TASK q8_task
+#ifndef PANEL_PREFETCH_ROWS
 #define PANEL_PREFETCH_ROWS 128 /* 2 KB ahead in each panel stream */
+#endif
 #define PANEL_WIDEN_COSTLY 1
 
 static inline __m512 panel_widen(const int8_t *p) {
