@@ -31,9 +31,10 @@ static inline void group_fma(const uint8_t *grp, __m512 xg, __m512 *s0, __m512 *
 
 /* Decode rows m0..m0+R (R <= 4) of one panel: one row alone leaves the
  * FMA chains, not the rows, to hide the FMA latency, so two groups per step
- * feed four accumulators per row; a row's arithmetic does not depend on R. */
-static inline void s24_gemv(const LinearArgs *a, const uint8_t *panel, int64_t m0, int R, int64_t n0, __mmask16 mask,
-                            __m512 bias) {
+ * feed four accumulators per row; a row's arithmetic does not depend on R.
+ * Always inlined: a constant R keeps the sums in registers. */
+static inline __attribute__((always_inline)) void s24_gemv(const LinearArgs *a, const uint8_t *panel, int64_t m0,
+                                                           int R, int64_t n0, __mmask16 mask, __m512 bias) {
   const int64_t K = a->K, G = (K + 3) / 4;
   __m512 s0[4], s1[4], s2[4], s3[4];
   for (int r = 0; r < R; ++r)

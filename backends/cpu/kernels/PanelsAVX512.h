@@ -60,7 +60,7 @@ static inline void panel_block(const PANEL_ARGS *a, const PANEL_ELEM *pa, const 
  * rows from m0 (R <= 8 over one panel): each row's arithmetic is exactly that of R = 1 (the same
  * accumulators, the same order), so a batched decode gives each sequence
  * the bits it gets alone, while the rows share every weight load. */
-static inline void panel_gemv(const PANEL_ARGS *a, const PANEL_ELEM *pa, const PANEL_ELEM *pb, int64_t m0, int R,
+static inline __attribute__((always_inline)) void panel_gemv(const PANEL_ARGS *a, const PANEL_ELEM *pa, const PANEL_ELEM *pb, int64_t m0, int R,
                               int64_t n0, int64_t nna, int64_t nnb) {
   const int64_t K = a->K;
   const float *x[8];
