@@ -270,6 +270,9 @@ private:
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_cache_write_q8",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, ptrTy(), i64t, ptrTy(), i64t,
                                                                        i64t, i64t}));
+    if (!out_.lookupSymbol("kiln_uk_gelu_tanh"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_gelu_tanh",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), i64t}));
     if (!out_.lookupSymbol("kiln_uk_attention"))
       b_.create<LLVM::LLVMFuncOp>(
           loc_, "kiln_uk_attention",
@@ -290,6 +293,7 @@ private:
                    .Case("kiln_uk_quantize_rows", KILN_PROFILE_QUANTIZE_ROWS)
                    .Cases("kiln_uk_attention", "kiln_uk_attention_q8kv", KILN_PROFILE_ATTENTION)
                    .Case("kiln_uk_cache_write_q8", KILN_PROFILE_CACHE_WRITE)
+                   .Case("kiln_uk_gelu_tanh", KILN_PROFILE_ELEMENTWISE)
                    .Default(KILN_PROFILE_OTHER);
     if (inHead_ && kind >= KILN_PROFILE_LINEAR_F32 && kind <= KILN_PROFILE_LINEAR_S24)
       kind = KILN_PROFILE_LM_HEAD;
@@ -721,6 +725,10 @@ private:
   /// out[i] = gelu(in[i]) for i < n (in and out may be the same buffer).
   void emitGeluLoop(Value in, Value out, int64_t n, GeluApproximation approximation) {
     bool tanhForm = approximation == GeluApproximation::tanh;
+    if (tanhForm) { // the kernel library's: vectorised and spread over the pool
+      callKernel("kiln_uk_gelu_tanh", {rt_, in, out, i64(n)});
+      return;
+    }
     std::string key = "gelu " + std::to_string(n) + (tanhForm ? " tanh" : " erf");
     outlined(key, {in, out}, [&](ArrayRef<Value> p) { geluLoop(p[0], p[1], n, tanhForm); });
   }

@@ -147,6 +147,9 @@ typedef void (*KilnLinearHalfFn)(const KilnRuntimeContext *rt, const float *x, c
  * consecutive inputs of each output, in the packed "s24" layout. */
 typedef KilnLinearFn KilnLinearS24Fn;
 
+/* y[i] = gelu(x[i]) (tanh form) for i < n; y may be x. */
+typedef void (*KilnGeluFn)(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n);
+
 typedef struct KilnKernelTable {
   const char *name;
   KilnLinearFn linear;
@@ -161,6 +164,7 @@ typedef struct KilnKernelTable {
   KilnAttentionQ8KVFn attention_q8kv;
   KilnCacheWriteQ8Fn cache_write_q8;
   KilnLinearS24Fn linear_s24;
+  KilnGeluFn gelu_tanh;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -198,6 +202,7 @@ void kiln_uk_cache_write_q8(const KilnRuntimeContext *rt, const float *src, int6
                             const int32_t *positions, int64_t S, int8_t *cache, int64_t H, int64_t C, int64_t D);
 void kiln_uk_linear_s24(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias, float *y,
                         int64_t M, int64_t K, int64_t N);
+void kiln_uk_gelu_tanh(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n);
 void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
                        const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
                        int64_t D, float scale);
