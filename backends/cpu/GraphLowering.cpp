@@ -134,18 +134,6 @@ private:
       b_.create<scf::YieldOp>(loc_);
     });
   }
-  /// A reduction loop: acc = init; for iv < n: acc = body(iv, acc).
-  Value reduce(int64_t n, Value init, function_ref<Value(Value, Value)> body) {
-    auto forOp = b_.create<scf::ForOp>(loc_, i64(0), i64(n), i64(1), ValueRange{init},
-                                       [&](OpBuilder &nested, Location, Value iv, ValueRange acc) {
-                                         OpBuilder::InsertionGuard guard(b_);
-                                         b_.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
-                                         Value next = body(iv, acc[0]);
-                                         b_.create<scf::YieldOp>(loc_, next);
-                                       });
-    return forOp.getResult(0);
-  }
-
   /// Base pointer of a value (weights need the layout their consumer reads).
   Value ptr(Value v, const std::string &weightLayout = "rowmajor") {
     const Place &p = places_.at(v);
@@ -273,6 +261,11 @@ private:
     if (!out_.lookupSymbol("kiln_uk_gelu_tanh"))
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_gelu_tanh",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), i64t}));
+    if (!out_.lookupSymbol("kiln_uk_layer_norm"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_layer_norm",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, ptrTy(), i64t, ptrTy(), i64t,
+                                                                       ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t,
+                                                                       b_.getF32Type()}));
     if (!out_.lookupSymbol("kiln_uk_attention"))
       b_.create<LLVM::LLVMFuncOp>(
           loc_, "kiln_uk_attention",
@@ -294,6 +287,7 @@ private:
                    .Cases("kiln_uk_attention", "kiln_uk_attention_q8kv", KILN_PROFILE_ATTENTION)
                    .Case("kiln_uk_cache_write_q8", KILN_PROFILE_CACHE_WRITE)
                    .Case("kiln_uk_gelu_tanh", KILN_PROFILE_ELEMENTWISE)
+                   .Case("kiln_uk_layer_norm", KILN_PROFILE_LAYER_NORM)
                    .Default(KILN_PROFILE_OTHER);
     if (inHead_ && kind >= KILN_PROFILE_LINEAR_F32 && kind <= KILN_PROFILE_LINEAR_S24)
       kind = KILN_PROFILE_LM_HEAD;
@@ -637,58 +631,16 @@ private:
     });
   }
 
-  /// Layer norm of `input` (+ `residual`, whose sum is stored to `sum`) over
-  /// the last axis, one row at a time.
+  /// Layer norm of `input` (+ `residual`, whose sum is stored to `sum`) over the last axis:
+  /// the kernel library's, with vectorised reductions and the rows spread over the pool (a
+  /// generated loop's float sums cannot be reassociated, so they ran one add at a time).
   void emitLayerNorm(Value input, Value residual, Value gamma, Value beta, APFloat epsilon, Value sum, Value result) {
     int64_t cols = lastDim(input), xs = stride(input), os = stride(result), nrows = rows(input);
     int64_t rs = residual ? stride(residual) : 0, ss = sum ? stride(sum) : 0;
-    float epsValue = float(epsilon.convertToDouble());
-    uint32_t epsBits;
-    std::memcpy(&epsBits, &epsValue, 4);
-    std::string key = "layernorm " + std::to_string(nrows) + "x" + std::to_string(cols) + " " + std::to_string(xs) + " " +
-                      std::to_string(os) + " " + (residual ? "residual " + std::to_string(rs) + " " + std::to_string(ss) : "") +
-                      " eps " + std::to_string(epsBits);
-    SmallVector<Value> args = {ptr(input), ptr(gamma), ptr(beta), ptr(result)};
-    if (residual)
-      args.append({ptr(residual), ptr(sum)});
-    outlined(key, args, [&](ArrayRef<Value> p) { layerNormLoops(p, residual != Value(), nrows, cols, xs, os, rs, ss, epsValue); });
-  }
-
-  void layerNormLoops(ArrayRef<Value> p, bool residual, int64_t nrows, int64_t cols, int64_t xs, int64_t os, int64_t rs,
-                      int64_t ss, float epsValue) {
-    Value x = p[0], g = p[1], bt = p[2], o = p[3];
-    Value r = residual ? p[4] : Value(), s = residual ? p[5] : Value();
-    Value n = f32(double(cols)), eps = f32(epsValue);
-    loop(nrows, [&](Value row) {
-      Value base = mul(row, i64(xs));
-      // The row being normalised: the input, or the residual sum (stored first).
-      Value src = x;
-      Value srcBase = base;
-      if (residual) {
-        Value sBase = mul(row, i64(ss)), rBase = mul(row, i64(rs));
-        loop(cols, [&](Value c) {
-          store(b_.create<arith::AddFOp>(loc_, load(x, add(base, c)), load(r, add(rBase, c))), s, add(sBase, c));
-        });
-        src = s;
-        srcBase = sBase;
-      }
-      Value total = reduce(cols, f32(0), [&](Value c, Value acc) {
-        return b_.create<arith::AddFOp>(loc_, acc, load(src, add(srcBase, c)));
-      });
-      Value mean = b_.create<arith::DivFOp>(loc_, total, n);
-      Value sq = reduce(cols, f32(0), [&](Value c, Value acc) {
-        Value d = b_.create<arith::SubFOp>(loc_, load(src, add(srcBase, c)), mean);
-        return b_.create<arith::AddFOp>(loc_, acc, b_.create<arith::MulFOp>(loc_, d, d));
-      });
-      Value var = b_.create<arith::DivFOp>(loc_, sq, n);
-      Value inv = b_.create<arith::DivFOp>(loc_, f32(1),
-                                           b_.create<math::SqrtOp>(loc_, b_.create<arith::AddFOp>(loc_, var, eps)));
-      loop(cols, [&](Value c) {
-        Value d = b_.create<arith::SubFOp>(loc_, load(src, add(srcBase, c)), mean);
-        Value y = b_.create<arith::MulFOp>(loc_, b_.create<arith::MulFOp>(loc_, d, inv), load(g, c));
-        store(b_.create<arith::AddFOp>(loc_, y, load(bt, c)), o, add(mul(row, i64(os)), c));
-      });
-    });
+    Value null = b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult();
+    callKernel("kiln_uk_layer_norm", {rt_, ptr(input), i64(xs), residual ? ptr(residual) : null, i64(rs),
+                                      sum ? ptr(sum) : null, i64(ss), ptr(gamma), ptr(beta), ptr(result), i64(os),
+                                      i64(nrows), i64(cols), f32(double(float(epsilon.convertToDouble())))});
   }
 
   void emitGelu(GeluOp g) {
@@ -724,26 +676,18 @@ private:
 
   /// out[i] = gelu(in[i]) for i < n (in and out may be the same buffer).
   void emitGeluLoop(Value in, Value out, int64_t n, GeluApproximation approximation) {
-    bool tanhForm = approximation == GeluApproximation::tanh;
-    if (tanhForm) { // the kernel library's: vectorised and spread over the pool
+    if (approximation == GeluApproximation::tanh) { // the kernel library's: vectorised, spread over the pool
       callKernel("kiln_uk_gelu_tanh", {rt_, in, out, i64(n)});
       return;
     }
-    std::string key = "gelu " + std::to_string(n) + (tanhForm ? " tanh" : " erf");
-    outlined(key, {in, out}, [&](ArrayRef<Value> p) { geluLoop(p[0], p[1], n, tanhForm); });
+    outlined("gelu " + std::to_string(n) + " erf", {in, out}, [&](ArrayRef<Value> p) { geluErfLoop(p[0], p[1], n); });
   }
 
-  void geluLoop(Value x, Value o, int64_t n, bool tanhForm) {
+  /// out[i] = gelu(in[i]) in the erf form (a generated loop; the tanh form has a kernel).
+  void geluErfLoop(Value x, Value o, int64_t n) {
     loop(n, [&](Value i) {
       Value v = load(x, i);
-      Value inner;
-      if (tanhForm) {
-        Value cube = b_.create<arith::MulFOp>(loc_, b_.create<arith::MulFOp>(loc_, v, v), v);
-        Value t = b_.create<arith::AddFOp>(loc_, v, b_.create<arith::MulFOp>(loc_, f32(0.044715), cube));
-        inner = b_.create<math::TanhOp>(loc_, b_.create<arith::MulFOp>(loc_, f32(0.7978845608028654), t));
-      } else {
-        inner = b_.create<math::ErfOp>(loc_, b_.create<arith::MulFOp>(loc_, v, f32(0.7071067811865476)));
-      }
+      Value inner = b_.create<math::ErfOp>(loc_, b_.create<arith::MulFOp>(loc_, v, f32(0.7071067811865476)));
       Value half = b_.create<arith::MulFOp>(loc_, f32(0.5), v);
       store(b_.create<arith::MulFOp>(loc_, half, b_.create<arith::AddFOp>(loc_, f32(1), inner)), o, i);
     });

@@ -31,7 +31,9 @@
                            int64_t, int64_t, int64_t);                                                           \
   void kiln_linear_w8a8_##v(const KilnRuntimeContext *, const int8_t *, const float *, const int8_t *,          \
                             const float *, const int32_t *, const float *, float *, int64_t, int64_t, int64_t); \
-  void kiln_gelu_tanh_##v(const KilnRuntimeContext *, const float *, float *, int64_t);
+  void kiln_gelu_tanh_##v(const KilnRuntimeContext *, const float *, float *, int64_t);                          \
+  void kiln_layer_norm_##v(const KilnRuntimeContext *, const float *, int64_t, const float *, int64_t, float *,     \
+                           int64_t, const float *, const float *, float *, int64_t, int64_t, int64_t, float);
 
 DECLARE_VARIANT(generic)
 #if defined(__x86_64__)
@@ -57,22 +59,22 @@ typedef struct Variant {
 static const Variant kVariants[] = {
     {KILN_KERNELS_GENERIC, 0, {"generic", kiln_linear_generic, kiln_attention_generic, kiln_linear_q8_generic, kiln_linear_f16_generic, kiln_linear_bf16_generic, kiln_linear_q4_generic,
       kiln_quantize_rows_generic, kiln_linear_w8a8_generic, kiln_linear_w4a8_generic,
-      kiln_attention_q8kv_generic, kiln_cache_write_q8_generic, kiln_linear_s24_generic, kiln_gelu_tanh_generic}},
+      kiln_attention_q8kv_generic, kiln_cache_write_q8_generic, kiln_linear_s24_generic, kiln_gelu_tanh_generic, kiln_layer_norm_generic}},
 #if defined(__x86_64__)
     {KILN_KERNELS_AVX2, KILN_CPU_AVX2, {"avx2", kiln_linear_avx2, kiln_attention_avx2, kiln_linear_q8_avx2, kiln_linear_f16_avx2, kiln_linear_bf16_avx2, kiln_linear_q4_avx2,
       kiln_quantize_rows_avx2, kiln_linear_w8a8_avx2, kiln_linear_w4a8_avx2,
-      kiln_attention_q8kv_avx2, kiln_cache_write_q8_avx2, kiln_linear_s24_avx2, kiln_gelu_tanh_avx2}},
+      kiln_attention_q8kv_avx2, kiln_cache_write_q8_avx2, kiln_linear_s24_avx2, kiln_gelu_tanh_avx2, kiln_layer_norm_avx2}},
     {KILN_KERNELS_AVX512, KILN_CPU_AVX2 | KILN_CPU_AVX512, {"avx512", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
       kiln_quantize_rows_avx512, kiln_linear_w8a8_avx512, kiln_linear_w4a8_avx512,
-      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512}},
+      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512, kiln_layer_norm_avx512}},
     /* AVX-512 with integer dot products: only the W8A8 kernels differ. */
     {KILN_KERNELS_AVX512VNNI, KILN_CPU_AVX2 | KILN_CPU_AVX512 | KILN_CPU_AVX512VNNI, {"avx512vnni", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
       kiln_quantize_rows_avx512vnni, kiln_linear_w8a8_avx512vnni, kiln_linear_w4a8_avx512vnni,
-      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512}},
+      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512, kiln_layer_norm_avx512}},
 #elif defined(__aarch64__)
     {KILN_KERNELS_NEON, KILN_CPU_NEON, {"neon", kiln_linear_neon, kiln_attention_neon, kiln_linear_q8_neon, kiln_linear_f16_neon, kiln_linear_bf16_neon, kiln_linear_q4_neon,
       kiln_quantize_rows_neon, kiln_linear_w8a8_neon, kiln_linear_w4a8_neon,
-      kiln_attention_q8kv_neon, kiln_cache_write_q8_neon, kiln_linear_s24_neon, kiln_gelu_tanh_neon}},
+      kiln_attention_q8kv_neon, kiln_cache_write_q8_neon, kiln_linear_s24_neon, kiln_gelu_tanh_neon, kiln_layer_norm_neon}},
 #endif
 };
 
@@ -160,4 +162,9 @@ void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_s
 }
 void kiln_uk_gelu_tanh(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n) {
   selected->gelu_tanh(rt, x, y, n);
+}
+void kiln_uk_layer_norm(const KilnRuntimeContext *rt, const float *x, int64_t xs, const float *residual, int64_t rs,
+                        float *sum, int64_t ss, const float *gamma, const float *beta, float *out, int64_t os,
+                        int64_t rows, int64_t cols, float eps) {
+  selected->layer_norm(rt, x, xs, residual, rs, sum, ss, gamma, beta, out, os, rows, cols, eps);
 }

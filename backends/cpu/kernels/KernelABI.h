@@ -149,6 +149,12 @@ typedef KilnLinearFn KilnLinearS24Fn;
 
 /* y[i] = gelu(x[i]) (tanh form) for i < n; y may be x. */
 typedef void (*KilnGeluFn)(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n);
+/* Layer norm of `rows` rows of `cols` values (row strides xs, rs, ss, os):
+ * with residual (else null), sum = x + residual is stored and normalised;
+ * out = (v - mean) / sqrt(var + eps) * gamma + beta. Outputs may alias inputs. */
+typedef void (*KilnLayerNormFn)(const KilnRuntimeContext *rt, const float *x, int64_t xs, const float *residual,
+                                int64_t rs, float *sum, int64_t ss, const float *gamma, const float *beta, float *out,
+                                int64_t os, int64_t rows, int64_t cols, float eps);
 
 typedef struct KilnKernelTable {
   const char *name;
@@ -165,6 +171,7 @@ typedef struct KilnKernelTable {
   KilnCacheWriteQ8Fn cache_write_q8;
   KilnLinearS24Fn linear_s24;
   KilnGeluFn gelu_tanh;
+  KilnLayerNormFn layer_norm;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -203,6 +210,9 @@ void kiln_uk_cache_write_q8(const KilnRuntimeContext *rt, const float *src, int6
 void kiln_uk_linear_s24(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias, float *y,
                         int64_t M, int64_t K, int64_t N);
 void kiln_uk_gelu_tanh(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n);
+void kiln_uk_layer_norm(const KilnRuntimeContext *rt, const float *x, int64_t xs, const float *residual, int64_t rs,
+                        float *sum, int64_t ss, const float *gamma, const float *beta, float *out, int64_t os,
+                        int64_t rows, int64_t cols, float eps);
 void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
                        const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
                        int64_t D, float scale);

@@ -68,7 +68,7 @@ static inline float kiln_q8_row_scale(const float *x, int64_t n) {
   int64_t k = 0;
   for (; k + 16 <= n; k += 16)
     for (int i = 0; i < 16; ++i) {
-      float v = x[k + i] < 0 ? -x[k + i] : x[k + i];
+      float v = __builtin_fabsf(x[k + i]);
       part[i] = v > part[i] ? v : part[i];
     }
   for (; k < n; ++k) {

@@ -34,10 +34,18 @@ static void quantize_rows_task(void *arg, int64_t r0, int64_t r1) {
     const int64_t chunks = (K + 31) / 32;
     for (int64_t c = 0; c < chunks; ++c) {
       int32_t sum = 0;
-      for (int64_t k = 32 * c; k < KILN_MIN(K, 32 * c + 32); ++k) {
-        int32_t v = kiln_q8_value(x[k], scale);
-        sum += v;
-        q[k] = (int8_t)(v + KILN_XQ_OFFSET);
+      if (32 * c + 32 <= K) { /* a constant trip count: vectorised (a variable one of 32 was not) */
+        for (int i = 0; i < 32; ++i) {
+          int32_t v = kiln_q8_value(x[32 * c + i], scale);
+          sum += v;
+          q[32 * c + i] = (int8_t)(v + KILN_XQ_OFFSET);
+        }
+      } else {
+        for (int64_t k = 32 * c; k < K; ++k) {
+          int32_t v = kiln_q8_value(x[k], scale);
+          sum += v;
+          q[k] = (int8_t)(v + KILN_XQ_OFFSET);
+        }
       }
       if (a->xsums)
         a->xsums[r * chunks + c] = sum;
