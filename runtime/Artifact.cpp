@@ -486,9 +486,21 @@ const Tokenizer &Artifact::tokenizer() {
 
 AlignedFloats alignedZeros(size_t floats) {
   size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-  void *p = std::aligned_alloc(64, bytes ? bytes : 64);
+  // KV caches and arenas of 2 MiB or more start on a 2 MiB boundary with huge pages asked
+  // for before the first touch: decode attention reads each head's rows from memory, one
+  // TLB miss per 4 KiB otherwise.
+  constexpr size_t kHuge = size_t(2) << 20;
+  // (The size is rounded up to the alignment, as aligned_alloc wants; the rounding is never
+  // touched, so it costs address space, not memory.)
+  const bool huge = bytes >= kHuge;
+  void *p = huge ? std::aligned_alloc(kHuge, (bytes + kHuge - 1) / kHuge * kHuge)
+                 : std::aligned_alloc(64, bytes ? bytes : 64);
   if (!p)
     throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  if (huge)
+    madvise(p, bytes / 4096 * 4096, MADV_HUGEPAGE); // advice: where THP is off, nothing changes
+#endif
   std::memset(p, 0, bytes ? bytes : 64);
   return AlignedFloats(static_cast<float *>(p));
 }
