@@ -22,6 +22,23 @@ typedef struct AttentionArgs {
 
 enum { kMaxCache = 8192, kMaxHeadDim = 512 };
 
+/* scores[c] = exp(scores[c] - mx) for c < visible; returns their sum (16
+ * partial sums, so the loop vectorises without reassociation). */
+static inline float softmax_numerators(float *scores, int64_t visible, float mx) {
+  float part[16] = {0}, sum = 0.0f;
+  for (int64_t c = 0; c < visible; ++c)
+    scores[c] = kiln_exp_nonpositive(scores[c] - mx);
+  int64_t c = 0;
+  for (; c + 16 <= visible; c += 16)
+    for (int i = 0; i < 16; ++i)
+      part[i] += scores[c + i];
+  for (; c < visible; ++c)
+    sum += scores[c];
+  for (int i = 0; i < 16; ++i)
+    sum += part[i];
+  return sum;
+}
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
@@ -62,17 +79,7 @@ static inline __attribute__((always_inline)) void attention_head_avx512(const At
     scores[c] = dot * (q8 ? ks[c] : 1.0f) * a->scale;
     mx = scores[c] > mx ? scores[c] : mx;
   }
-  float part[16] = {0}, sum = 0.0f;
-  for (int64_t c = 0; c < visible; ++c)
-    scores[c] = kiln_exp_nonpositive(scores[c] - mx);
-  int64_t c = 0;
-  for (; c + 16 <= visible; c += 16)
-    for (int i = 0; i < 16; ++i)
-      part[i] += scores[c + i];
-  for (; c < visible; ++c)
-    sum += scores[c];
-  for (int i = 0; i < 16; ++i)
-    sum += part[i];
+  const float sum = softmax_numerators(scores, visible, mx);
   for (int64_t r = 0; r < visible; ++r) {
     const char *vr = vb + r * rowBytes;
     __m512 p = _mm512_set1_ps(scores[r] * (q8 ? vs[r] : 1.0f));
@@ -148,17 +155,7 @@ static void attention_task(void *arg, int64_t t0, int64_t t1) {
       scores[c] = dot * (a->q8 ? ks[c] : 1.0f) * a->scale;
       mx = scores[c] > mx ? scores[c] : mx;
     }
-    for (int64_t c = 0; c < visible; ++c)
-      scores[c] = kiln_exp_nonpositive(scores[c] - mx);
-    float part[16] = {0}, sum = 0.0f;
-    int64_t c = 0;
-    for (; c + 16 <= visible; c += 16)
-      for (int i = 0; i < 16; ++i)
-        part[i] += scores[c + i];
-    for (; c < visible; ++c)
-      sum += scores[c];
-    for (int i = 0; i < 16; ++i)
-      sum += part[i];
+    const float sum = softmax_numerators(scores, visible, mx);
     for (int64_t d = 0; d < D; ++d)
       acc[d] = 0.0f;
     if (a->q8) {
