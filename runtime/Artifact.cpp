@@ -63,9 +63,11 @@ int kernelVariant(const std::string &name, const std::string &where) {
     return KILN_KERNELS_AVX512;
   if (name == "avx512vnni")
     return KILN_KERNELS_AVX512VNNI;
+  if (name == "avx512bf16")
+    return KILN_KERNELS_AVX512BF16;
   if (name == "neon")
     return KILN_KERNELS_NEON;
-  fail(where, "unknown kernel variant '" + name + "' (auto, generic, avx2, avx512, avx512vnni, neon)");
+  fail(where, "unknown kernel variant '" + name + "' (auto, generic, avx2, avx512, avx512vnni, avx512bf16, neon)");
 }
 
 /// An open file's bytes (read through the descriptor: what is checked is what gets loaded).

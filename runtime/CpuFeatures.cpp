@@ -38,6 +38,8 @@ uint64_t hostCpuFeatures() {
     bits |= KILN_CPU_AVX512;
   if (hostHasFeature("avx512vnni"))
     bits |= KILN_CPU_AVX512VNNI;
+  if (hostHasFeature("avx512bf16"))
+    bits |= KILN_CPU_AVX512BF16;
 #elif defined(__aarch64__)
   bits |= KILN_CPU_NEON;
 #endif

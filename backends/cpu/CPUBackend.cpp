@@ -60,7 +60,10 @@ public:
   std::vector<BackendOption> options() const override {
     return {{"cpu", "CPU the generated code may assume: generic, native, or an LLVM CPU name (e.g. skylake-avx512)",
              "generic"},
-            {"target-triple", "target triple: x86_64-linux-gnu or aarch64-linux-gnu", "host"}};
+            {"target-triple", "target triple: x86_64-linux-gnu or aarch64-linux-gnu", "host"},
+            {"cpu-math", "f32 (exact), or bf16: linears and the LM head with f32 or bf16 weights computed in bf16 "
+                         "(vdpbf16ps on AVX512-BF16; lossy, see docs/backends/cpu.md)",
+             "f32"}};
   }
 
   void buildLoweringPipeline(OpPassManager &pm, const BackendOptions &) override {
@@ -77,7 +80,7 @@ public:
     OwningOpRef<ModuleOp> lowered = ModuleOp::create(module.getLoc());
     WeightPacker packer(writer);
     mlir::TimingScope timer = compileTiming().nest("lower graphs, pack weights");
-    std::vector<GraphInfo> graphs = lowerGraphs(module, *lowered, packer);
+    std::vector<GraphInfo> graphs = lowerGraphs(module, *lowered, packer, lowering_);
     timer.stop();
     if (stage == "lowered") {
       llvm::raw_string_ostream os(stageOut);
@@ -101,8 +104,14 @@ public:
 private:
   CodeGenOptions resolveTarget(const BackendOptions &options) {
     for (const auto &[key, value] : options)
-      if (key != "cpu" && key != "target-triple")
-        throw Error("cpu backend: unknown option '--" + key + "' (options: --cpu, --target-triple)");
+      if (key != "cpu" && key != "target-triple" && key != "cpu-math")
+        throw Error("cpu backend: unknown option '--" + key + "' (options: --cpu, --target-triple, --cpu-math)");
+    lowering_ = {};
+    if (auto it = options.find("cpu-math"); it != options.end()) {
+      if (it->second != "f32" && it->second != "bf16")
+        throw Error("cpu backend: --cpu-math=" + it->second + " is not f32 or bf16");
+      lowering_.bf16Math = it->second == "bf16";
+    }
     CodeGenOptions cg;
     auto get = [&](const char *k, const char *d) {
       auto it = options.find(k);
@@ -151,11 +160,15 @@ private:
     os << "{name: cpu, triple: " << cg.triple << ", cpu: " << cg.cpu << ", required_features: [";
     for (size_t i = 0; i < required_.size(); ++i)
       os << (i ? ", " : "") << required_[i];
-    os << "], kernel_abi: " << KILN_MODEL_ABI_VERSION << "}";
+    os << "], kernel_abi: " << KILN_MODEL_ABI_VERSION;
+    if (lowering_.bf16Math)
+      os << ", math: bf16";
+    os << "}";
     return os.str();
   }
 
   std::vector<std::string> required_;
+  LoweringOptions lowering_;
 };
 
 } // namespace

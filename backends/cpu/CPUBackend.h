@@ -55,11 +55,19 @@ struct GraphInfo {
   uint64_t arenaBytes = 0;
 };
 
+/// How the lowering computes. bf16Math (--cpu-math=bf16): linears and the LM
+/// head with f32 or bf16 weights round their inputs and weights to bf16 and
+/// sum the exact products in f32 (vdpbf16ps where the CPU has it).
+struct LoweringOptions {
+  bool bf16Math = false;
+};
+
 /// Lowers every func.func of the kiln module (after kiln-fuse-attention)
 /// into an LLVM-dialect function `kiln_graph_<name>(ptr buffers, ptr rt)` in
 /// `out`, planning the arena and packing weights through `packer`. Throws
 /// kiln::Error on IR the backend cannot lower.
-std::vector<GraphInfo> lowerGraphs(mlir::ModuleOp kilnModule, mlir::ModuleOp out, WeightPacker &packer);
+std::vector<GraphInfo> lowerGraphs(mlir::ModuleOp kilnModule, mlir::ModuleOp out, WeightPacker &packer,
+                                   const LoweringOptions &options = {});
 
 struct CodeGenOptions {
   std::string triple;   ///< e.g. x86_64-linux-gnu, aarch64-linux-gnu

@@ -62,8 +62,8 @@ int64_t lastDim(Value v) { return shapeOf(v).back(); }
 
 class GraphBuilder {
 public:
-  GraphBuilder(func::FuncOp func, ModuleOp out, WeightPacker &packer)
-      : func_(func), out_(out), packer_(packer), b_(func.getContext()), loc_(func.getLoc()) {}
+  GraphBuilder(func::FuncOp func, ModuleOp out, WeightPacker &packer, const LoweringOptions &options)
+      : func_(func), out_(out), packer_(packer), options_(options), b_(func.getContext()), loc_(func.getLoc()) {}
 
   GraphInfo lower() {
     plan();
@@ -96,6 +96,11 @@ private:
         Value input = l ? l.getInput() : h.getInput();
         int64_t M = rows(input), K = lastDim(input), Kp = (K + 3) / 4 * 4;
         scratchBytes_ = std::max<int64_t>(scratchBytes_, round64(M * Kp) + round64(M * 4) + round64(M * ((K + 31) / 32) * 4));
+      }
+      // ... and for the bf16 copies of the inputs of products computed in bf16.
+      if ((l && !l.getInputQuant() && bf16Math(l.getWeight())) || (h && !h.getInputQuant() && bf16Math(h.getEmbedding()))) {
+        Value input = l ? l.getInput() : h.getInput();
+        scratchBytes_ = std::max<int64_t>(scratchBytes_, round64(rows(input) * (lastDim(input) + 1) / 2 * 4));
       }
     }
     scratchOffset_ = round64(int64_t(arenaBytes_));
@@ -192,6 +197,24 @@ private:
   }
   Value null() { return b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(); }
 
+  /// --cpu-math=bf16: products with dense f32 or bf16 weights (not adapter
+  /// slots, whose low-rank branch is f32, nor 2:4-sparse ones) run in bf16.
+  bool bf16Math(Value weight) {
+    if (!options_.bf16Math)
+      return false;
+    GlobalOp global = globalOf(weight);
+    std::string format = weightFormat(weight);
+    return global && !global.getAdapter() && (format == "bf16" || (format == "f32" && !isSparse24(weight)));
+  }
+  /// The input rounded to bf16 into the scratch region, then the product.
+  void emitBF16Product(Value input, Value weight, Value bias, Value result, bool transposed) {
+    Value M = i64(rows(input)), K = i64(lastDim(input)), N = i64(lastDim(result));
+    Value xb = elementPtr(bases_[kArena], i64(scratchOffset_), b_.getI8Type());
+    callKernel("kiln_uk_round_rows_bf16", {rt_, ptr(input), M, K, xb});
+    callKernel("kiln_uk_linear_bf16x2", {rt_, xb, ptr(weight, transposed ? "bf16x2.t" : "bf16x2"), bias ? bias : null(),
+                                          ptr(result), M, K, N});
+  }
+
   /// A weight pruned 2:4 along its reduction axis 0 (kiln-prune{pattern=2:4}).
   bool isSparse24(Value v) {
     GlobalOp global = globalOf(v);
@@ -246,6 +269,12 @@ private:
         b_.create<LLVM::LLVMFuncOp>(loc_, half,
                                     LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(),
                                                                          i64t, i64t, i64t}));
+    if (!out_.lookupSymbol("kiln_uk_round_rows_bf16"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_round_rows_bf16",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, i64t, ptrTy()}));
+    if (!out_.lookupSymbol("kiln_uk_linear_bf16x2"))
+      b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_bf16x2",
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t}));
     if (!out_.lookupSymbol("kiln_uk_linear_s24"))
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_linear_s24",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t}));
@@ -277,13 +306,13 @@ private:
     int kind = llvm::StringSwitch<int>(name)
                    .Case("kiln_uk_linear", KILN_PROFILE_LINEAR_F32)
                    .Case("kiln_uk_linear_f16", KILN_PROFILE_LINEAR_F16)
-                   .Case("kiln_uk_linear_bf16", KILN_PROFILE_LINEAR_BF16)
+                   .Cases("kiln_uk_linear_bf16", "kiln_uk_linear_bf16x2", KILN_PROFILE_LINEAR_BF16)
                    .Case("kiln_uk_linear_q8", KILN_PROFILE_LINEAR_INT8)
                    .Case("kiln_uk_linear_q4", KILN_PROFILE_LINEAR_INT4)
                    .Case("kiln_uk_linear_w8a8", KILN_PROFILE_LINEAR_W8A8)
                    .Case("kiln_uk_linear_w4a8", KILN_PROFILE_LINEAR_W4A8)
                    .Case("kiln_uk_linear_s24", KILN_PROFILE_LINEAR_S24)
-                   .Case("kiln_uk_quantize_rows", KILN_PROFILE_QUANTIZE_ROWS)
+                   .Cases("kiln_uk_quantize_rows", "kiln_uk_round_rows_bf16", KILN_PROFILE_QUANTIZE_ROWS)
                    .Cases("kiln_uk_attention", "kiln_uk_attention_q8kv", KILN_PROFILE_ATTENTION)
                    .Case("kiln_uk_cache_write_q8", KILN_PROFILE_CACHE_WRITE)
                    .Case("kiln_uk_gelu_tanh", KILN_PROFILE_ELEMENTWISE)
@@ -402,6 +431,8 @@ private:
             if (l.getInputQuant())
               emitIntegerProduct(l, l.getInput(), l.getWeight(), l.getInputQuant(), l.getInputScale(),
                                  l.getBias() ? ptr(l.getBias()) : Value(), l.getResult(), false);
+            else if (bf16Math(l.getWeight()))
+              emitBF16Product(l.getInput(), l.getWeight(), bias, l.getResult(), false);
             else if (format == "f32" && isSparse24(l.getWeight()))
               callKernel("kiln_uk_linear_s24", {rt_, ptr(l.getInput()), ptr(l.getWeight(), "s24"), bias,
                                                 ptr(l.getResult()), M, K, N});
@@ -431,6 +462,10 @@ private:
             if (h.getInputQuant()) {
               emitIntegerProduct(h, h.getInput(), h.getEmbedding(), h.getInputQuant(), h.getInputScale(), Value(),
                                  h.getResult(), true);
+              return;
+            }
+            if (bf16Math(h.getEmbedding())) {
+              emitBF16Product(h.getInput(), h.getEmbedding(), Value(), h.getResult(), true);
               return;
             }
             if (format == "int8-sym") {
@@ -763,6 +798,7 @@ private:
   func::FuncOp func_;
   ModuleOp out_;
   WeightPacker &packer_;
+  LoweringOptions options_;
   OpBuilder b_;
   Location loc_;
   Value rt_;
@@ -777,10 +813,11 @@ private:
 
 } // namespace
 
-std::vector<GraphInfo> lowerGraphs(ModuleOp kilnModule, ModuleOp out, WeightPacker &packer) {
+std::vector<GraphInfo> lowerGraphs(ModuleOp kilnModule, ModuleOp out, WeightPacker &packer,
+                                   const LoweringOptions &options) {
   std::vector<GraphInfo> graphs;
   for (auto func : kilnModule.getOps<func::FuncOp>())
-    graphs.push_back(GraphBuilder(func, out, packer).lower());
+    graphs.push_back(GraphBuilder(func, out, packer, options).lower());
   return graphs;
 }
 

@@ -2,9 +2,11 @@
 #include "Packing.h"
 
 #include "kiln/Support/Error.h"
+#include "kiln/Support/Float16.h"
 
 #include "kernels/KernelABI.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -127,6 +129,18 @@ std::vector<uint8_t> packSparse24(const std::vector<float> &w, int64_t K, int64_
         grp[128 + j] |= uint8_t(t << (2 * slot));
         ++slot;
       }
+    }
+  return packed;
+}
+
+std::vector<uint16_t> packBF16x2(const float *w, int64_t K, int64_t N, bool transposed) {
+  int64_t Kh = (K + 1) / 2;
+  std::vector<uint16_t> packed(size_t(panels(N) * Kh * KILN_PANEL * 2), 0);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) {
+      float v = transposed ? w[n * K + k] : w[k * N + n];
+      uint16_t b = std::fpclassify(v) == FP_SUBNORMAL ? uint16_t(std::signbit(v) ? 0x8000 : 0) : floatToBf16(v);
+      packed[size_t(((n / KILN_PANEL * Kh + k / 2) * KILN_PANEL + n % KILN_PANEL) * 2 + k % 2)] = b;
     }
   return packed;
 }

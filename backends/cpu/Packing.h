@@ -55,6 +55,12 @@ PackedQ4x4 packQ4x4(const QuantizedMatrix &m, const QuantSpec &spec);
 /// Throws naming the first group with more than 2 nonzeros.
 std::vector<uint8_t> packSparse24(const std::vector<float> &w, int64_t K, int64_t N);
 
+/// "bf16x2": per 16 outputs, [ceil(K/2)][16][2] bf16 (inputs 2h, 2h+1 of an
+/// output side by side, the pads 0), rounded to nearest even with denormals
+/// flushed to zero (as vdpbf16ps reads them). Element (k, n) of the matrix is
+/// w[k * N + n], or w[n * K + k] when `transposed` (an [N, K] table).
+std::vector<uint16_t> packBF16x2(const float *w, int64_t K, int64_t N, bool transposed);
+
 } // namespace kiln::cpu
 
 #endif

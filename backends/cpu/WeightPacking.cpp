@@ -142,6 +142,15 @@ uint64_t WeightPacker::offset(mlir::Operation *op, const std::string &layout) {
     write(layout, f16 ? "f16" : "bf16", packed);
     return offsets_.at(key);
   }
+  if (base == "bf16x2") {
+    // --cpu-math=bf16: f32 weights rounded to bf16 here; bf16 ones are exact.
+    if ((spec.format != WeightFormat::F32 && spec.format != WeightFormat::BF16) ||
+        (spec.format == WeightFormat::BF16 && spec.axis != (transposed ? 1 : 0)))
+      throw Error("cpu backend: weight @" + entry.name + " is " + spec.name() + ", not f32 or bf16 (computed in bf16)");
+    std::vector<float> v(values.begin(), values.end());
+    write(layout, "bf16", packBF16x2(v.data(), K, N, transposed));
+    return offsets_.at(key);
+  }
   if (layout == "panel16_q8" || layout == "q8_scales" || layout == "panel16t_q8" || layout == "q8t_scales") {
     // int8 per output channel, the exact quantization the reference uses
     // (include/kiln/Quant/Quant.h). The data and its scales come from one

@@ -76,6 +76,25 @@ def kiln_json(args, *argv, lines=False, timeout=900):
     return [json.loads(l) for l in out] if lines else json.loads(out[-1])
 
 
+def cpu_variants():
+    """The cpu kernel variants this CPU can run, oldest first (`--kernels` names)."""
+    flags = set()
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    variants = ["generic"]
+    if {"avx2", "fma"} <= flags:
+        variants.append("avx2")
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        variants.append("avx512")
+        if "avx512_vnni" in flags:
+            variants.append("avx512vnni")
+            if "avx512_bf16" in flags:
+                variants.append("avx512bf16")
+    return variants
+
+
 def worst_logit(got, ref):
     """The largest |got - ref| over the ids both list among each step's top logits, relative to the
     reference's largest logit of that step (`kiln run --json --top-logits K` output)."""

@@ -8,23 +8,7 @@ import json
 import os
 import shutil
 
-from common import MODEL, Checks, kiln, kiln_json, parse_args, worst_logit
-
-
-def cpu_variants():
-    flags = set()
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    variants = ["generic"]
-    if {"avx2", "fma"} <= flags:
-        variants.append("avx2")
-    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
-        variants.append("avx512")
-        if "avx512_vnni" in flags:
-            variants.append("avx512vnni")
-    return variants
+from common import MODEL, Checks, cpu_variants, kiln, kiln_json, parse_args, worst_logit
 
 
 args = parse_args()

@@ -33,7 +33,10 @@
                             const float *, const int32_t *, const float *, float *, int64_t, int64_t, int64_t); \
   void kiln_gelu_tanh_##v(const KilnRuntimeContext *, const float *, float *, int64_t);                          \
   void kiln_layer_norm_##v(const KilnRuntimeContext *, const float *, int64_t, const float *, int64_t, float *,     \
-                           int64_t, const float *, const float *, float *, int64_t, int64_t, int64_t, float);
+                           int64_t, const float *, const float *, float *, int64_t, int64_t, int64_t, float);    \
+  void kiln_round_rows_bf16_##v(const KilnRuntimeContext *, const float *, int64_t, int64_t, uint16_t *);          \
+  void kiln_linear_bf16x2_##v(const KilnRuntimeContext *, const uint16_t *, const uint16_t *, const float *,      \
+                              float *, int64_t, int64_t, int64_t);
 
 DECLARE_VARIANT(generic)
 #if defined(__x86_64__)
@@ -46,6 +49,9 @@ void kiln_linear_w4a8_avx512vnni(const KilnRuntimeContext *, const int8_t *, con
                                  int64_t, int64_t, int64_t);
 void kiln_linear_w8a8_avx512vnni(const KilnRuntimeContext *, const int8_t *, const float *, const int8_t *,
                                  const float *, const int32_t *, const float *, float *, int64_t, int64_t, int64_t);
+void kiln_round_rows_bf16_avx512bf16(const KilnRuntimeContext *, const float *, int64_t, int64_t, uint16_t *);
+void kiln_linear_bf16x2_avx512bf16(const KilnRuntimeContext *, const uint16_t *, const uint16_t *, const float *,
+                                   float *, int64_t, int64_t, int64_t);
 #elif defined(__aarch64__)
 DECLARE_VARIANT(neon)
 #endif
@@ -59,22 +65,32 @@ typedef struct Variant {
 static const Variant kVariants[] = {
     {KILN_KERNELS_GENERIC, 0, {"generic", kiln_linear_generic, kiln_attention_generic, kiln_linear_q8_generic, kiln_linear_f16_generic, kiln_linear_bf16_generic, kiln_linear_q4_generic,
       kiln_quantize_rows_generic, kiln_linear_w8a8_generic, kiln_linear_w4a8_generic,
-      kiln_attention_q8kv_generic, kiln_cache_write_q8_generic, kiln_linear_s24_generic, kiln_gelu_tanh_generic, kiln_layer_norm_generic}},
+      kiln_attention_q8kv_generic, kiln_cache_write_q8_generic, kiln_linear_s24_generic, kiln_gelu_tanh_generic, kiln_layer_norm_generic,
+      kiln_round_rows_bf16_generic, kiln_linear_bf16x2_generic}},
 #if defined(__x86_64__)
     {KILN_KERNELS_AVX2, KILN_CPU_AVX2, {"avx2", kiln_linear_avx2, kiln_attention_avx2, kiln_linear_q8_avx2, kiln_linear_f16_avx2, kiln_linear_bf16_avx2, kiln_linear_q4_avx2,
       kiln_quantize_rows_avx2, kiln_linear_w8a8_avx2, kiln_linear_w4a8_avx2,
-      kiln_attention_q8kv_avx2, kiln_cache_write_q8_avx2, kiln_linear_s24_avx2, kiln_gelu_tanh_avx2, kiln_layer_norm_avx2}},
+      kiln_attention_q8kv_avx2, kiln_cache_write_q8_avx2, kiln_linear_s24_avx2, kiln_gelu_tanh_avx2, kiln_layer_norm_avx2,
+      kiln_round_rows_bf16_avx2, kiln_linear_bf16x2_avx2}},
     {KILN_KERNELS_AVX512, KILN_CPU_AVX2 | KILN_CPU_AVX512, {"avx512", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
       kiln_quantize_rows_avx512, kiln_linear_w8a8_avx512, kiln_linear_w4a8_avx512,
-      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512, kiln_layer_norm_avx512}},
+      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512, kiln_layer_norm_avx512,
+      kiln_round_rows_bf16_avx512, kiln_linear_bf16x2_avx512}},
     /* AVX-512 with integer dot products: only the W8A8 kernels differ. */
     {KILN_KERNELS_AVX512VNNI, KILN_CPU_AVX2 | KILN_CPU_AVX512 | KILN_CPU_AVX512VNNI, {"avx512vnni", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
       kiln_quantize_rows_avx512vnni, kiln_linear_w8a8_avx512vnni, kiln_linear_w4a8_avx512vnni,
-      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512, kiln_layer_norm_avx512}},
+      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512, kiln_layer_norm_avx512,
+      kiln_round_rows_bf16_avx512, kiln_linear_bf16x2_avx512}},
+    /* ... and with bf16 dot products: only the --cpu-math=bf16 kernels differ. */
+    {KILN_KERNELS_AVX512BF16, KILN_CPU_AVX2 | KILN_CPU_AVX512 | KILN_CPU_AVX512VNNI | KILN_CPU_AVX512BF16, {"avx512bf16", kiln_linear_avx512, kiln_attention_avx512, kiln_linear_q8_avx512, kiln_linear_f16_avx512, kiln_linear_bf16_avx512, kiln_linear_q4_avx512,
+      kiln_quantize_rows_avx512vnni, kiln_linear_w8a8_avx512vnni, kiln_linear_w4a8_avx512vnni,
+      kiln_attention_q8kv_avx512, kiln_cache_write_q8_avx512, kiln_linear_s24_avx512, kiln_gelu_tanh_avx512, kiln_layer_norm_avx512,
+      kiln_round_rows_bf16_avx512bf16, kiln_linear_bf16x2_avx512bf16}},
 #elif defined(__aarch64__)
     {KILN_KERNELS_NEON, KILN_CPU_NEON, {"neon", kiln_linear_neon, kiln_attention_neon, kiln_linear_q8_neon, kiln_linear_f16_neon, kiln_linear_bf16_neon, kiln_linear_q4_neon,
       kiln_quantize_rows_neon, kiln_linear_w8a8_neon, kiln_linear_w4a8_neon,
-      kiln_attention_q8kv_neon, kiln_cache_write_q8_neon, kiln_linear_s24_neon, kiln_gelu_tanh_neon, kiln_layer_norm_neon}},
+      kiln_attention_q8kv_neon, kiln_cache_write_q8_neon, kiln_linear_s24_neon, kiln_gelu_tanh_neon, kiln_layer_norm_neon,
+      kiln_round_rows_bf16_neon, kiln_linear_bf16x2_neon}},
 #endif
 };
 
@@ -167,4 +183,13 @@ void kiln_uk_layer_norm(const KilnRuntimeContext *rt, const float *x, int64_t xs
                         float *sum, int64_t ss, const float *gamma, const float *beta, float *out, int64_t os,
                         int64_t rows, int64_t cols, float eps) {
   selected->layer_norm(rt, x, xs, residual, rs, sum, ss, gamma, beta, out, os, rows, cols, eps);
+}
+
+void kiln_uk_round_rows_bf16(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K, uint16_t *xb) {
+  selected->round_rows_bf16(rt, x, M, K, xb);
+}
+
+void kiln_uk_linear_bf16x2(const KilnRuntimeContext *rt, const uint16_t *xb, const uint16_t *w, const float *bias,
+                           float *y, int64_t M, int64_t K, int64_t N) {
+  selected->linear_bf16x2(rt, xb, w, bias, y, M, K, N);
 }

@@ -61,7 +61,7 @@ enum KilnProfileKind {
   KILN_PROFILE_LINEAR_W8A8,
   KILN_PROFILE_LINEAR_W4A8,
   KILN_PROFILE_LINEAR_S24,
-  KILN_PROFILE_QUANTIZE_ROWS, /* int8 activations */
+  KILN_PROFILE_QUANTIZE_ROWS, /* int8 activations, or bf16 ones (--cpu-math=bf16) */
   KILN_PROFILE_ATTENTION,
   KILN_PROFILE_CACHE_WRITE,
   KILN_PROFILE_LM_HEAD,
@@ -76,12 +76,13 @@ enum {
   KILN_CPU_AVX512 = 1 << 1,  /* AVX-512 F, BW, VL, DQ */
   KILN_CPU_NEON = 1 << 2,
   KILN_CPU_AVX512VNNI = 1 << 3,
+  KILN_CPU_AVX512BF16 = 1 << 4, /* vdpbf16ps, vcvtne2ps2bf16 */
 };
 
 /* Kernel variants, oldest to shiniest; kiln_model_init picks the best one
  * the CPU supports, or the one forced. */
 enum { KILN_KERNELS_AUTO = -1, KILN_KERNELS_GENERIC = 0, KILN_KERNELS_AVX2 = 1, KILN_KERNELS_AVX512 = 2,
-       KILN_KERNELS_NEON = 3, KILN_KERNELS_AVX512VNNI = 4 };
+       KILN_KERNELS_NEON = 3, KILN_KERNELS_AVX512VNNI = 4, KILN_KERNELS_AVX512BF16 = 5 };
 
 /* y[M, N] = x[M, K] @ W + bias (bias may be null); W in panel16 layout. */
 typedef void (*KilnLinearFn)(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias,
@@ -143,6 +144,17 @@ typedef void (*KilnLinearW4A8Fn)(const KilnRuntimeContext *rt, const int8_t *xq,
 typedef void (*KilnLinearHalfFn)(const KilnRuntimeContext *rt, const float *x, const uint16_t *w, const float *bias,
                                  float *y, int64_t M, int64_t K, int64_t N);
 
+/* Linears computed in bf16 (kiln compile --cpu-math=bf16), step 1: rows of
+ * x [M, K] rounded to bf16 (nearest even, denormals to zero) into xb, rows of
+ * round_up(K, 2) values, the pad 0. */
+typedef void (*KilnRoundRowsBF16Fn)(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K,
+                                    uint16_t *xb);
+/* Step 2: y = xb @ W + bias, W bf16 in "bf16x2" panels: per 16 outputs
+ * [ceil(K/2)][16][2], inputs 2h and 2h+1 of an output side by side (the pad
+ * 0); f32 sums of the exact products. */
+typedef void (*KilnLinearBF16x2Fn)(const KilnRuntimeContext *rt, const uint16_t *xb, const uint16_t *w,
+                                   const float *bias, float *y, int64_t M, int64_t K, int64_t N);
+
 /* y = x @ W + bias for f32 weights with at most 2 nonzeros in every 4
  * consecutive inputs of each output, in the packed "s24" layout. */
 typedef KilnLinearFn KilnLinearS24Fn;
@@ -172,6 +184,8 @@ typedef struct KilnKernelTable {
   KilnLinearS24Fn linear_s24;
   KilnGeluFn gelu_tanh;
   KilnLayerNormFn layer_norm;
+  KilnRoundRowsBF16Fn round_rows_bf16;
+  KilnLinearBF16x2Fn linear_bf16x2;
 } KilnKernelTable;
 
 /* Entry points every model.so exports. */
@@ -209,6 +223,9 @@ void kiln_uk_cache_write_q8(const KilnRuntimeContext *rt, const float *src, int6
                             const int32_t *positions, int64_t S, int8_t *cache, int64_t H, int64_t C, int64_t D);
 void kiln_uk_linear_s24(const KilnRuntimeContext *rt, const float *x, const float *w, const float *bias, float *y,
                         int64_t M, int64_t K, int64_t N);
+void kiln_uk_round_rows_bf16(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K, uint16_t *xb);
+void kiln_uk_linear_bf16x2(const KilnRuntimeContext *rt, const uint16_t *xb, const uint16_t *w, const float *bias,
+                           float *y, int64_t M, int64_t K, int64_t N);
 void kiln_uk_gelu_tanh(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n);
 void kiln_uk_layer_norm(const KilnRuntimeContext *rt, const float *x, int64_t xs, const float *residual, int64_t rs,
                         float *sum, int64_t ss, const float *gamma, const float *beta, float *out, int64_t os,

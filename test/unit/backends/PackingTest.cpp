@@ -12,10 +12,13 @@
 
 #include "KernelABI.h"
 #include "kiln/Support/Error.h"
+#include "kiln/Support/Float16.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -30,6 +33,14 @@ void kiln_linear_w8a8_native(const KilnRuntimeContext *, const int8_t *, const f
                              const int32_t *, const float *, float *, int64_t, int64_t, int64_t);
 void kiln_linear_s24_native(const KilnRuntimeContext *, const float *, const float *, const float *, float *, int64_t,
                             int64_t, int64_t);
+void kiln_round_rows_bf16_native(const KilnRuntimeContext *, const float *, int64_t, int64_t, uint16_t *);
+void kiln_linear_bf16x2_native(const KilnRuntimeContext *, const uint16_t *, const uint16_t *, const float *, float *,
+                               int64_t, int64_t, int64_t);
+#ifdef KILN_TEST_DPBF16
+void kiln_round_rows_bf16_native_dp(const KilnRuntimeContext *, const float *, int64_t, int64_t, uint16_t *);
+void kiln_linear_bf16x2_native_dp(const KilnRuntimeContext *, const uint16_t *, const uint16_t *, const float *,
+                                  float *, int64_t, int64_t, int64_t);
+#endif
 void kiln_linear_w4a8_native(const KilnRuntimeContext *, const int8_t *, const float *, const int32_t *,
                              const uint8_t *, const float *, const int32_t *, const float *, float *, int64_t, int64_t,
                              int64_t, int64_t);
@@ -201,6 +212,70 @@ TEST(Packing, Sparse24ValuesPositionsAndKernel) {
   // A group with 3 nonzeros is refused, by name.
   w[size_t(0 * N + 2)] = 1;
   EXPECT_THROW(packSparse24(w, K, N), Error);
+}
+
+/// bf16x2: element (k, n) at panel n / 16, pair k / 2, lane n % 16, half k % 2; odd K and a
+/// partial last panel padded with 0; the [N, K] transposed read packs the same bytes.
+TEST(Packing, BF16x2PairsAndKernels) {
+  const int64_t K = 37, N = 35, Kh = 19;
+  std::vector<float> w = matrix(K, N, 12), wt(size_t(N * K));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n)
+      wt[size_t(n * K + k)] = w[size_t(k * N + n)];
+  w[size_t(3 * N + 4)] = 1e-40f; // a denormal: flushed, as vdpbf16ps reads it
+  wt[size_t(4 * K + 3)] = 1e-40f;
+  std::vector<uint16_t> p = packBF16x2(w.data(), K, N, false);
+  ASSERT_EQ(p.size(), size_t(3 * Kh * 16 * 2));
+  EXPECT_EQ(p, packBF16x2(wt.data(), K, N, true));
+  auto at = [&](int64_t k, int64_t n) { return p[size_t(((n / 16 * Kh + k / 2) * 16 + n % 16) * 2 + k % 2)]; };
+  EXPECT_EQ(at(5, 17), floatToBf16(w[size_t(5 * N + 17)]));
+  EXPECT_EQ(at(36, 34), floatToBf16(w[size_t(36 * N + 34)]));
+  EXPECT_EQ(at(3, 4), 0);
+  EXPECT_EQ(p[size_t(((2 * Kh + 18) * 16 + 2) * 2 + 1)], 0); // pad input 37 of output 34
+  EXPECT_EQ(p[size_t(((2 * Kh + 0) * 16 + 3) * 2 + 0)], 0);  // pad output 35
+
+  // Activations: nearest even, denormals to zero, the pad 0.
+  const float odd[3] = {1.00390625f, 1.01171875f, -1e-40f}; // halfway: down to even, up to even; denormal
+  uint16_t xb[4];
+  kiln_round_rows_bf16_native(nullptr, odd, 1, 3, xb);
+  EXPECT_EQ(xb[0], 0x3f80);
+  EXPECT_EQ(xb[1], 0x3f82);
+  EXPECT_EQ(xb[2], 0x8000);
+  EXPECT_EQ(xb[3], 0);
+
+  // The product of the rounded values: exact products summed in float (1e-5 of double).
+  for (int64_t M : {1, 5, 16, 17, 30}) {
+    std::vector<float> x = matrix(M, K, 13), bias = matrix(1, N, 14);
+    std::vector<uint16_t> xr(size_t(M * (Kh * 2)));
+    kiln_round_rows_bf16_native(nullptr, x.data(), M, K, xr.data());
+    std::vector<double> want(size_t(M * N));
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t n = 0; n < N; ++n) {
+        double acc = bias[size_t(n)];
+        for (int64_t k = 0; k < K; ++k)
+          acc += double(bf16ToFloat(floatToBf16(x[size_t(i * K + k)]))) * double(bf16ToFloat(at(k, n)));
+        want[size_t(i * N + n)] = acc;
+      }
+    std::vector<float> y(size_t(M * N));
+    kiln_linear_bf16x2_native(nullptr, xr.data(), p.data(), bias.data(), y.data(), M, K, N);
+    expectClose(y, want, 1e-5);
+#ifdef KILN_TEST_DPBF16
+    if (__builtin_cpu_supports("avx512bf16")) {
+      std::vector<uint16_t> xd(xr.size());
+      kiln_round_rows_bf16_native_dp(nullptr, x.data(), M, K, xd.data());
+      EXPECT_EQ(xd, xr) << "vcvtne2ps2bf16 rounds as the portable code does";
+      std::fill(y.begin(), y.end(), 0.0f);
+      kiln_linear_bf16x2_native_dp(nullptr, xd.data(), p.data(), bias.data(), y.data(), M, K, N);
+      expectClose(y, want, 1e-5);
+    }
+#endif
+  }
+#ifdef KILN_TEST_DPBF16
+  if (!__builtin_cpu_supports("avx512bf16"))
+    std::printf("note: this CPU lacks AVX512-BF16; the vdpbf16ps kernels were not run\n");
+#else
+  std::printf("note: the compiler lacks -mavx512bf16; the vdpbf16ps kernels were not built\n");
+#endif
 }
 
 } // namespace
