@@ -197,6 +197,26 @@ private:
   }
   Value null() { return b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(); }
 
+  Value scratchBF16() { return elementPtr(bases_[kArena], i64(scratchOffset_), b_.getI8Type()); }
+  /// Whether v's producer (a layer norm or a GELU epilogue, about to be
+  /// emitted) should write v in bf16 to the scratch region instead of f32: its
+  /// only user is the next op, a product computed in bf16 that reads v dense
+  /// (an even row length: then the rows are contiguous pairs). Nothing but
+  /// weight references lies between them, so nothing else can use the
+  /// scratch region meanwhile.
+  bool stageBF16(Value v, Operation *producer) {
+    if (!options_.bf16Math || !v.hasOneUse() || lastDim(v) % 2 != 0 || stride(v) != lastDim(v))
+      return false;
+    auto l = dyn_cast<LinearOp>(*v.getUsers().begin());
+    Operation *next = producer->getNextNode();
+    while (next && isa<WeightOp>(next)) // weight references emit no code
+      next = next->getNextNode();
+    if (!l || l.getOperation() != next || l.getInput() != v || l.getInputQuant() || !bf16Math(l.getWeight()))
+      return false;
+    bf16Staged_.insert(v);
+    return true;
+  }
+
   /// --cpu-math=bf16: products with dense f32 or bf16 weights (not adapter
   /// slots, whose low-rank branch is f32, nor 2:4-sparse ones) run in bf16.
   bool bf16Math(Value weight) {
@@ -206,11 +226,13 @@ private:
     std::string format = weightFormat(weight);
     return global && !global.getAdapter() && (format == "bf16" || (format == "f32" && !isSparse24(weight)));
   }
-  /// The input rounded to bf16 into the scratch region, then the product.
+  /// The input rounded to bf16 into the scratch region (unless its producer
+  /// wrote it there, bf16Staged_), then the product.
   void emitBF16Product(Value input, Value weight, Value bias, Value result, bool transposed) {
     Value M = i64(rows(input)), K = i64(lastDim(input)), N = i64(lastDim(result));
-    Value xb = elementPtr(bases_[kArena], i64(scratchOffset_), b_.getI8Type());
-    callKernel("kiln_uk_round_rows_bf16", {rt_, ptr(input), M, K, xb});
+    Value xb = scratchBF16();
+    if (!bf16Staged_.erase(input))
+      callKernel("kiln_uk_round_rows_bf16", {rt_, ptr(input), M, K, xb});
     callKernel("kiln_uk_linear_bf16x2", {rt_, xb, ptr(weight, transposed ? "bf16x2.t" : "bf16x2"), bias ? bias : null(),
                                           ptr(result), M, K, N});
   }
@@ -289,12 +311,12 @@ private:
                                                                        i64t, i64t}));
     if (!out_.lookupSymbol("kiln_uk_gelu_tanh"))
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_gelu_tanh",
-                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), i64t}));
+                                  LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), ptrTy(), i64t, ptrTy()}));
     if (!out_.lookupSymbol("kiln_uk_layer_norm"))
       b_.create<LLVM::LLVMFuncOp>(loc_, "kiln_uk_layer_norm",
                                   LLVM::LLVMFunctionType::get(voidTy, {ptrTy(), ptrTy(), i64t, ptrTy(), i64t, ptrTy(), i64t,
                                                                        ptrTy(), ptrTy(), ptrTy(), i64t, i64t, i64t,
-                                                                       b_.getF32Type()}));
+                                                                       b_.getF32Type(), ptrTy()}));
     if (!out_.lookupSymbol("kiln_uk_attention"))
       b_.create<LLVM::LLVMFuncOp>(
           loc_, "kiln_uk_attention",
@@ -417,10 +439,11 @@ private:
           .Case<EmbeddingOp>([&](EmbeddingOp e) { emitEmbedding(e); })
           .Case<AddOp>([&](AddOp a) { emitAdd(a); })
           .Case<LayerNormOp>([&](LayerNormOp ln) {
-            emitLayerNorm(ln.getInput(), Value(), ln.getGamma(), ln.getBeta(), ln.getEpsilon(), Value(), ln.getResult());
+            emitLayerNorm(ln, ln.getInput(), Value(), ln.getGamma(), ln.getBeta(), ln.getEpsilon(), Value(),
+                          ln.getResult());
           })
           .Case<ResidualLayerNormOp>([&](ResidualLayerNormOp rl) {
-            emitLayerNorm(rl.getInput(), rl.getResidual(), rl.getGamma(), rl.getBeta(), rl.getEpsilon(), rl.getSum(),
+            emitLayerNorm(rl, rl.getInput(), rl.getResidual(), rl.getGamma(), rl.getBeta(), rl.getEpsilon(), rl.getSum(),
                           rl.getNormalized());
           })
           .Case<LinearOp>([&](LinearOp l) {
@@ -453,7 +476,8 @@ private:
               unsupported(l, "linear weights of format " + format + " have no cpu kernel (f32, f16, bf16, int8, int4 do)");
             if (auto epilogue = l.getGeluEpilogue()) {
               mark(KILN_PROFILE_ELEMENTWISE);
-              emitGeluLoop(ptr(l.getResult()), ptr(l.getResult()), numElements(l.getType()), *epilogue);
+              bool stage = *epilogue == GeluApproximation::tanh && stageBF16(l.getResult(), l);
+              emitGeluLoop(ptr(l.getResult()), ptr(l.getResult()), numElements(l.getType()), *epilogue, stage);
             }
           })
           .Case<LMHeadOp>([&](LMHeadOp h) {
@@ -669,13 +693,15 @@ private:
   /// Layer norm of `input` (+ `residual`, whose sum is stored to `sum`) over the last axis:
   /// the kernel library's, with vectorised reductions and the rows spread over the pool (a
   /// generated loop's float sums cannot be reassociated, so they ran one add at a time).
-  void emitLayerNorm(Value input, Value residual, Value gamma, Value beta, APFloat epsilon, Value sum, Value result) {
+  void emitLayerNorm(Operation *op, Value input, Value residual, Value gamma, Value beta, APFloat epsilon, Value sum,
+                     Value result) {
     int64_t cols = lastDim(input), xs = stride(input), os = stride(result), nrows = rows(input);
     int64_t rs = residual ? stride(residual) : 0, ss = sum ? stride(sum) : 0;
     Value null = b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult();
+    Value outBF16 = stageBF16(result, op) ? scratchBF16() : null;
     callKernel("kiln_uk_layer_norm", {rt_, ptr(input), i64(xs), residual ? ptr(residual) : null, i64(rs),
                                       sum ? ptr(sum) : null, i64(ss), ptr(gamma), ptr(beta), ptr(result), i64(os),
-                                      i64(nrows), i64(cols), f32(double(float(epsilon.convertToDouble())))});
+                                      i64(nrows), i64(cols), f32(double(float(epsilon.convertToDouble()))), outBF16});
   }
 
   void emitGelu(GeluOp g) {
@@ -710,9 +736,10 @@ private:
   }
 
   /// out[i] = gelu(in[i]) for i < n (in and out may be the same buffer).
-  void emitGeluLoop(Value in, Value out, int64_t n, GeluApproximation approximation) {
+  /// With toBF16 (tanh form only), the results go to the scratch region in bf16 instead.
+  void emitGeluLoop(Value in, Value out, int64_t n, GeluApproximation approximation, bool toBF16 = false) {
     if (approximation == GeluApproximation::tanh) { // the kernel library's: vectorised, spread over the pool
-      callKernel("kiln_uk_gelu_tanh", {rt_, in, out, i64(n)});
+      callKernel("kiln_uk_gelu_tanh", {rt_, in, out, i64(n), toBF16 ? scratchBF16() : null()});
       return;
     }
     outlined("gelu " + std::to_string(n) + " erf", {in, out}, [&](ArrayRef<Value> p) { geluErfLoop(p[0], p[1], n); });
@@ -806,6 +833,7 @@ private:
   DenseMap<Value, Place> places_;
   uint64_t arenaBytes_ = 0;
   int64_t scratchOffset_ = 0, scratchBytes_ = 0; ///< bytes, in the arena
+  DenseSet<Value> bf16Staged_; ///< values whose producer wrote them in bf16 to the scratch region
   int layer_ = -1;        ///< the block of the op being lowered (profile marks)
   int32_t lastMark_ = -1; ///< the op's last profile mark
   bool inHead_ = false;   ///< lowering an LM head: its linear kernel is marked as the head

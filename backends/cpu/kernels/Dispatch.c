@@ -31,9 +31,10 @@
                            int64_t, int64_t, int64_t);                                                           \
   void kiln_linear_w8a8_##v(const KilnRuntimeContext *, const int8_t *, const float *, const int8_t *,          \
                             const float *, const int32_t *, const float *, float *, int64_t, int64_t, int64_t); \
-  void kiln_gelu_tanh_##v(const KilnRuntimeContext *, const float *, float *, int64_t);                          \
+  void kiln_gelu_tanh_##v(const KilnRuntimeContext *, const float *, float *, int64_t, uint16_t *);              \
   void kiln_layer_norm_##v(const KilnRuntimeContext *, const float *, int64_t, const float *, int64_t, float *,     \
-                           int64_t, const float *, const float *, float *, int64_t, int64_t, int64_t, float);    \
+                           int64_t, const float *, const float *, float *, int64_t, int64_t, int64_t, float,     \
+                           uint16_t *);                                                                          \
   void kiln_round_rows_bf16_##v(const KilnRuntimeContext *, const float *, int64_t, int64_t, uint16_t *);          \
   void kiln_linear_bf16x2_##v(const KilnRuntimeContext *, const uint16_t *, const uint16_t *, const float *,      \
                               float *, int64_t, int64_t, int64_t);
@@ -176,13 +177,13 @@ void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_s
                        int64_t D, float scale) {
   selected->attention(rt, q, q_stride, k_cache, v_cache, positions, out, S, H, C, D, scale);
 }
-void kiln_uk_gelu_tanh(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n) {
-  selected->gelu_tanh(rt, x, y, n);
+void kiln_uk_gelu_tanh(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n, uint16_t *y_bf16) {
+  selected->gelu_tanh(rt, x, y, n, y_bf16);
 }
 void kiln_uk_layer_norm(const KilnRuntimeContext *rt, const float *x, int64_t xs, const float *residual, int64_t rs,
                         float *sum, int64_t ss, const float *gamma, const float *beta, float *out, int64_t os,
-                        int64_t rows, int64_t cols, float eps) {
-  selected->layer_norm(rt, x, xs, residual, rs, sum, ss, gamma, beta, out, os, rows, cols, eps);
+                        int64_t rows, int64_t cols, float eps, uint16_t *out_bf16) {
+  selected->layer_norm(rt, x, xs, residual, rs, sum, ss, gamma, beta, out, os, rows, cols, eps, out_bf16);
 }
 
 void kiln_uk_round_rows_bf16(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K, uint16_t *xb) {

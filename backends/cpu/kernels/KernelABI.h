@@ -159,14 +159,18 @@ typedef void (*KilnLinearBF16x2Fn)(const KilnRuntimeContext *rt, const uint16_t 
  * consecutive inputs of each output, in the packed "s24" layout. */
 typedef KilnLinearFn KilnLinearS24Fn;
 
-/* y[i] = gelu(x[i]) (tanh form) for i < n; y may be x. */
-typedef void (*KilnGeluFn)(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n);
+/* y[i] = gelu(x[i]) (tanh form) for i < n; y may be x. With y_bf16 (else
+ * null) the results go there instead, rounded as kiln_round_rows_bf16 does
+ * (the input of a product computed in bf16). */
+typedef void (*KilnGeluFn)(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n, uint16_t *y_bf16);
 /* Layer norm of `rows` rows of `cols` values (row strides xs, rs, ss, os):
  * with residual (else null), sum = x + residual is stored and normalised;
- * out = (v - mean) / sqrt(var + eps) * gamma + beta. Outputs may alias inputs. */
+ * out = (v - mean) / sqrt(var + eps) * gamma + beta. Outputs may alias inputs.
+ * With out_bf16 (else null) the normalised rows go there instead, `cols`
+ * values each (cols even), rounded as kiln_round_rows_bf16 does. */
 typedef void (*KilnLayerNormFn)(const KilnRuntimeContext *rt, const float *x, int64_t xs, const float *residual,
                                 int64_t rs, float *sum, int64_t ss, const float *gamma, const float *beta, float *out,
-                                int64_t os, int64_t rows, int64_t cols, float eps);
+                                int64_t os, int64_t rows, int64_t cols, float eps, uint16_t *out_bf16);
 
 typedef struct KilnKernelTable {
   const char *name;
@@ -226,10 +230,10 @@ void kiln_uk_linear_s24(const KilnRuntimeContext *rt, const float *x, const floa
 void kiln_uk_round_rows_bf16(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K, uint16_t *xb);
 void kiln_uk_linear_bf16x2(const KilnRuntimeContext *rt, const uint16_t *xb, const uint16_t *w, const float *bias,
                            float *y, int64_t M, int64_t K, int64_t N);
-void kiln_uk_gelu_tanh(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n);
+void kiln_uk_gelu_tanh(const KilnRuntimeContext *rt, const float *x, float *y, int64_t n, uint16_t *y_bf16);
 void kiln_uk_layer_norm(const KilnRuntimeContext *rt, const float *x, int64_t xs, const float *residual, int64_t rs,
                         float *sum, int64_t ss, const float *gamma, const float *beta, float *out, int64_t os,
-                        int64_t rows, int64_t cols, float eps);
+                        int64_t rows, int64_t cols, float eps, uint16_t *out_bf16);
 void kiln_uk_attention(const KilnRuntimeContext *rt, const float *q, int64_t q_stride, const float *k_cache,
                        const float *v_cache, const int32_t *positions, float *out, int64_t S, int64_t H, int64_t C,
                        int64_t D, float scale);

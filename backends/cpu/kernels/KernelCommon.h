@@ -104,6 +104,20 @@ static inline void kiln_parallel(const KilnRuntimeContext *rt, int64_t n, KilnTa
     fn(arg, 0, n);
 }
 
+/* f32 -> bf16, round to nearest even, as vcvtne2ps2bf16 does: denormal
+ * inputs become (signed) zero, NaNs stay NaN (quiet). Branch-free, so loops
+ * of it vectorise. */
+static inline uint16_t kiln_round_bf16(float f) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {f};
+  uint32_t u = v.u, rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  uint32_t r = (u & 0x7f800000u) == 0 ? (u >> 16) & 0x8000u : rounded;
+  r = (u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r;
+  return (uint16_t)r;
+}
+
 /* kiln_exp_nonpositive: exp for x <= 0, shared with the distillation loss. */
 #include "kiln/Support/ExpNonPositive.h"
 

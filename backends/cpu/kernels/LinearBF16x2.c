@@ -20,21 +20,6 @@
 #define KILN_ROUND_FN KILN_CAT(kiln_round_rows_bf16_, KILN_VARIANT)
 #define KILN_FN KILN_CAT(kiln_linear_bf16x2_, KILN_VARIANT)
 
-/* f32 -> bf16, round to nearest even, as vcvtne2ps2bf16 does: denormal
- * inputs become (signed) zero, NaNs stay NaN (quiet). */
-static inline uint16_t round_bf16(float f) {
-  union {
-    float f;
-    uint32_t u;
-  } v = {f};
-  uint32_t u = v.u;
-  if ((u & 0x7f800000u) == 0)
-    return (uint16_t)((u >> 16) & 0x8000u);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (uint16_t)((u >> 16) | 0x40u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
-}
 __attribute__((unused)) static inline float bf16_lo(uint32_t pair) {
   union {
     uint32_t u;
@@ -71,7 +56,7 @@ static void round_task(void *arg, int64_t m0, int64_t m1) {
     }
 #endif
     for (; k < K; ++k)
-      xb[k] = round_bf16(x[k]);
+      xb[k] = kiln_round_bf16(x[k]);
     if (Kp != K)
       xb[K] = 0;
   }
