@@ -37,13 +37,13 @@ for name, fmt, pf, dm in rows:
 peer = {(p["peer"], p["format"]): p for p in peers}
 llama_q8, llama_q4 = peer.get(("llama.cpp", "q8_0")), peer.get(("llama.cpp", "q4_0"))
 print("bars (decode: higher x is faster):")
-for fmt in ("int8", "w8a8", "int4-g32", "w4a8-g32"):
+for fmt in ("int8", "w8a8", "int4-g32", "w4a8-g32", "bf16-math"):
     r = by_format.get(fmt)
     if not r:
         continue
     line = (f"  Kiln {fmt}: decode {kiln['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x Kiln f32, "
             f"prefill {r['prefill_tok_s'] / kiln['prefill_tok_s']:.2f}x Kiln f32")
-    ref = llama_q8 if fmt in ("int8", "w8a8") else llama_q4
+    ref = llama_q8 if fmt in ("int8", "w8a8") else llama_q4 if fmt != "bf16-math" else None
     if ref:
         line += f"; decode {ref['decode_ms_per_token'] / r['decode_ms_per_token']:.2f}x llama.cpp {ref['format']}"
     line += f"; weights {r['weights_bytes'] / 1e6:.1f} MB, peak RSS {r['peak_rss_bytes'] / 1e6:.1f} MB"

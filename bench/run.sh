@@ -36,6 +36,10 @@ for format in ${KILN_FORMATS:-f16 bf16 int8 w8a8 int4-g32 w4a8-g32 kv-int8}; do
     --pipeline "$root/pipelines/$format.yaml" 2>> "$work/compile.log"
   formats+=("$format")
 done
+# f32 weights computed in bf16 (kiln compile --cpu-math=bf16: vdpbf16ps where the CPU has it).
+"$kiln" compile "$ckpt" -o "$work/gpt2-124m-bf16-math.kiln" --cpu=native --prompt-len 128 --cpu-math=bf16 \
+  2>> "$work/compile.log"
+formats+=(bf16-math)
 # Pruned structure (speed depends only on it: the benchmark's weights are random, so
 # magnitude pruning stands in for the calibrated pipelines, which give the same shapes).
 fused="kiln-fuse-linear-gelu,kiln-fuse-residual-layer-norm,canonicalize,cse"
