@@ -11,7 +11,7 @@
 
 #include <immintrin.h>
 
-#define MR 4
+#define MR 8 /* prefill rows per block: 16 int32 sums, each decoded weight block used 8 times */
 /* Decode streams each panel once: software prefetch this many bytes ahead
  * (the short per-task streams leave the hardware prefetcher little time). */
 #ifndef KILN_W4A8_PREFETCH
@@ -79,11 +79,54 @@ static void decode_pair(const W4A8Args *a, const uint8_t *pa, const uint8_t *pb,
   *outb = fb;
 }
 
+/* Prefill: rows m0..m0+R (R <= MR) of two panels. Always inlined with R
+ * constant: with a variable row count the sums lived in memory. */
+static inline __attribute__((always_inline)) void prefill_block(const W4A8Args *a, const uint8_t *pa,
+                                                                const uint8_t *pb, const float *sa, const float *sb,
+                                                                const int32_t *za, const int32_t *zb, int64_t m0,
+                                                                const int R, int64_t n0, int64_t nna, int64_t nnb) {
+  const int64_t K = a->K, N = a->N, Kp = kiln_pad4(K), chunks = K / 32, G = a->G, groups = (K + G - 1) / G;
+  const __m512i low = _mm512_set1_epi8(15);
+  __m512 fa[MR], fb[MR];
+  for (int i = 0; i < R; ++i)
+    fa[i] = fb[i] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t c0 = g * (G / 32), c1 = KILN_MIN(chunks, c0 + G / 32);
+    __m512i ia[MR], ib[MR];
+    for (int i = 0; i < R; ++i)
+      ia[i] = ib[i] = _mm512_setzero_si512();
+    for (int64_t c = c0; c < c1; ++c)
+      for (int v = 0; v < 4; ++v) {
+        __m512i wa = _mm512_loadu_si512(pa + c * 256 + v * 64), wb = _mm512_loadu_si512(pb + c * 256 + v * 64);
+        __m512i la = _mm512_and_si512(wa, low), ha = _mm512_and_si512(_mm512_srli_epi16(wa, 4), low);
+        __m512i lb = _mm512_and_si512(wb, low), hb = _mm512_and_si512(_mm512_srli_epi16(wb, 4), low);
+        for (int i = 0; i < R; ++i) {
+          const int8_t *x = a->xq + (m0 + i) * Kp + 32 * c + 8 * v;
+          __m512i x0 = broadcast_signed(x), x1 = broadcast_signed(x + 4);
+          ia[i] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ia[i], la, x0), ha, x1);
+          ib[i] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ib[i], lb, x0), hb, x1);
+        }
+      }
+    for (int i = 0; i < R; ++i) {
+      int32_t xsum = 0;
+      for (int64_t c = c0; c < c1; ++c)
+        xsum += a->xsums[(m0 + i) * chunks + c];
+      fa[i] = group_term(ia[i], za ? za + g * KILN_PANEL : 0, xsum, sa + g * KILN_PANEL, fa[i]);
+      fb[i] = group_term(ib[i], zb ? zb + g * KILN_PANEL : 0, xsum, sb + g * KILN_PANEL, fb[i]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    float *yr = a->y + (m0 + i) * N + n0;
+    finish(a, yr, fa[i], a->xscale[m0 + i], n0, nna);
+    if (nnb > 0)
+      finish(a, yr + KILN_PANEL, fb[i], a->xscale[m0 + i], n0 + KILN_PANEL, nnb);
+  }
+}
+
 static void w4a8_task(void *arg, int64_t q0, int64_t q1) {
   const W4A8Args *a = (const W4A8Args *)arg;
-  const int64_t K = a->K, N = a->N, Kp = kiln_pad4(K), chunks = K / 32, G = a->G, groups = (K + G - 1) / G;
+  const int64_t K = a->K, N = a->N, chunks = K / 32, G = a->G, groups = (K + G - 1) / G;
   const int64_t panels = (N + KILN_PANEL - 1) / KILN_PANEL;
-  const __m512i low = _mm512_set1_epi8(15);
   for (int64_t q = q0; q < q1; ++q) {
     const int64_t p = 2 * q, pb_index = p + 1 < panels ? p + 1 : p; /* a lone last panel is computed twice */
     const uint8_t *pa = a->w + p * chunks * 256, *pb = a->w + pb_index * chunks * 256;
@@ -100,43 +143,17 @@ static void w4a8_task(void *arg, int64_t q0, int64_t q1) {
         finish(a, a->y + n0 + KILN_PANEL, fb, a->xscale[0], n0 + KILN_PANEL, nnb);
       continue;
     }
-    for (int64_t m0 = 0; m0 < a->M; m0 += MR) {
-      const int64_t mr = KILN_MIN(MR, a->M - m0);
-      __m512 fa[MR], fb[MR];
-      for (int i = 0; i < MR; ++i)
-        fa[i] = fb[i] = _mm512_setzero_ps();
-      for (int64_t g = 0; g < groups; ++g) {
-        const int64_t c0 = g * (G / 32), c1 = KILN_MIN(chunks, c0 + G / 32);
-        __m512i ia[MR], ib[MR];
-        for (int i = 0; i < MR; ++i)
-          ia[i] = ib[i] = _mm512_setzero_si512();
-        for (int64_t c = c0; c < c1; ++c)
-          for (int v = 0; v < 4; ++v) {
-            __m512i wa = _mm512_loadu_si512(pa + c * 256 + v * 64), wb = _mm512_loadu_si512(pb + c * 256 + v * 64);
-            __m512i la = _mm512_and_si512(wa, low), ha = _mm512_and_si512(_mm512_srli_epi16(wa, 4), low);
-            __m512i lb = _mm512_and_si512(wb, low), hb = _mm512_and_si512(_mm512_srli_epi16(wb, 4), low);
-            for (int i = 0; i < mr; ++i) {
-              const int8_t *x = a->xq + (m0 + i) * Kp + 32 * c + 8 * v;
-              __m512i x0 = broadcast_signed(x), x1 = broadcast_signed(x + 4);
-              ia[i] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ia[i], la, x0), ha, x1);
-              ib[i] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ib[i], lb, x0), hb, x1);
-            }
-          }
-        for (int i = 0; i < mr; ++i) {
-          int32_t xsum = 0;
-          for (int64_t c = c0; c < c1; ++c)
-            xsum += a->xsums[(m0 + i) * chunks + c];
-          fa[i] = group_term(ia[i], za ? za + g * KILN_PANEL : 0, xsum, sa + g * KILN_PANEL, fa[i]);
-          fb[i] = group_term(ib[i], zb ? zb + g * KILN_PANEL : 0, xsum, sb + g * KILN_PANEL, fb[i]);
-        }
+    for (int64_t m0 = 0; m0 < a->M; m0 += MR)
+      switch (KILN_MIN(MR, a->M - m0)) {
+      case 8: prefill_block(a, pa, pb, sa, sb, za, zb, m0, 8, n0, nna, nnb); break;
+      case 7: prefill_block(a, pa, pb, sa, sb, za, zb, m0, 7, n0, nna, nnb); break;
+      case 6: prefill_block(a, pa, pb, sa, sb, za, zb, m0, 6, n0, nna, nnb); break;
+      case 5: prefill_block(a, pa, pb, sa, sb, za, zb, m0, 5, n0, nna, nnb); break;
+      case 4: prefill_block(a, pa, pb, sa, sb, za, zb, m0, 4, n0, nna, nnb); break;
+      case 3: prefill_block(a, pa, pb, sa, sb, za, zb, m0, 3, n0, nna, nnb); break;
+      case 2: prefill_block(a, pa, pb, sa, sb, za, zb, m0, 2, n0, nna, nnb); break;
+      case 1: prefill_block(a, pa, pb, sa, sb, za, zb, m0, 1, n0, nna, nnb); break;
       }
-      for (int i = 0; i < mr; ++i) {
-        float *yr = a->y + (m0 + i) * N + n0;
-        finish(a, yr, fa[i], a->xscale[m0 + i], n0, nna);
-        if (nnb > 0)
-          finish(a, yr + KILN_PANEL, fb[i], a->xscale[m0 + i], n0 + KILN_PANEL, nnb);
-      }
-    }
   }
 }
 
