@@ -338,11 +338,12 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
   }
 
   // What a decode step reads of weights.bin (kiln bench --floor): every listed weight but the
-  // tables only gathered a row from (wpe; wte too when an untied lm_head exists) and the
+  // tables only gathered a row from (wpe; wte too when an untied lm_head exists, and wte's
+  // gather copy when the tied head reads its own bf16x2 copy, --cpu-math=bf16) and the
   // adapter blocks other than the session's.
   if (const YAML::Node weights = m["weights"]; weights && weights.IsSequence()) {
-    uint64_t all = 0, gathered = 0, untiedWte = 0;
-    bool untied = false;
+    uint64_t all = 0, gathered = 0, untiedWte = 0, wteHeadCopy = 0;
+    bool untied = false, headCopy = false;
     for (const auto &w : weights) {
       std::string name = field<std::string>(w, "name", manifestPath);
       uint64_t bytes = field<uint64_t>(w, "bytes", manifestPath);
@@ -351,13 +352,18 @@ std::unique_ptr<Artifact> Artifact::open(const std::string &dir, const Options &
       all += bytes;
       if (name.rfind("wpe.", 0) == 0)
         gathered += bytes;
-      else if (name.rfind("wte.", 0) == 0)
+      else if (name.rfind("wte.", 0) == 0) {
         untiedWte += bytes;
+        if (w["layout"] && w["layout"].as<std::string>() == "bf16x2.t") {
+          headCopy = true;
+          wteHeadCopy += bytes;
+        }
+      }
       else if (name.rfind("lm_head.", 0) == 0)
         untied = true;
     }
     // Adapter blocks are listed weights too; a step reads the session's one.
-    uint64_t unread = gathered + (untied ? untiedWte : 0) +
+    uint64_t unread = gathered + (untied ? untiedWte : headCopy ? untiedWte - wteHeadCopy : 0) +
                       (a->adapterBlocks_.empty() ? 0 : (a->adapterBlocks_.size() - 1) * a->adapterBlocks_[0].bytes);
     a->decodeReadBytes_ = all > unread ? all - unread : 0;
   } else {

@@ -65,4 +65,16 @@ MAX_KL = 5e-5  # measured 6.5e-6 (f32 weights) and 8.2e-6 (bf16 pipeline)
 for name, line in zip(("f32 weights", "bf16 pipeline"), lines):
     c.check(line["kl"] <= MAX_KL, f"{name}, computed in bf16: KL {line['kl']:.3g} <= {MAX_KL:g}, "
             f"top-1 {line['top1_agreement']:.4f}, perplexity {line['perplexity']:.4f}")
+
+# A decode step reads the bf16 copy of the tied table, not the f32 one kept for the token lookup:
+# kiln bench --floor counts the bytes of the bf16 pipeline's artifact, which holds the same
+# matrices in bf16 and the table once.
+plain16 = os.path.join(args.work, "cpu-math-f32-bf16-pipeline")
+kiln(args, "compile", MODEL, "-o", plain16, "--prompt-len", 16, "--ctx-len", 256, "--pipeline",
+     os.path.join(root, "pipelines", "bf16.yaml"))
+floors = [kiln_json(args, "bench", a, "--prompt-len", 8, "-n", 2, "--repeats", 1, "--floor", "--json")["floor"]
+          for a in (kl_art, plain16)]
+c.check(floors[0]["weight_bytes_per_token"] == floors[1]["weight_bytes_per_token"],
+        f"decode reads {floors[0]['weight_bytes_per_token'] / 1e6:.2f} MB of weights, as the bf16 pipeline's "
+        f"artifact does ({floors[1]['weight_bytes_per_token'] / 1e6:.2f} MB)")
 c.finish()
