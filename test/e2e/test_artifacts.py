@@ -97,4 +97,19 @@ for fmt, pipeline in FORMATS:
                 compare(f"{fmt} {name} {p['prompt']!r}", art, ir, "--prompt", p["prompt"], 16, tolerance=tolerance)
         else:
             compare(f"{fmt} {name}", art, ir, "--prompt-ids", "5,17,99,1000,3,3,42", 16, tolerance=tolerance)
+
+# Prefill kernels proper: a 32-token prefill has more rows than a decode block (16), so every
+# format's prefill path runs, its blocks of 12 (or 8) rows and a short last block (32 = 2 x 12 + 8);
+# a 45-token prompt is a 32-token chunk and a 13-token one.
+LONG = ",".join(str((i * 7919) % 50000 + 1) for i in range(45))
+for fmt, pipeline in [("f32", [])] + [f for f in FORMATS if f[0] in (
+        "int8", "f16", "bf16", "int4-g32", "w8a8", "w4a8-g32", "w4a8-g64-asym", "kv-int8", "sparse24",
+        "int4-g64-asym-lmhead")]:
+    tolerance = 1e-2 if fmt.startswith(("w8a8", "w4a8")) else 1e-3
+    ir = os.path.join(args.work, f"{fmt}-p32.mlir")
+    art = os.path.join(args.work, f"{fmt}-p32.kiln")
+    kiln(args, "compile", MODEL, *pipeline, "--prompt-len", 32, "--ctx-len", 96, "--emit", "kiln", "-o", ir)
+    kiln(args, "compile", MODEL, *pipeline, "--prompt-len", 32, "--ctx-len", 96, "-o", art)
+    compare(f"{fmt} 32-token prefill, 45-token prompt", art, ir, "--prompt-ids", LONG, 8, ("--ctx-len", 96),
+            tolerance=tolerance)
 c.finish()
