@@ -177,7 +177,7 @@ private:
       unsupported(op, "an int8 input needs int8 per-channel or int4 weights, got " + format);
     int64_t m = rows(input), k = lastDim(input), Kp = (k + 3) / 4 * 4;
     Value M = i64(m), K = i64(k), N = i64(lastDim(result));
-    Value xq = elementPtr(bases_[kArena], i64(scratchOffset_), b_.getI8Type());
+    Value xq = scratch();
     Value xscale = elementPtr(bases_[kArena], i64(scratchOffset_ + round64(m * Kp)), b_.getI8Type());
     Value xsums = int4 ? elementPtr(bases_[kArena], i64(scratchOffset_ + round64(m * Kp) + round64(m * 4)), b_.getI8Type())
                        : null();
@@ -197,7 +197,8 @@ private:
   }
   Value null() { return b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult(); }
 
-  Value scratchBF16() { return elementPtr(bases_[kArena], i64(scratchOffset_), b_.getI8Type()); }
+  /// The scratch region after the memory plan (int8 or bf16 copies of a product's input).
+  Value scratch() { return elementPtr(bases_[kArena], i64(scratchOffset_), b_.getI8Type()); }
   /// Whether v's producer (a layer norm or a GELU epilogue, about to be
   /// emitted) should write v in bf16 to the scratch region instead of f32: its
   /// only user is the next op, a product computed in bf16 that reads v dense
@@ -230,7 +231,7 @@ private:
   /// wrote it there, bf16Staged_), then the product.
   void emitBF16Product(Value input, Value weight, Value bias, Value result, bool transposed) {
     Value M = i64(rows(input)), K = i64(lastDim(input)), N = i64(lastDim(result));
-    Value xb = scratchBF16();
+    Value xb = scratch();
     if (!bf16Staged_.erase(input))
       callKernel("kiln_uk_round_rows_bf16", {rt_, ptr(input), M, K, xb});
     callKernel("kiln_uk_linear_bf16x2", {rt_, xb, ptr(weight, transposed ? "bf16x2.t" : "bf16x2"), bias ? bias : null(),
@@ -698,7 +699,7 @@ private:
     int64_t cols = lastDim(input), xs = stride(input), os = stride(result), nrows = rows(input);
     int64_t rs = residual ? stride(residual) : 0, ss = sum ? stride(sum) : 0;
     Value null = b_.create<LLVM::ZeroOp>(loc_, ptrTy()).getResult();
-    Value outBF16 = stageBF16(result, op) ? scratchBF16() : null;
+    Value outBF16 = stageBF16(result, op) ? scratch() : null;
     callKernel("kiln_uk_layer_norm", {rt_, ptr(input), i64(xs), residual ? ptr(residual) : null, i64(rs),
                                       sum ? ptr(sum) : null, i64(ss), ptr(gamma), ptr(beta), ptr(result), i64(os),
                                       i64(nrows), i64(cols), f32(double(float(epsilon.convertToDouble()))), outBF16});
@@ -739,7 +740,7 @@ private:
   /// With toBF16 (tanh form only), the results go to the scratch region in bf16 instead.
   void emitGeluLoop(Value in, Value out, int64_t n, GeluApproximation approximation, bool toBF16 = false) {
     if (approximation == GeluApproximation::tanh) { // the kernel library's: vectorised, spread over the pool
-      callKernel("kiln_uk_gelu_tanh", {rt_, in, out, i64(n), toBF16 ? scratchBF16() : null()});
+      callKernel("kiln_uk_gelu_tanh", {rt_, in, out, i64(n), toBF16 ? scratch() : null()});
       return;
     }
     outlined("gelu " + std::to_string(n) + " erf", {in, out}, [&](ArrayRef<Value> p) { geluErfLoop(p[0], p[1], n); });

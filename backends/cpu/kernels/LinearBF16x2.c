@@ -49,7 +49,7 @@ static void round_task(void *arg, int64_t m0, int64_t m1) {
     uint16_t *xb = a->xb + m * Kp;
     int64_t k = 0;
 #if defined(__AVX512BF16__)
-    /* vcvtne2ps2bf16: 32 floats per instruction, the rounding above. */
+    /* vcvtne2ps2bf16: 32 floats per instruction, kiln_round_bf16's rounding. */
     for (; k + 32 <= K; k += 32) {
       __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16), _mm512_loadu_ps(x + k));
       _mm512_storeu_si512((void *)(xb + k), (__m512i)v);
@@ -65,7 +65,7 @@ static void round_task(void *arg, int64_t m0, int64_t m1) {
 /* Rows of x [M, K] to bf16 rows of round_up(K, 2) values (the pad is 0). */
 void KILN_ROUND_FN(const KilnRuntimeContext *rt, const float *x, int64_t M, int64_t K, uint16_t *xb) {
   RoundArgs a = {x, xb, K};
-  /* Rows are short work: a task per 16 rows keeps small calls on one thread. */
+  /* Rows are short work: decode's few rows run inline, a prefill's spread over the pool. */
   if (M <= 16 || !rt || rt->threads <= 1) {
     round_task(&a, 0, M);
     return;
